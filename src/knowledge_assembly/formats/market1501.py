@@ -1,0 +1,95 @@
+"""Market-1501 (v15.09.15): file-name grammar and split folders.
+
+Names are ``{pid:04d}_c{cam}s{seq}_{frame:06d}_{bb:02d}.jpg`` with ``pid`` -1 for
+junk boxes and 0000 for distractors; a few real files end in ``.jpg.jpg``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import RawDataError, summarise
+
+SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+IGNORED_FILES = frozenset({"Thumbs.db", ".DS_Store", "desktop.ini"})
+NAME_PATTERN = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg(?:\.jpg)?$")
+COLUMNS = ["path", "pid", "camid", "seq", "frame", "bbox"]
+
+
+@dataclass(frozen=True)
+class MarketName:
+    """The parts of one Market-1501 file name; ``camid`` is 0-based."""
+
+    pid: int
+    camid: int
+    seq: int
+    frame: int
+    bbox: int
+
+
+def parse_name(name: str) -> MarketName | None:
+    """Parse a file name, or ``None`` when it does not follow the grammar."""
+    match = NAME_PATTERN.match(name)
+    if match is None:
+        return None
+    pid, cam, seq, frame, bbox = match.groups()
+    if cam == "0":
+        return None
+    return MarketName(int(pid), int(cam) - 1, int(seq), int(frame), int(bbox))
+
+
+def format_name(pid: int, cam: int, seq: int, frame: int, bbox: int) -> str:
+    """Inverse of :func:`parse_name` (``cam`` is 1-based, as in the file name)."""
+    pid_text = "-1" if pid == -1 else f"{pid:04d}"
+    return f"{pid_text}_c{cam}s{seq}_{frame:06d}_{bbox:02d}.jpg"
+
+
+def index_names(names: list[str], folder: str, source: str | Path) -> pd.DataFrame:
+    """Manifest rows for the file ``names`` of one split folder.
+
+    System files (``Thumbs.db`` ...) are skipped; any other name that breaks the
+    grammar raises :class:`RawDataError` naming it. ``path`` is ``folder/name``.
+    """
+    rows, bad = [], []
+    for name in sorted(names):
+        if name in IGNORED_FILES:
+            continue
+        parsed = parse_name(name)
+        if parsed is None:
+            bad.append(name)
+            continue
+        rows.append((f"{folder}/{name}", parsed.pid, parsed.camid, parsed.seq, parsed.frame, parsed.bbox))
+    if bad:
+        raise RawDataError(
+            Path(source) / bad[0],
+            "file name does not match the Market-1501 grammar "
+            f"'PPPP_cCsS_FFFFFF_BB.jpg' ({len(bad)} such: {summarise(bad)})",
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.astype({c: "int64" for c in COLUMNS[1:]})
+
+
+def index_split(root: Path, split: str) -> pd.DataFrame:
+    """Index one split folder of a Market-1501 root (``train``, ``query``, ``gallery``)."""
+    folder = SPLIT_FOLDERS[split]
+    directory = root / folder
+    if not directory.is_dir():
+        raise RawDataError(directory, f"Market-1501 folder '{folder}' is missing")
+    names = [entry.name for entry in os.scandir(directory) if entry.is_file()]
+    return index_names(names, folder, directory)
+
+
+def drop_junk(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop pid -1 boxes (junk); pid 0 distractors stay."""
+    return frame[frame["pid"] != -1].reset_index(drop=True)
+
+
+def relabel(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``label``: pids mapped to 0..N-1 in ascending pid order."""
+    pids = sorted(frame["pid"].unique())
+    mapping = {pid: label for label, pid in enumerate(pids)}
+    return frame.assign(label=frame["pid"].map(mapping).astype("int64"))

@@ -1,0 +1,92 @@
+"""Nodes of the ``ingestion`` pipeline.
+
+Every check runs before the last node, so the persisted manifests are written
+only when all raw inputs are valid.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from knowledge_assembly.formats import market1501, pa100k, upar
+from knowledge_assembly.formats.errors import RawDataError, summarise
+from knowledge_assembly.formats.images import check_jpegs
+
+logger = logging.getLogger(__name__)
+
+
+def index_market1501(root: Path, image_check: str) -> pd.DataFrame:
+    """Parse the three Market-1501 folders (``split`` column) and check their images."""
+    index = pd.concat(
+        [market1501.index_split(root, split).assign(split=split) for split in market1501.SPLIT_FOLDERS],
+        ignore_index=True,
+    )
+    check_jpegs([root / path for path in index["path"]], image_check)
+    return index
+
+
+def index_pa100k(root: Path, params: dict[str, Any], image_check: str) -> pd.DataFrame:
+    """List PA-100K's split images from ``annotation.mat``; check they exist and decode."""
+    annotation = pa100k.read_annotation(root / params["annotation_file"])
+    image_dir = params["image_dir"].strip("/")
+    directory = root / image_dir
+    if not directory.is_dir():
+        raise RawDataError(directory, "PA-100K image folder is missing")
+    present = {entry.name for entry in os.scandir(directory)}
+    rows = [(f"{image_dir}/{name}", name, split) for split in pa100k.SPLITS for name in annotation.names[split]]
+    index = pd.DataFrame(rows, columns=["path", "image", "split"])
+    missing = [name for name in index["image"] if name not in present and not (directory / name).is_file()]
+    if missing:
+        raise RawDataError(directory / missing[0], f"listed in {params['annotation_file']} but missing ({len(missing)} missing: {summarise(missing)})")
+    check_jpegs([root / path for path in index["path"]], image_check)
+    return index
+
+
+def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """UPAR labels of PA-100K images, keyed by path relative to the PA-100K root."""
+    prefix = params["pa100k_prefix"].rstrip("/") + "/"
+    frames, names = [], None
+    for csv_name in params["csv_files"]:
+        csv_names, frame = upar.read_csv(root / csv_name)
+        if names is not None and csv_names != names:
+            raise RawDataError(root / csv_name, f"attribute header differs from {params['csv_files'][0]}")
+        names = csv_names
+        frames.append(frame[frame["image"].str.startswith(prefix)].assign(source=csv_name))
+    labels = pd.concat(frames, ignore_index=True)
+    repeated = labels[labels["image"].duplicated()]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise RawDataError(root / first["source"], f"image {first['image']} is labelled in more than one CSV")
+    labels = labels.assign(path=labels["image"].str.slice(len(prefix))).drop(columns=["image", "source"])
+    return labels, names
+
+
+def assemble_manifests(
+    market_index: pd.DataFrame, pa100k_index: pd.DataFrame, par_labels: pd.DataFrame,
+    attribute_names: list[str], params: dict[str, Any],
+) -> tuple[pd.DataFrame, ...]:
+    """reID train/query/gallery and PAR train/val/test manifests, plus the attribute names."""
+    reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
+    reid["train"] = market1501.relabel(reid["train"])
+    par = pa100k_index.merge(par_labels, on="path", how="left", indicator=True)
+    unlabelled = par.loc[par["_merge"] == "left_only", "path"].tolist()
+    if unlabelled:
+        raise RawDataError(
+            ", ".join(params["csv_files"]),
+            f"{len(unlabelled)} PA-100K images have no UPAR labels: {summarise(unlabelled)}",
+        )
+    extra = len(par_labels) - len(par)
+    if extra:
+        logger.warning("%d UPAR PA-100K rows name images outside annotation.mat's splits; ignored", extra)
+    par = par.drop(columns="_merge").astype({name: "uint8" for name in attribute_names})
+    manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
+    manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
+    for name, frame in zip(("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"), manifests):
+        if frame.empty:
+            raise RawDataError(name, "manifest would be empty; check the raw data folders")
+    logger.info("Manifests: %s", {n: len(f) for n, f in zip(("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"), manifests)})
+    return (*manifests, list(attribute_names))

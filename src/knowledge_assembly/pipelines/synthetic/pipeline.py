@@ -1,0 +1,17 @@
+"""``synthetic`` pipeline: parameters → raw Market-1501 / PA-100K / UPAR folders."""
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import generate_raw_data
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=generate_raw_data,
+                inputs="params:synthetic",
+                outputs=["market1501_raw", "pa100k_raw", "upar_raw"],
+                name="generate_synthetic_raw_data",
+            )
+        ]
+    )

@@ -1,0 +1,124 @@
+"""Assemble synthetic people into file trees in the exact raw formats.
+
+Each builder returns ``{relative path: file bytes}``; writing is the caller's job.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..formats import market1501, pa100k, upar
+from ..formats.images import encode_jpeg
+from .people import Person, Style, render, sample_person, sample_style
+
+THUMBS_DB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)  # OLE header, as Windows writes
+MARKET_README = b"Synthetic Market-1501-style data written by knowledge_assembly.synthetic\r\n"
+
+
+def _jpeg(person: Person | None, style: Style, rng: np.random.Generator, size: tuple[int, int], crop: float = 1.0) -> bytes:
+    return encode_jpeg(render(person, style, rng, size, crop), quality=style.quality)
+
+
+def _ranged(rng: np.random.Generator, bounds: list[int]) -> int:
+    return int(rng.integers(bounds[0], bounds[1] + 1))
+
+
+def market1501_files(params: dict[str, Any], rng: np.random.Generator, size: tuple[int, int]) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """Market-1501-v15.09.15 tree and the UPAR labels of its training images."""
+    cameras = params["cameras"]
+    styles = {cam: sample_style(rng, "market") for cam in range(1, cameras + 1)}
+    n_train, n_test = params["train_ids"], params["test_ids"]
+    pids = np.sort(rng.choice(np.arange(1, 1502), n_train + n_test, replace=False))
+    is_train = np.zeros(len(pids), dtype=bool)
+    is_train[rng.choice(len(pids), n_train, replace=False)] = True
+    files: dict[str, bytes] = {"readme.txt": MARKET_README}
+    labels: list[tuple[str, np.ndarray]] = []
+    frames = iter(rng.permutation(np.arange(1, 200000))[: 20 * (n_train + n_test) * cameras + 1000])
+
+    def add(folder: str, pid: int, cam: int, person: Person | None, bbox: int, crop: float = 1.0) -> str:
+        name = market1501.format_name(pid, cam, int(rng.integers(1, 7)), int(next(frames)), bbox)
+        files[f"{folder}/{name}"] = _jpeg(person, styles[cam], rng, size, crop)
+        return name
+
+    for pid, train in zip(pids.tolist(), is_train):
+        person = sample_person(rng)
+        cams = rng.choice(np.arange(1, cameras + 1), _ranged(rng, params["cameras_per_id"]), replace=False)
+        for cam in cams.tolist():
+            if not train:
+                add("query", pid, cam, person, 0)
+            for bbox in range(1, _ranged(rng, params["images_per_camera"]) + 1):
+                name = add("bounding_box_train" if train else "bounding_box_test", pid, cam, person, bbox)
+                if train:
+                    labels.append((f"Market1501/bounding_box_train/{name}", person.attributes))
+    for _ in range(params["distractors"]):
+        person = sample_person(rng) if rng.random() < 0.7 else None
+        add("bounding_box_test", 0, int(rng.integers(1, cameras + 1)), person, int(rng.integers(1, 9)), float(rng.uniform(0.5, 0.9)))
+    for _ in range(params["junk"]):
+        add("bounding_box_test", -1, int(rng.integers(1, cameras + 1)), sample_person(rng), int(rng.integers(1, 9)), float(rng.uniform(0.25, 0.45)))
+    files["bounding_box_train/Thumbs.db"] = THUMBS_DB
+    files["bounding_box_test/Thumbs.db"] = THUMBS_DB
+    return files, _label_frame(labels)
+
+
+def pa100k_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """PA-100K tree (``annotation.mat`` + ``release_data/release_data``) and its UPAR labels."""
+    styles = [sample_style(rng, "pa100k") for _ in range(params["scenes"])]
+    counts = {split: params[split] for split in pa100k.SPLITS}
+    files: dict[str, bytes] = {}
+    names: dict[str, list[str]] = {s: [] for s in pa100k.SPLITS}
+    labels26: dict[str, list[np.ndarray]] = {s: [] for s in pa100k.SPLITS}
+    upar_rows: list[tuple[str, np.ndarray]] = []
+    index = 0
+    for split in pa100k.SPLITS:
+        for _ in range(counts[split]):
+            index += 1
+            name = f"{index:06d}.jpg"
+            person = sample_person(rng)
+            width = _ranged(rng, params["width_range"])
+            size = (width, int(width * rng.uniform(*params["aspect_range"])))
+            files[f"release_data/release_data/{name}"] = _jpeg(person, styles[rng.integers(len(styles))], rng, size)
+            names[split].append(name)
+            labels26[split].append(pa100k_labels(person))
+            upar_rows.append((f"PA100k/release_data/release_data/{name}", person.attributes))
+    annotation = pa100k.PA100KAnnotation(
+        list(pa100k.PA100K_ATTRIBUTES), names,
+        {s: np.array(labels26[s], dtype=np.uint8).reshape(-1, 26) for s in pa100k.SPLITS},
+    )
+    files["annotation.mat"] = pa100k.annotation_bytes(annotation)
+    return files, _label_frame(upar_rows)
+
+
+def pa100k_labels(person: Person) -> np.ndarray:
+    """PA-100K's 26 labels implied by a synthetic person (all rendered facing the camera)."""
+    has = person.has
+    short_low, skirt = has("LowerBody-Length-Short"), has("LowerBody-Type-Skirt&Dress")
+    values = {
+        "Female": has("Gender-Female"), "AgeOver60": has("Age-Old"), "Age18-60": has("Age-Adult"),
+        "AgeLess18": has("Age-Young"), "Front": True, "Hat": has("Accessory-Hat"),
+        "Glasses": has("Accessory-Glasses-Normal") or has("Accessory-Glasses-Sun"),
+        "HandBag": has("Accessory-Bag"), "Backpack": has("Accessory-Backpack"),
+        "ShortSleeve": has("UpperBody-Length-Short"), "LongSleeve": not has("UpperBody-Length-Short"),
+        "UpperStride": has("UpperBody-Color-Other"), "LowerStripe": has("LowerBody-Color-Other"),
+        "Trousers": not skirt and not short_low, "Shorts": not skirt and short_low, "Skirt&Dress": skirt,
+    }
+    return np.array([int(values.get(name, False)) for name in pa100k.PA100K_ATTRIBUTES], dtype=np.uint8)
+
+
+def _label_frame(rows: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
+    names = list(upar.UPAR_ATTRIBUTES)
+    matrix = np.array([r[1] for r in rows], dtype=np.uint8).reshape(-1, len(names))
+    return pd.concat([pd.DataFrame({"image": [r[0] for r in rows]}), pd.DataFrame(matrix, columns=names)], axis=1)
+
+
+def synthetic_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes]]:
+    """Market-1501, PA-100K and UPAR file trees for ``params`` (seeded, reproducible)."""
+    rng = np.random.default_rng(params["seed"])
+    size = tuple(params["market1501"]["image_size"])
+    market, market_labels = market1501_files(params["market1501"], rng, size)
+    pa, pa_labels = pa100k_files(params["pa100k"], rng)
+    parts = [pa_labels] + ([market_labels] if params["upar"]["include_market1501"] else [])
+    upar_labels = pd.concat(parts[::-1], ignore_index=True)
+    upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
+    return market, pa, upar_files

@@ -1,0 +1,102 @@
+"""Shared fixtures: a throw-away copy of the Kedro project with tiny synthetic settings."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference"
+
+TINY_SYNTHETIC = {
+    "seed": 7,
+    "market1501": {
+        "image_size": [64, 128], "cameras": 6, "train_ids": 8, "test_ids": 8,
+        "cameras_per_id": [2, 3], "images_per_camera": [1, 2], "distractors": 4, "junk": 3,
+    },
+    "pa100k": {"train": 24, "val": 6, "test": 8, "scenes": 3, "width_range": [48, 80], "aspect_range": [2.0, 2.5]},
+    "upar": {"csv_name": "UPAR-Challenge-2027_task1_train_gt.csv", "include_market1501": True},
+}
+
+
+class Project:
+    """A copy of the project's ``conf`` in a temporary folder, run with real Kedro sessions."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = root / "data"
+
+    def write_env(self, env: str, **files: dict[str, Any]) -> None:
+        folder = self.root / "conf" / env
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (folder / f"{name}.yml").write_text(yaml.safe_dump(content, sort_keys=False))
+
+    def run(self, pipelines: list[str] | None = None, env: str = "test", **runtime_params: Any) -> dict:
+        bootstrap_project(self.root)
+        with KedroSession.create(project_path=self.root, env=env, runtime_params=runtime_params or None) as session:
+            return session.run(pipeline_names=pipelines)
+
+    def raw(self, name: str) -> Path:
+        folders = {"market1501": "Market-1501-v15.09.15", "pa100k": "PA-100K", "upar": "UPAR"}
+        return self.data / "01_raw" / "synthetic" / folders[name]
+
+    def primary(self, dataset: str = "synthetic") -> Path:
+        return self.data / "03_primary" / dataset
+
+
+def make_project(root: Path) -> Project:
+    """Copy ``conf`` (without ``local``) and the project files into ``root``; add a tiny ``test`` env."""
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(REPO / name, root / name)
+    (root / "src").mkdir()  # the package itself is installed (pip install -e .)
+    proj = Project(root)
+    proj.write_env("test", parameters_synthetic={"synthetic": TINY_SYNTHETIC})
+    return proj
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """An empty project copy whose ``test`` env renders a tiny synthetic dataset."""
+    proj = make_project(tmp_path / "project")
+    monkeypatch.chdir(proj.root)
+    return proj
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic raw data, generated once by a real ``synthetic`` run."""
+    proj = make_project(tmp_path_factory.mktemp("cache") / "project")
+    cwd = os.getcwd()
+    os.chdir(proj.root)
+    try:
+        proj.run(["synthetic"])
+    finally:
+        os.chdir(cwd)
+    return proj.raw("market1501").parent
+
+
+@pytest.fixture
+def raw_project(project: Project, synthetic_raw_cache: Path) -> Project:
+    """A project copy that already holds the tiny synthetic raw data."""
+    shutil.copytree(synthetic_raw_cache, project.data / "01_raw" / "synthetic")
+    return project
+
+
+@pytest.fixture
+def reference() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference material not found at {REFERENCE}")
+    return REFERENCE
+

@@ -1,0 +1,197 @@
+"""Raw folders → Parquet manifests through real Kedro sessions, on good and bad input."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from kedro.io import DatasetError
+
+from knowledge_assembly.formats import market1501, upar
+from knowledge_assembly.formats.errors import RawDataError
+from knowledge_assembly.formats.pa100k import annotation_bytes, read_annotation
+
+MANIFESTS = ["reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"]
+
+
+def _manifest(project, name: str) -> pd.DataFrame:
+    return pd.read_parquet(project.primary() / f"{name}.parquet")
+
+
+def test_manifests_from_synthetic_raw_data(raw_project):
+    raw_project.run()
+    market = raw_project.raw("market1501")
+    train, query, gallery = (_manifest(raw_project, n) for n in MANIFESTS[:3])
+    assert len(train) == len(list((market / "bounding_box_train").glob("*.jpg")))
+    assert len(query) == len(list((market / "query").glob("*.jpg")))
+    gallery_files = [p.name for p in (market / "bounding_box_test").glob("*.jpg")]
+    assert len(gallery) == sum(not n.startswith("-1_") for n in gallery_files)
+    assert -1 not in set(gallery["pid"]) and 0 in set(gallery["pid"])
+    assert sorted(train["label"].unique()) == list(range(train["pid"].nunique()))
+    assert (train.groupby("pid")["label"].nunique() == 1).all()
+    for frame in (train, query, gallery):
+        assert frame["camid"].between(0, 5).all()
+        assert all((market / p).is_file() for p in frame["path"])
+        assert not frame["path"].str.startswith("/").any()
+    row = train.iloc[0]
+    parsed = market1501.parse_name(row["path"].split("/")[1])
+    assert (row["pid"], row["camid"]) == (parsed.pid, parsed.camid)
+
+    attributes = json.loads((raw_project.primary() / "par_attributes.json").read_text())
+    assert attributes == list(upar.UPAR_ATTRIBUTES)
+    pa = raw_project.raw("pa100k")
+    mat = read_annotation(pa / "annotation.mat")
+    _, labels = upar.read_csv(raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv")
+    labels = labels.set_index("image")
+    for split in ("train", "val", "test"):
+        par = _manifest(raw_project, f"par_{split}")
+        assert list(par["image"]) == mat.names[split]
+        assert list(par.columns) == ["path", "image"] + list(upar.UPAR_ATTRIBUTES)
+        assert all((pa / p).is_file() for p in par["path"])
+        expected = labels.loc["PA100k/" + par["path"], list(upar.UPAR_ATTRIBUTES)].to_numpy()
+        np.testing.assert_array_equal(par[list(upar.UPAR_ATTRIBUTES)].to_numpy(), expected)
+
+
+def _reference_names(reference, listing: str) -> list[str]:
+    return (reference / "market1501_lists" / listing).read_text().split()
+
+
+def test_every_real_market1501_name_parses(reference):
+    """The real file lists (36k names, .jpg.jpg quirks, Thumbs.db) index like torchreid's loader."""
+    frames = {split: market1501.index_names(_reference_names(reference, f"{folder}.txt"), folder, folder)
+              for split, folder in market1501.SPLIT_FOLDERS.items()}
+    train, query, gallery = frames["train"], frames["query"], market1501.drop_junk(frames["gallery"])
+    assert (len(train), train["pid"].nunique()) == (12936, 751)
+    assert (len(query), query["pid"].nunique()) == (3368, 750)
+    assert len(frames["gallery"]) == 19732 and len(gallery) == 15913 and (gallery["pid"] == 0).sum() == 2798
+    assert set(train["camid"]) == set(range(6)) == set(gallery["camid"])
+    quirk = query[query["path"] == "query/1488_c1s6_023021_00.jpg.jpg"].iloc[0]
+    assert (quirk["pid"], quirk["camid"], quirk["seq"], quirk["frame"], quirk["bbox"]) == (1488, 0, 6, 23021, 0)
+    relabelled = market1501.relabel(train)
+    assert relabelled["label"].max() == 750 and relabelled.loc[relabelled["pid"] == 2, "label"].unique().tolist() == [0]
+
+
+def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, reference):
+    """A tree of empty files with every real name, ingested by a real session (image check off)."""
+    market = project.data / "01_raw" / "real_names" / "Market-1501-v15.09.15"
+    for folder in market1501.SPLIT_FOLDERS.values():
+        (market / folder).mkdir(parents=True)
+        for name in _reference_names(reference, f"{folder}.txt"):
+            (market / folder / name).touch()
+    shutil.copytree(synthetic_raw_cache, project.data / "01_raw" / "synthetic")
+    project.write_env("names", globals={"dataset": "names", "raw": {
+        "market1501": str(market), "pa100k": str(project.raw("pa100k")), "upar": str(project.raw("upar"))}})
+    project.write_env("names", parameters_ingestion={"ingestion": {
+        "image_check": "none", "pa100k": {"annotation_file": "annotation.mat", "image_dir": "release_data/release_data"},
+        "upar": {"csv_files": ["UPAR-Challenge-2027_task1_train_gt.csv"], "pa100k_prefix": "PA100k/"}}})
+    project.run(env="names")
+    sizes = {n: len(pd.read_parquet(project.primary("names") / f"{n}.parquet")) for n in MANIFESTS[:3]}
+    assert sizes == {"reid_train": 12936, "reid_query": 3368, "reid_gallery": 15913}
+
+
+def test_real_upar_excerpts_parse(reference):
+    first45 = reference / "UPAR-Challenge-2027_task1_train_gt.csv.EXCERPT_first45rows.csv"
+    boundary = reference / "UPAR-Challenge-2027_task1_train_gt.csv.EXCERPT_market_to_pa100k_boundary.csv"
+    no_image_column = reference / "UPAR-Challenge-2027_train.csv.EXCERPT_header_and_1row.csv"
+    names, frame = upar.read_csv(first45)
+    assert names == list(upar.UPAR_ATTRIBUTES) and len(frame) == 45
+    assert frame["image"].iloc[0] == "Market1501/bounding_box_train/0002_c1s1_000451_03.jpg"
+    assert frame.iloc[0][names].tolist()[:8] == [0, 1, 0, 0, 1, 0, 0, 1]
+    names, frame = upar.read_csv(boundary)
+    pa = frame[frame["image"].str.startswith("PA100k/")]
+    assert pa["image"].tolist()[:2] == ["PA100k/release_data/release_data/000001.jpg", "PA100k/release_data/release_data/000002.jpg"]
+    assert pa.iloc[0]["Gender-Female"] == 1 and pa.iloc[1]["Gender-Female"] == 0
+    names, frame = upar.read_csv(no_image_column)
+    assert names == list(upar.UPAR_ATTRIBUTES) and len(frame) == 1 and frame.iloc[0]["Age-Adult"] == 1
+
+
+# --- bad input: a clear error naming the file, and no manifest written -----------------------------
+
+
+def _rewrite_annotation(project, change) -> None:
+    path = project.raw("pa100k") / "annotation.mat"
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    change(mat)
+    scipy.io.savemat(path, mat)
+
+
+def _append_csv_row(project, row: str) -> None:
+    path = project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
+    path.write_bytes(path.read_bytes() + row.encode() + b"\r\n")
+
+
+def _truncate_first_gallery_jpeg(project) -> str:
+    path = sorted((project.raw("market1501") / "bounding_box_test").glob("0*.jpg"))[0]
+    path.write_bytes(path.read_bytes()[:300])
+    return path.name
+
+
+def _set_label(mat, value):
+    mat["train_label"][0, 3] = value
+
+
+BAD_INPUTS = {
+    "missing_folder": (lambda p: shutil.rmtree(p.raw("market1501") / "query"), r"query.*Market-1501 folder 'query' is missing"),
+    "corrupt_jpeg": (_truncate_first_gallery_jpeg, r"bounding_box_test/0\d{3}_c.*(corrupt|truncated)"),
+    "not_a_jpeg": (lambda p: (p.raw("pa100k") / "release_data/release_data/000002.jpg").write_bytes(b"GIF89a" + bytes(100)),
+                   r"000002\.jpg: (unreadable|not a JPEG)"),
+    "bad_name": (lambda p: (p.raw("market1501") / "bounding_box_train" / "0002_c1_000451.jpg").write_bytes(b""),
+                 r"bounding_box_train/0002_c1_000451\.jpg: file name does not match the Market-1501 grammar"),
+    "mat_missing_key": (lambda p: _rewrite_annotation(p, lambda m: m.pop("val_label")), r"annotation\.mat: missing key\(s\) \['val_label'\]"),
+    "mat_label_shape": (lambda p: _rewrite_annotation(p, lambda m: m.update(train_label=m["train_label"][:, :25])),
+                        r"annotation\.mat: 'train_label' has shape \(24, 25\), expected \(24, 26\)"),
+    "mat_label_value": (lambda p: _rewrite_annotation(p, lambda m: _set_label(m, 2)), r"annotation\.mat: 'train_label' has value 2 outside \{0, 1\}"),
+    "mat_not_matlab": (lambda p: (p.raw("pa100k") / "annotation.mat").write_bytes(b"not a mat file"), r"annotation\.mat: not a readable MATLAB"),
+    "mat_path_escape": (lambda p: _rewrite_annotation(p, lambda m: m["test_images_name"].__setitem__((0, 0), np.array(["../../x.jpg"]))),
+                        r"annotation\.mat: path '\.\./\.\./x\.jpg' escapes the raw data root"),
+    "mat_image_missing": (lambda p: (p.raw("pa100k") / "release_data/release_data/000003.jpg").unlink(), r"000003\.jpg: listed in annotation\.mat but missing"),
+    "csv_label_value": (lambda p: _append_csv_row(p, "PA100k/extra.jpg," + ",".join(["0"] * 39 + ["5"])),
+                        r"task1_train_gt\.csv: line \d+: value '5' for 'Accessory-Hat' is not 0 or 1"),
+    "csv_short_row": (lambda p: _append_csv_row(p, "PA100k/extra.jpg,0,1"), r"task1_train_gt\.csv: line \d+ has 3 fields, expected 41"),
+    "csv_path_escape": (lambda p: _append_csv_row(p, "PA100k/../../../etc/passwd," + ",".join(["0"] * 40)),
+                        r"task1_train_gt\.csv: path 'PA100k/\.\./\.\./\.\./etc/passwd' escapes the raw data root"),
+    "csv_missing": (lambda p: (p.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv").unlink(), r"task1_train_gt\.csv: UPAR annotation CSV is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_named_and_nothing_is_written(raw_project, case):
+    corrupt, message = BAD_INPUTS[case]
+    corrupt(raw_project)
+    with pytest.raises(RawDataError, match=message):
+        raw_project.run()
+    assert not raw_project.primary().exists() or not any(raw_project.primary().iterdir())
+
+
+def test_missing_raw_folder_says_how_to_get_data(project):
+    with pytest.raises(DatasetError, match=r"Market-1501-v15\.09\.15' does not exist.*kedro run --pipelines=synthetic"):
+        project.run()
+
+
+def test_synthetic_run_never_overwrites_a_real_dataset(project):
+    real = project.raw("market1501")
+    (real / "query").mkdir(parents=True)
+    (real / "query" / "0001_c1s1_000001_00.jpg").write_bytes(b"real")
+    with pytest.raises(DatasetError, match="Refusing to overwrite"):
+        project.run(["synthetic"])
+    assert (real / "query" / "0001_c1s1_000001_00.jpg").read_bytes() == b"real"
+
+
+def test_upar_labels_missing_for_an_image_is_an_error(raw_project):
+    path = raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
+    lines = path.read_bytes().split(b"\r\n")
+    path.write_bytes(b"\r\n".join(line for line in lines if b"release_data/000004.jpg" not in line))
+    with pytest.raises(RawDataError, match=r"1 PA-100K images have no UPAR labels: release_data/release_data/000004\.jpg"):
+        raw_project.run()
+
+
+def test_annotation_round_trip_keeps_values():
+    from knowledge_assembly.formats.pa100k import PA100KAnnotation
+    annotation = PA100KAnnotation(["a", "b"], {"train": ["000001.jpg"], "val": ["000002.jpg"], "test": ["000003.jpg"]},
+                                  {s: np.array([[1, 0]], dtype=np.uint8) for s in ("train", "val", "test")})
+    import io
+    mat = scipy.io.loadmat(io.BytesIO(annotation_bytes(annotation)))
+    assert mat["train_label"].dtype == np.uint8 and mat["val_images_name"][0, 0][0] == "000002.jpg"
