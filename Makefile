@@ -13,10 +13,10 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-## Write the synthetic default data, then run the main job on it.
+## Write the synthetic default data, then run the main job (KA: ingest -> train -> evaluate) on it.
 run: setup
 	$(BIN)/kedro run --pipelines=synthetic
-	$(BIN)/kedro run
+	$(BIN)/kedro run --pipelines=ka
 
 ## The test suite (what CI runs).
 test: setup

@@ -27,6 +27,10 @@ TINY_SYNTHETIC = {
 }
 
 
+TINY_TRAINING = {"seed": 0, "epochs": 2, "ids_per_batch": 4, "images_per_id": 2, "par_batch_size": 8, "progress": False}
+TINY_MODEL = {"backbone": "resnet18", "pretrained": "none", "hidden_dim": 32, "feature_dim": 16}
+
+
 class Project:
     """A copy of the project's ``conf`` in a temporary folder, run with real Kedro sessions."""
 
@@ -62,7 +66,9 @@ def make_project(root: Path) -> Project:
         shutil.copy(REPO / name, root / name)
     (root / "src").mkdir()  # the package itself is installed (pip install -e .)
     proj = Project(root)
-    proj.write_env("test", parameters_synthetic={"synthetic": TINY_SYNTHETIC})
+    proj.write_env("test", parameters_synthetic={"synthetic": TINY_SYNTHETIC},
+                   parameters_model_input={"model_input": {"image_size": [32, 64]}},
+                   parameters_training={"training": TINY_TRAINING, "model": TINY_MODEL})
     return proj
 
 

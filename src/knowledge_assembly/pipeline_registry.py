@@ -3,21 +3,24 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from knowledge_assembly.pipelines import ingestion, synthetic
+from knowledge_assembly.pipelines import evaluation, ingestion, model_input, synthetic, training
+
+VARIANTS = ("reid_only", "par_only", "reid_ssl", "par_ssl", "mtl", "ka_imgaug", "ka_netaug", "ka")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
-    ``synthetic`` writes the embedded default raw data. ``__default__`` is
-    everything downstream of the raw folders, so ``kedro run --env real`` never
-    writes to them; ``all`` adds ``synthetic`` in front (used by kedro-viz).
+    ``synthetic`` writes the embedded default raw data. Each variant name (``ka``,
+    ``mtl``, ``reid_only`` ...) is ingest → image cache → train → evaluate for
+    that variant; ``__default__`` is ``ka``. None of them writes raw data, so
+    ``kedro run --env real`` never touches the real folders.
     """
     raw_data = synthetic.create_pipeline()
-    manifests = ingestion.create_pipeline()
-    return {
-        "synthetic": raw_data,
-        "ingestion": manifests,
-        "__default__": manifests,
-        "all": raw_data + manifests,
-    }
+    prepared = ingestion.create_pipeline() + model_input.create_pipeline()
+    pipelines = {"synthetic": raw_data, "ingestion": ingestion.create_pipeline(), "model_input": prepared}
+    for variant in VARIANTS:
+        pipelines[variant] = prepared + training.create_pipeline(variant) + evaluation.create_pipeline(variant)
+    pipelines["__default__"] = pipelines["ka"]
+    pipelines["all"] = raw_data + sum((pipelines[v] for v in VARIANTS), Pipeline([]))
+    return pipelines

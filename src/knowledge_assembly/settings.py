@@ -5,4 +5,6 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # environments (real, local, test ...) override single parameters, not whole blocks
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -62,3 +62,22 @@ def check_jpegs(paths: list[Path], mode: str = "full") -> None:
         others = [str(p) for p, _ in bad[1:]]
         extra = f"; {len(others)} more bad images: {summarise(others)}" if others else ""
         raise RawDataError(first, problem + extra)
+
+
+def decode_resized(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Decode one image to RGB and resize to ``size`` = (width, height): ``(H, W, 3)`` uint8."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB").resize(tuple(size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def decode_all(paths: list[Path], size: tuple[int, int]) -> np.ndarray:
+    """Decode and resize ``paths`` in parallel into one ``(N, H, W, 3)`` uint8 array."""
+    width, height = size
+    out = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+
+    def fill(i: int) -> None:
+        out[i] = decode_resized(paths[i], size)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(fill, range(len(paths))))
+    return out

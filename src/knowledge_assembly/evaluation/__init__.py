@@ -1,0 +1,1 @@
+"""reID and PAR metrics, feature extraction (no Kedro)."""

@@ -1,0 +1,4 @@
+"""Evaluation of one trained variant."""
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,36 @@
+"""Nodes of the ``evaluation`` pipeline."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from knowledge_assembly.evaluation.features import predict
+from knowledge_assembly.evaluation.par_metrics import attribute_metrics
+from knowledge_assembly.evaluation.reid_metrics import distance_matrix, evaluate_rank
+from knowledge_assembly.models import build_model
+
+
+def evaluate_variant(
+    bundle: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame, query_images: np.ndarray,
+    gallery_images: np.ndarray, par_test: pd.DataFrame, par_test_images: np.ndarray, params: dict[str, Any],
+) -> dict[str, Any]:
+    """reID mAP / CMC on query vs gallery and PAR metrics on the test split, with the first network."""
+    model = build_model({**bundle["model"], "pretrained": None}, bundle["num_ids"], len(bundle["attributes"]), 0)
+    model.load_state_dict(bundle["state_dicts"][0])
+    query = predict(model, query_images, params["batch_size"])
+    gallery = predict(model, gallery_images, params["batch_size"])
+    distances = distance_matrix(query["reid_feature"], gallery["reid_feature"], params["distance"])
+    cmc, mean_ap = evaluate_rank(distances, reid_query["pid"].to_numpy(), reid_gallery["pid"].to_numpy(),
+                                 reid_query["camid"].to_numpy(), reid_gallery["camid"].to_numpy(), params["max_rank"])
+    par = attribute_metrics(predict(model, par_test_images, params["batch_size"])["attribute_probability"],
+                            par_test[bundle["attributes"]].to_numpy(), params["threshold"])
+    return {
+        "variant": bundle["variant"],
+        "trained_tasks": sorted(bundle["spec"].get("supervised", [])),
+        "reid": {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
+                 "rank10": float(cmc[min(9, len(cmc) - 1)]), "cmc": cmc.tolist(), "distance": params["distance"]},
+        "par": {**{k: v for k, v in par.items() if k != "per_attribute_mA"},
+                "per_attribute_mA": dict(zip(bundle["attributes"], par["per_attribute_mA"]))},
+    }

@@ -1,0 +1,31 @@
+"""Nodes of the ``training`` pipeline."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from knowledge_assembly.training.batches import TrainingData
+from knowledge_assembly.training.loop import train
+from knowledge_assembly.training.objective import Variant
+
+
+def train_variant(
+    name: str, reid_train: pd.DataFrame, par_train: pd.DataFrame, reid_images: np.ndarray, par_images: np.ndarray,
+    attribute_names: list[str], training: dict[str, Any], model: dict[str, Any], variants: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Train variant ``name``; return the model bundle and its per-epoch loss history."""
+    if name not in variants:
+        raise ValueError(f"unknown training variant {name!r}; defined: {sorted(variants)}")
+    variant = Variant.from_params(name, variants[name])
+    data = TrainingData(reid_images, reid_train["label"].to_numpy(), par_images, par_train[attribute_names].to_numpy())
+    checkpoint = Path(training["checkpoint_dir"]) / f"{name}.pt"
+    result = train(variant, data, training, model, checkpoint)
+    bundle = {
+        "variant": name, "spec": variants[name], "model": model, "attributes": list(attribute_names),
+        "num_ids": int(data.reid_labels.max()) + 1, "image_size": list(reid_images.shape[2:0:-1]),
+        "state_dicts": [m.state_dict() for m in result.models], "history": result.history,
+    }
+    return bundle, pd.DataFrame(result.history)

@@ -1,0 +1,26 @@
+"""``training`` pipeline of one variant, in the variant's namespace."""
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import train_variant
+
+SHARED_INPUTS = {"reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes"}
+
+
+def create_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
+    train = update_wrapper(partial(train_variant, variant), train_variant)
+    return Pipeline(
+        [
+            Node(
+                train,
+                ["reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes",
+                 "params:training", "params:model", "params:variants"],
+                ["model", "training_history"],
+                name="train",
+            )
+        ],
+        namespace=variant,
+        inputs=SHARED_INPUTS,
+        parameters={"params:training", "params:model", "params:variants"},
+    )

@@ -1,0 +1,1 @@
+"""Losses, batch sampling and the training loop (no Kedro)."""

@@ -1,0 +1,100 @@
+"""Mini-batches of N_A PK-sampled reID images and N_B random PAR images, from uint8 caches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class TrainingData:
+    """Decoded training images (``(N, H, W, 3)`` uint8, memory-mapped is fine) and their labels."""
+
+    reid_images: np.ndarray
+    reid_labels: np.ndarray
+    par_images: np.ndarray
+    par_labels: np.ndarray
+
+
+def pk_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of P identities x K images per batch (torchreid's RandomIdentitySampler)."""
+    chunks: dict[int, list[np.ndarray]] = {}
+    for pid in np.unique(labels):
+        index = np.flatnonzero(labels == pid)
+        index = rng.choice(index, k, replace=True) if len(index) < k else rng.permutation(index)
+        chunks[int(pid)] = [index[i:i + k] for i in range(0, len(index) - k + 1, k)]
+    batches = []
+    available = [pid for pid, c in chunks.items() if c]
+    while len(available) >= p:
+        chosen = rng.choice(available, p, replace=False)
+        batches.append(np.concatenate([chunks[int(pid)].pop() for pid in chosen]))
+        available = [pid for pid in available if chunks[pid]]
+    return batches
+
+
+def random_batches(n: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` batches of ``size`` indices from successive shuffles of ``range(n)``."""
+    needed = size * count
+    order = np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])[:needed] if needed else np.empty(0, int)
+    return [order[i * size:(i + 1) * size] for i in range(count)]
+
+
+def epoch_plan(data: TrainingData, params: dict, use_reid: bool, use_par: bool, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(reID indices, PAR indices) per iteration of one epoch.
+
+    An epoch is one pass over the larger of the datasets in use: PK batches
+    (several PK passes if needed) and PAR batches are drawn until both cover it.
+    """
+    p, k, n_par = params["ids_per_batch"], params["images_per_id"], params["par_batch_size"]
+    reid = pk_batches(data.reid_labels, p, k, rng) if use_reid else []
+    if use_reid and not reid:
+        raise ValueError(f"cannot form a PK batch: fewer than {p} identities in the reID training set")
+    count = max(len(reid), len(data.par_labels) // n_par if use_par else 0, 1)
+    while use_reid and len(reid) < count:
+        reid += pk_batches(data.reid_labels, p, k, rng)
+    par = random_batches(len(data.par_labels), n_par, count, rng) if use_par else []
+    empty = np.empty(0, dtype=np.int64)
+    return [(reid[i] if use_reid else empty, par[i] if use_par else empty) for i in range(count)]
+
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def to_float(images: np.ndarray) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 → ``(B, 3, H, W)`` float in [0, 1]."""
+    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    return (images - IMAGENET_MEAN.to(images.device)) / IMAGENET_STD.to(images.device)
+
+
+def weak_view(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random horizontal flip and a random crop of the reflect-padded image."""
+    batch, _, height, width = images.shape
+    flip = torch.rand(batch, generator=generator) < 0.5
+    images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
+    return torch.stack([padded[i, :, dy[i]:dy[i] + height, dx[i]:dx[i] + width] for i in range(batch)])
+
+
+def strong_view(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Weak view + brightness/contrast jitter + random erasing (FixMatch-style strong augmentation)."""
+    images = weak_view(images, generator)
+    batch, _, height, width = images.shape
+    brightness = 1.0 + (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5) * 0.8
+    contrast = 1.0 + (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5) * 0.8
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    images = ((images * brightness - mean) * contrast + mean).clamp(0, 1)
+    eh = torch.randint(height // 8, height // 2, (batch,), generator=generator)
+    ew = torch.randint(width // 8, width // 2, (batch,), generator=generator)
+    y0 = (torch.rand(batch, generator=generator) * (height - eh)).long()
+    x0 = (torch.rand(batch, generator=generator) * (width - ew)).long()
+    images = images.clone()
+    for i in range(batch):
+        images[i, :, y0[i]:y0[i] + eh[i], x0[i]:x0[i] + ew[i]] = 0.5
+    return images

@@ -1,0 +1,134 @@
+"""The training loop: Adam, cosine schedule, per-epoch atomic checkpoints, exact resume."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..models import KANet, build_model
+from . import checkpoint
+from .batches import TrainingData, epoch_plan, normalise, strong_view, to_float, weak_view
+from .objective import Batch, Variant, ssl_ramp, step_losses
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    models: list[KANet]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def config_digest(variant: Variant, params: dict, model_params: dict, data: TrainingData) -> str:
+    """Fingerprint of everything that shapes the weights (to refuse resuming a different run)."""
+    keys = {k: v for k, v in params.items() if k not in ("resume", "progress", "device")}
+    blob = json.dumps([variant.__dict__, keys, model_params, len(data.reid_labels), len(data.par_labels)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _batch(data: TrainingData, reid_index: np.ndarray, par_index: np.ndarray, positive_ratio: torch.Tensor | None,
+           device: torch.device) -> tuple[torch.Tensor, Batch]:
+    images = np.concatenate([data.reid_images[np.sort(reid_index)] if len(reid_index) else data.reid_images[:0],
+                             data.par_images[np.sort(par_index)] if len(par_index) else data.par_images[:0]])
+    labels = torch.from_numpy(data.reid_labels[np.sort(reid_index)].astype(np.int64))
+    attributes = torch.from_numpy(data.par_labels[np.sort(par_index)].astype(np.float32))
+    ratio = None if positive_ratio is None else positive_ratio.to(device)
+    return to_float(images), Batch(len(reid_index), labels.to(device), attributes.to(device), ratio)
+
+
+def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_params: dict[str, Any],
+          checkpoint_path: Path | None = None) -> TrainResult:
+    """Train ``variant``; with ``checkpoint_path``, save after every epoch and resume if asked.
+
+    Every epoch draws its batches and augmentations from generators seeded by
+    (seed, epoch), so a resumed run ends with the same weights as an
+    uninterrupted one.
+    """
+    device = resolve_device(params.get("device", "auto"))
+    num_ids = int(data.reid_labels.max()) + 1 if len(data.reid_labels) else 1
+    models = [build_model(model_params, num_ids, data.par_labels.shape[1], params["seed"] + i).to(device)
+              for i in range(variant.models)]
+    parameters = [p for m in models for p in m.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=params["lr"], weight_decay=params["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params["epochs"], eta_min=params["lr"] * params["final_lr_ratio"])
+    ratio = None
+    if params["positive_ratio_weighting"] and len(data.par_labels):
+        ratio = torch.from_numpy(data.par_labels.mean(axis=0).astype(np.float32))
+    digest = config_digest(variant, params, model_params, data)
+    result, start = TrainResult(models), 0
+    if checkpoint_path is not None and params.get("resume") and checkpoint_path.is_file():
+        state = checkpoint.load(checkpoint_path)
+        if state["digest"] != digest:
+            raise ValueError(f"{checkpoint_path}: checkpoint was written by a run with other parameters or data; "
+                             "delete it or set training.resume: false")
+        for model, weights in zip(models, state["models"]):
+            model.load_state_dict(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        result.history, start = state["history"], state["epoch"]
+        logger.info("Resuming %s from %s after epoch %d", variant.name, checkpoint_path, start)
+
+    for epoch in range(start, params["epochs"]):
+        for model in models:
+            model.train()
+        rng = np.random.default_rng([params["seed"], epoch])
+        generator = torch.Generator().manual_seed(params["seed"] * 100_003 + epoch)
+        plan = epoch_plan(data, params, variant.uses_reid_data, variant.uses_par_data, rng)
+        sums: dict[str, float] = {}
+        seen, started = 0, time.perf_counter()
+        bar = tqdm(plan, desc=f"{variant.name} epoch {epoch + 1}/{params['epochs']}", disable=not params.get("progress", True), leave=False)
+        for iteration, (reid_index, par_index) in enumerate(bar):
+            images, batch = _batch(data, reid_index, par_index, ratio, device)
+            weak = normalise(weak_view(images, generator)).to(device)
+            outputs = [model(weak) for model in models]
+            strong = models[0](normalise(strong_view(images, generator)).to(device)) if variant.views == "weak_strong" else None
+            terms = step_losses(outputs, batch, variant, params, strong, ssl_ramp(epoch, params["ssl_warmup_epochs"]))
+            _check_finite(terms, variant, epoch, iteration)
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            seen += batch.size
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            rate = seen / (time.perf_counter() - started)
+            bar.set_postfix({**{k: f"{v / (iteration + 1):.3f}" for k, v in sums.items()}, "img/s": f"{rate:.0f}"})
+        scheduler.step()
+        seconds = time.perf_counter() - started
+        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "iterations": len(plan),
+                  "images_per_second": seen / seconds, **{k: v / max(len(plan), 1) for k, v in sums.items()}}
+        result.history.append(record)
+        logger.info("%s epoch %d/%d: %s", variant.name, epoch + 1, params["epochs"],
+                    ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+        if checkpoint_path is not None:
+            checkpoint.save_atomic({"digest": digest, "epoch": epoch + 1, "models": [m.state_dict() for m in models],
+                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                    "history": result.history}, checkpoint_path)
+    return result
+
+
+def _check_finite(terms: dict[str, torch.Tensor], variant: Variant, epoch: int, iteration: int) -> None:
+    bad = [name for name, value in terms.items() if not torch.isfinite(value).all()]
+    if bad:
+        values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+        raise NonFiniteLossError(
+            f"{variant.name}: non-finite loss ({', '.join(bad)}) at epoch {epoch + 1}, iteration {iteration + 1}: {values}. "
+            "Lower training.lr or check the inputs; the last checkpoint is from the previous epoch."
+        )

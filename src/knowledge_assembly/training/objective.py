@@ -1,0 +1,141 @@
+"""The loss of one step for every variant: L = L_sup + λ·L_ssl."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from . import losses
+
+SUPERVISED = ("reid", "par")
+SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "id_pseudo")
+VIEWS = ("single", "weak_strong")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a training run learns from: number of networks, views, supervised tasks and SSL terms."""
+
+    name: str
+    models: int
+    views: str
+    supervised: tuple[str, ...]
+    ssl: tuple[str, ...]
+
+    @classmethod
+    def from_params(cls, name: str, spec: dict) -> "Variant":
+        variant = cls(name, int(spec["models"]), spec.get("views", "single"),
+                      tuple(spec.get("supervised", ())), tuple(spec.get("ssl", ())))
+        problems = [f"unknown supervised task {t!r}" for t in variant.supervised if t not in SUPERVISED]
+        problems += [f"unknown ssl term {t!r}" for t in variant.ssl if t not in SSL_TERMS]
+        if variant.views not in VIEWS:
+            problems.append(f"views must be one of {VIEWS}")
+        if variant.ssl and variant.models == 1 and variant.views == "single":
+            problems.append("ssl terms need two models or weak_strong views")
+        if variant.models not in (1, 2):
+            problems.append("models must be 1 or 2")
+        if problems:
+            raise ValueError(f"training variant {name!r}: " + "; ".join(problems))
+        return variant
+
+    @property
+    def uses_reid_data(self) -> bool:
+        return "reid" in self.supervised or bool(self.ssl)
+
+    @property
+    def uses_par_data(self) -> bool:
+        return "par" in self.supervised or bool(self.ssl)
+
+
+@dataclass
+class Batch:
+    """One mixed batch: the first ``n_reid`` rows are reID images, the rest PAR images."""
+
+    n_reid: int
+    id_labels: torch.Tensor
+    attributes: torch.Tensor
+    positive_ratio: torch.Tensor | None
+
+    @property
+    def size(self) -> int:
+        return self.n_reid + len(self.attributes)
+
+
+def supervised_terms(out: dict[str, torch.Tensor], batch: Batch, variant: Variant, params: dict) -> dict[str, torch.Tensor]:
+    """ID cross-entropy on reID rows, attribute BCE on PAR rows, dataset-logit BCE when both are present."""
+    terms = {}
+    n = batch.n_reid
+    if "reid" in variant.supervised and n:
+        terms["id"] = losses.id_cross_entropy(out["id_logits"][:n], batch.id_labels, params["label_smoothing"])
+    if "par" in variant.supervised and batch.size > n:
+        terms["attr"] = losses.attribute_bce(out["attribute_logits"][n:], batch.attributes, batch.positive_ratio)
+    if n and batch.size > n:
+        from_reid = torch.zeros(batch.size, device=out["dataset_logit"].device)
+        from_reid[:n] = 1.0
+        terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], from_reid)
+    return terms
+
+
+def cross_terms(student: dict, teacher: dict, batch: Batch, variant: Variant, params: dict, threshold: float | None) -> dict[str, torch.Tensor]:
+    """Pseudo-supervision of ``student`` by (detached) ``teacher`` on every row of the batch.
+
+    With a confidence ``threshold`` (FixMatch), only confident teacher outputs count.
+    """
+    terms = {}
+    margin = params["triplet_margin"]
+    if "reid_triplet" in variant.ssl:
+        labels = torch.cat([batch.id_labels, -1 - torch.arange(batch.size - batch.n_reid, device=batch.id_labels.device)])
+        terms["reid_triplet"] = losses.cross_model_triplet(student["reid_feature"], teacher["reid_feature"], margin, labels)
+    if "par_triplet" in variant.ssl:
+        terms["par_triplet"] = losses.cross_model_triplet(student["par_feature"], teacher["par_feature"], margin)
+    if "dataset_bce" in variant.ssl:
+        mask = None if threshold is None else _confident(torch.sigmoid(teacher["dataset_logit"].detach()), threshold)
+        terms["dataset_bce"] = losses.pseudo_bce(student["dataset_logit"], teacher["dataset_logit"], mask)
+    if "dice" in variant.ssl:
+        mask = None if threshold is None else _confident(torch.sigmoid(teacher["attribute_logits"].detach()), threshold)
+        terms["dice"] = losses.pseudo_dice(student["attribute_logits"], teacher["attribute_logits"], mask)
+    if "id_pseudo" in variant.ssl:
+        confidence = torch.softmax(teacher["id_logits"].detach(), dim=1).max(dim=1).values
+        mask = (confidence > (threshold or 0.0)).float()
+        terms["id_pseudo"] = losses.pseudo_cross_entropy(student["id_logits"], teacher["id_logits"], mask)
+    return terms
+
+
+def _confident(probability: torch.Tensor, threshold: float) -> torch.Tensor:
+    return (torch.maximum(probability, 1 - probability) > threshold).float()
+
+
+def ssl_ramp(epoch: int, warmup_epochs: int) -> float:
+    """Sigmoid-shaped ramp-up of the SSL weight, exp(-5 (1 - t)^2) (Laine & Aila), 1 after warm-up."""
+    if warmup_epochs <= 0 or epoch >= warmup_epochs:
+        return 1.0
+    return math.exp(-5.0 * (1.0 - epoch / warmup_epochs) ** 2)
+
+
+def step_losses(outputs: list[dict], batch: Batch, variant: Variant, params: dict,
+                strong_view: dict | None = None, ramp: float = 1.0) -> dict[str, torch.Tensor]:
+    """All loss terms of one step plus ``sup``, ``ssl`` and ``total``.
+
+    ``outputs``: one dict per network (two for NetAug variants); supervised terms
+    of the networks are summed and each supervises the other. For the
+    weak/strong (ImgAug) variant, ``outputs[0]`` is the weak view, which carries
+    the supervised terms and, where confident, teaches ``strong_view``.
+    """
+    terms: dict[str, torch.Tensor] = {}
+
+    def add(new: dict[str, torch.Tensor]) -> None:
+        for key, value in new.items():
+            terms[key] = terms[key] + value if key in terms else value
+
+    for out in outputs:
+        add(supervised_terms(out, batch, variant, params))
+    if variant.ssl and variant.models == 2:
+        add(cross_terms(outputs[0], outputs[1], batch, variant, params, None))
+        add(cross_terms(outputs[1], outputs[0], batch, variant, params, None))
+    elif variant.ssl:
+        add(cross_terms(strong_view, outputs[0], batch, variant, params, params["confidence_threshold"]))
+    zero = next(iter(outputs[0].values())).sum() * 0.0
+    sup = sum((terms[k] for k in ("id", "attr", "dataset") if k in terms), zero)
+    ssl = sum((terms[k] for k in SSL_TERMS if k in terms), zero)
+    return {**terms, "sup": sup, "ssl": ssl, "total": sup + params["ssl_weight"] * ramp * ssl}

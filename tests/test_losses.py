@@ -1,0 +1,100 @@
+"""Each loss against values worked out by hand."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from knowledge_assembly.training import losses
+from knowledge_assembly.training.objective import Batch, Variant, step_losses
+
+
+def test_id_cross_entropy():
+    value = losses.id_cross_entropy(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))
+    assert value.item() == pytest.approx(math.log(1 + 2 * math.exp(-2)), abs=1e-6)
+
+
+def test_attribute_bce_plain_and_positive_ratio_weighted():
+    logits, targets = torch.zeros(1, 2), torch.tensor([[1.0, 0.0]])
+    assert losses.attribute_bce(logits, targets).item() == pytest.approx(math.log(2), abs=1e-6)
+    weighted = losses.attribute_bce(logits, targets, torch.tensor([0.25, 0.5]))
+    assert weighted.item() == pytest.approx(math.log(2) * (math.exp(0.75) + math.exp(0.5)) / 2, abs=1e-6)
+    masked = losses.attribute_bce(torch.tensor([[0.0, 5.0]]), targets, mask=torch.tensor([[1.0, 0.0]]))
+    assert masked.item() == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_cross_model_triplet_uses_other_model_positive_and_hardest_negative():
+    anchor = torch.tensor([[0.0, 0.0], [3.0, 0.0]], requires_grad=True)
+    other = torch.tensor([[1.0, 0.0], [3.0, 4.0]], requires_grad=True)
+    # d(a0,b0)=1, d(a0,b1)=5, d(a1,b0)=2, d(a1,b1)=4 -> relu(1-5+.5)=0, relu(4-2+.5)=2.5
+    value = losses.cross_model_triplet(anchor, other, margin=0.5, normalize=False)
+    assert value.item() == pytest.approx(1.25, abs=1e-6)
+    value.backward()
+    assert other.grad is None and anchor.grad.abs().sum() > 0
+    same_identity = losses.cross_model_triplet(anchor, other, 0.5, labels=torch.tensor([7, 7]))
+    assert same_identity.item() == 0.0
+    # normalised, squared distances: a=(1,0),(0,1); b=(1,0),(.6,.8): d(a0,b0)=0, d(a0,b1)=.8, d(a1,b1)=.4, d(a1,b0)=2
+    unit = losses.cross_model_triplet(torch.tensor([[2.0, 0.0], [0.0, 3.0]]), other.detach(), margin=1.0)
+    assert unit.item() == pytest.approx(((0 - 0.8 + 1) + (0.4 - 2 + 1 if 0.4 - 2 + 1 > 0 else 0)) / 2, abs=1e-5)
+
+
+def test_dice_and_pseudo_dice():
+    assert losses.dice_loss(torch.tensor([[0.5, 0.5]]), torch.tensor([[1.0, 0.0]])).item() == pytest.approx(1 / 3, abs=1e-6)
+    logits = torch.zeros(1, 2, requires_grad=True)
+    other = torch.tensor([[3.0, -1.0]], requires_grad=True)
+    value = losses.pseudo_dice(logits, other)
+    assert value.item() == pytest.approx(1 / 3, abs=1e-6)
+    value.backward()
+    assert other.grad is None
+    masked = losses.pseudo_dice(torch.zeros(1, 2), other, mask=torch.tensor([[1.0, 0.0]]))
+    # p=[.5, 0], t=[1, 0]: 1 - (2*.5 + 1) / (1.5 + 1)
+    assert masked.item() == pytest.approx(1 - 2 / 2.5, abs=1e-6)
+
+
+def test_pseudo_bce_and_pseudo_cross_entropy():
+    assert losses.pseudo_bce(torch.tensor([0.0]), torch.tensor([2.0])).item() == pytest.approx(math.log(2), abs=1e-6)
+    assert losses.pseudo_bce(torch.tensor([0.0, 9.0]), torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 0.0])).item() == pytest.approx(math.log(2), abs=1e-6)
+    value = losses.pseudo_cross_entropy(torch.zeros(2, 4), torch.tensor([[0.0, 5, 0, 0], [9.0, 0, 0, 0]]), torch.tensor([1.0, 0.0]))
+    assert value.item() == pytest.approx(math.log(4), abs=1e-6)
+
+
+def _outputs(seed: int, n: int = 4, ids: int = 3, attributes: int = 5) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"reid_feature": torch.randn(n, 8, generator=g), "id_logits": torch.randn(n, ids, generator=g),
+            "dataset_logit": torch.randn(n, generator=g), "par_feature": torch.randn(n, 8, generator=g),
+            "attribute_logits": torch.randn(n, attributes, generator=g)}
+
+
+PARAMS = {"label_smoothing": 0.0, "triplet_margin": 0.3, "ssl_weight": 0.5, "confidence_threshold": 0.9}
+
+
+def test_ka_objective_sums_both_networks_and_weights_ssl():
+    variant = Variant.from_params("ka", {"models": 2, "supervised": ["reid", "par"],
+                                         "ssl": ["reid_triplet", "dataset_bce", "dice", "par_triplet"]})
+    batch = Batch(2, torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]), None)
+    a, b = _outputs(1), _outputs(2)
+    terms = step_losses([a, b], batch, variant, PARAMS)
+    expected_id = sum(losses.id_cross_entropy(o["id_logits"][:2], batch.id_labels) for o in (a, b))
+    expected_dice = losses.pseudo_dice(a["attribute_logits"], b["attribute_logits"]) + losses.pseudo_dice(b["attribute_logits"], a["attribute_logits"])
+    assert terms["id"].item() == pytest.approx(expected_id.item(), abs=1e-6)
+    assert terms["dice"].item() == pytest.approx(expected_dice.item(), abs=1e-6)
+    assert set(terms) == {"id", "attr", "dataset", "reid_triplet", "dataset_bce", "dice", "par_triplet", "sup", "ssl", "total"}
+    assert terms["total"].item() == pytest.approx(terms["sup"].item() + 0.5 * terms["ssl"].item(), abs=1e-5)
+
+
+def test_single_task_baseline_has_only_its_loss():
+    variant = Variant.from_params("reid_only", {"models": 1, "supervised": ["reid"], "ssl": []})
+    batch = Batch(4, torch.tensor([0, 0, 1, 2]), torch.zeros(0, 5), None)
+    terms = step_losses([_outputs(3)], batch, variant, PARAMS)
+    assert set(terms) == {"id", "sup", "ssl", "total"} and terms["ssl"].item() == 0.0
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"models": 1, "supervised": ["reid"], "ssl": ["dice"]}, "need two models"),
+    ({"models": 2, "supervised": ["faces"], "ssl": []}, "unknown supervised task"),
+    ({"models": 2, "supervised": ["reid"], "ssl": ["magic"]}, "unknown ssl term"),
+])
+def test_bad_variant_specs_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        Variant.from_params("x", spec)

@@ -1,0 +1,124 @@
+"""Training through real Kedro sessions: every variant, resume after a kill, NaN stop, weights."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from knowledge_assembly.models import build_model
+from knowledge_assembly.models.weights import WeightsUnavailableError
+from knowledge_assembly.pipeline_registry import VARIANTS
+from knowledge_assembly.training.checkpoint import load
+from knowledge_assembly.training.loop import NonFiniteLossError
+
+from .conftest import TINY_MODEL
+
+
+def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
+    raw_project.run(["ka"])
+    data = raw_project.data
+    metrics = json.loads((data / "08_reporting/synthetic/ka/metrics.json").read_text())
+    assert 0 <= metrics["reid"]["mAP"] <= 1 and 0 <= metrics["par"]["mA"] <= 1
+    assert metrics["reid"]["rank1"] <= metrics["reid"]["rank5"] <= metrics["reid"]["rank10"]
+    history = pd.read_csv(data / "08_reporting/synthetic/ka/training_history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert {"id", "attr", "reid_triplet", "par_triplet", "dice", "dataset_bce", "total"} <= set(history.columns)
+    bundle = load(data / "06_models/synthetic/ka.pt")
+    assert bundle["variant"] == "ka" and len(bundle["state_dicts"]) == 2
+    head_a, head_b = (sd["reid.classifier.weight"] for sd in bundle["state_dicts"])
+    assert not torch.equal(head_a, head_b)  # two instances, different head initialisation
+    cache = np.load(data / "05_model_input/synthetic/reid_train_images.npy", mmap_mode="r")
+    train = pd.read_parquet(data / "03_primary/synthetic/reid_train.parquet")
+    assert cache.shape == (len(train), 64, 32, 3) and cache.dtype == np.uint8
+    first = Image.open(raw_project.raw("market1501") / train["path"][0]).convert("RGB").resize((32, 64), Image.Resampling.BILINEAR)
+    np.testing.assert_array_equal(cache[0], np.asarray(first))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_trains_with_one_command(raw_project, variant):
+    raw_project.run([variant], training={"epochs": 1})
+    metrics = json.loads((raw_project.data / f"08_reporting/synthetic/{variant}/metrics.json").read_text())
+    assert metrics["variant"] == variant
+    history = pd.read_csv(raw_project.data / f"08_reporting/synthetic/{variant}/training_history.csv")
+    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr", "dataset"}}.get(variant)
+    if expected:
+        assert {c for c in history.columns if c in {"id", "attr", "dataset", "dice", "reid_triplet"}} == expected
+    else:
+        assert history["ssl"].iloc[0] > 0
+
+
+def _weights(path):
+    return load(path)["state_dicts"]
+
+
+def test_resume_after_kill_matches_uninterrupted_run(raw_project):
+    """Kill `kedro run` after its first checkpoint; the resumed run ends with identical weights."""
+    raw_project.run(["model_input"])
+    epochs = 4
+    raw_project.run(["ka"], training={"epochs": epochs, "checkpoint_dir": "data/06_models/uninterrupted"})
+    reference = _weights(raw_project.data / "06_models/synthetic/ka.pt")
+    (raw_project.data / "06_models/synthetic/ka.pt").unlink()
+
+    checkpoint = raw_project.data / "06_models/synthetic/checkpoints/ka.pt"
+    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "ka", "--params", f"training.epochs={epochs}"]
+    process = subprocess.Popen(command, cwd=raw_project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"})
+    deadline = time.time() + 300
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_after = load(checkpoint)["epoch"]
+    assert 1 <= killed_after < epochs, "the run must be killed part-way"
+    assert not (raw_project.data / "06_models/synthetic/ka.pt").exists()
+
+    raw_project.run(["ka"], training={"epochs": epochs})
+    resumed = _weights(raw_project.data / "06_models/synthetic/ka.pt")
+    for ref, res in zip(reference, resumed):
+        assert ref.keys() == res.keys()
+        for key in ref:
+            assert torch.equal(ref[key], res[key]), key
+    history = pd.read_csv(raw_project.data / "08_reporting/synthetic/ka/training_history.csv")
+    assert list(history["epoch"]) == list(range(1, epochs + 1))
+
+
+def test_resume_refuses_a_checkpoint_of_other_parameters(raw_project):
+    raw_project.run(["reid_only"], training={"epochs": 1})
+    with pytest.raises(ValueError, match="checkpoint was written by a run with other parameters"):
+        raw_project.run(["reid_only"], training={"epochs": 2, "lr": 1e-2})
+
+
+def test_nan_loss_stops_with_a_clear_error(raw_project):
+    with pytest.raises(NonFiniteLossError, match=r"mtl: non-finite loss \(.*\) at epoch 1, iteration \d+"):
+        raw_project.run(["mtl"], training={"lr": 1e12, "epochs": 3})
+
+
+def test_imagenet_weights_missing_gives_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("KA_ALLOW_WEIGHT_DOWNLOAD", raising=False)
+    with pytest.raises(WeightsUnavailableError, match=r"ImageNet weights for resnet18 are not in torchvision's cache .*resnet18-f37072fd\.pth"):
+        build_model({**TINY_MODEL, "pretrained": "imagenet"}, 5, 40, 0)
+
+
+def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, monkeypatch):
+    reference = torchvision.models.resnet18(weights=None)
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    cached.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), cached)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for pretrained in ("imagenet", str(cached)):
+        model = build_model({**TINY_MODEL, "pretrained": pretrained}, 5, 40, seed=123)
+        assert torch.equal(model.trunk[0].weight, reference.conv1.weight)
+        assert torch.equal(model.trunk[7][1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    with pytest.raises(WeightsUnavailableError, match=r"nowhere\.pth: pretrained weights file not found"):
+        build_model({**TINY_MODEL, "pretrained": str(tmp_path / "nowhere.pth")}, 5, 40, 0)
