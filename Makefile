@@ -25,3 +25,4 @@ test: setup
 ## Speed benchmarks; each prints JSON.
 bench: setup
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/train_step.py

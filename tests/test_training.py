@@ -122,3 +122,9 @@ def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, m
         assert torch.equal(model.trunk[7][1].bn2.running_var, reference.layer4[1].bn2.running_var)
     with pytest.raises(WeightsUnavailableError, match=r"nowhere\.pth: pretrained weights file not found"):
         build_model({**TINY_MODEL, "pretrained": str(tmp_path / "nowhere.pth")}, 5, 40, 0)
+
+
+def test_progress_bar_shows_epoch_loss_terms_and_speed(raw_project, capsys):
+    raw_project.run(["mtl"], training={"epochs": 1, "progress": True})
+    err = capsys.readouterr().err
+    assert "mtl epoch 1/1" in err and "img/s=" in err and "attr=" in err and "id=" in err

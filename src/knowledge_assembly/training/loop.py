@@ -54,6 +54,22 @@ def _batch(data: TrainingData, reid_index: np.ndarray, par_index: np.ndarray, po
     return to_float(images), Batch(len(reid_index), labels.to(device), attributes.to(device), ratio)
 
 
+def forward_losses(models: list[KANet], images: torch.Tensor, batch: Batch, variant: Variant, params: dict,
+                   generator: torch.Generator, ramp: float = 1.0) -> dict[str, torch.Tensor]:
+    """Augment ``images`` ([0, 1] floats, CPU), run every network and return the loss terms."""
+    device = next(models[0].parameters()).device
+    weak = normalise(weak_view(images, generator)).to(device)
+    outputs = [model(weak) for model in models]
+    strong = models[0](normalise(strong_view(images, generator)).to(device)) if variant.views == "weak_strong" else None
+    return step_losses(outputs, batch, variant, params, strong, ramp)
+
+
+def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+
+
 def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_params: dict[str, Any],
           checkpoint_path: Path | None = None) -> TrainResult:
     """Train ``variant``; with ``checkpoint_path``, save after every epoch and resume if asked.
@@ -97,14 +113,9 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
         bar = tqdm(plan, desc=f"{variant.name} epoch {epoch + 1}/{params['epochs']}", disable=not params.get("progress", True), leave=False)
         for iteration, (reid_index, par_index) in enumerate(bar):
             images, batch = _batch(data, reid_index, par_index, ratio, device)
-            weak = normalise(weak_view(images, generator)).to(device)
-            outputs = [model(weak) for model in models]
-            strong = models[0](normalise(strong_view(images, generator)).to(device)) if variant.views == "weak_strong" else None
-            terms = step_losses(outputs, batch, variant, params, strong, ssl_ramp(epoch, params["ssl_warmup_epochs"]))
+            terms = forward_losses(models, images, batch, variant, params, generator, ssl_ramp(epoch, params["ssl_warmup_epochs"]))
             _check_finite(terms, variant, epoch, iteration)
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optimizer.step()
+            optimise(optimizer, terms["total"])
             seen += batch.size
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())

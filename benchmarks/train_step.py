@@ -1,0 +1,101 @@
+"""Throughput of one KA training step vs one single-model step, measured in one run; prints JSON.
+
+KA trains two networks on the same mixed batch, so its ideal cost is 2x a
+single-model (MTL) step; the target is ``ka_vs_single_time_ratio <= 2.1``.
+Achieved GFLOP/s (FLOPs counted by ``torch.utils.flop_counter``) is compared
+with a float32 matmul measured in the same run.
+
+    python benchmarks/train_step.py [--steps 6] [--height 128 --width 64]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+from knowledge_assembly.models import build_model
+from knowledge_assembly.training.loop import forward_losses, optimise
+from knowledge_assembly.training.objective import Batch, Variant
+
+PARAMS_FILE = "conf/base/parameters_training.yml"
+
+
+def make_step(variant: Variant, config: dict, images: torch.Tensor, batch: Batch, num_ids: int):
+    models = [build_model(config["model"], num_ids, 40, seed=i) for i in range(variant.models)]
+    optimizer = torch.optim.Adam([p for m in models for p in m.parameters()], lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        optimise(optimizer, forward_losses(models, images, batch, variant, config["training"], generator)["total"])
+    return step
+
+
+def seconds_per_step(step, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def flops_per_step(step) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--height", type=int, default=128)
+    parser.add_argument("--width", type=int, default=64)
+    args = parser.parse_args()
+    config = yaml.safe_load(open(PARAMS_FILE))
+    training = config["training"]
+    n_reid = training["ids_per_batch"] * training["images_per_id"]
+    n_par = training["par_batch_size"]
+    num_ids = 751
+    torch.manual_seed(0)
+    images = torch.rand(n_reid + n_par, 3, args.height, args.width)
+    batch = Batch(n_reid, torch.arange(n_reid) % num_ids, (torch.rand(n_par, 40) > 0.7).float(), None)
+    variants = {name: Variant.from_params(name, config["variants"][name]) for name in ("mtl", "ka")}
+    steps = {name: make_step(v, config, images, batch, num_ids) for name, v in variants.items()}
+    flops = {name: flops_per_step(step) for name, step in steps.items()}  # also warms up
+    for step in steps.values():
+        step()
+    timings = {name: [] for name in steps}
+    for _ in range(2):  # interleave to share any drift in machine load
+        for name, step in steps.items():
+            timings[name].append(seconds_per_step(step, args.steps))
+    seconds = {name: min(values) for name, values in timings.items()}
+    images_per_step = n_reid + n_par
+    matmul = matmul_gflops()
+    print(json.dumps({
+        "benchmark": "train_step",
+        "threads": torch.get_num_threads(),
+        "batch": {"reid": n_reid, "par": n_par, "height": args.height, "width": args.width},
+        "images_per_second": {"single_model_mtl": images_per_step / seconds["mtl"], "ka_two_models": images_per_step / seconds["ka"]},
+        "ka_vs_single_time_ratio": seconds["ka"] / seconds["mtl"],
+        "target_ratio_max": 2.1,
+        "gflop_per_step": {k: v / 1e9 for k, v in flops.items()},
+        "achieved_gflops": {k: flops[k] / seconds[k] / 1e9 for k in flops},
+        "matmul_gflops": matmul,
+        "fraction_of_matmul": {k: flops[k] / seconds[k] / 1e9 / matmul for k in flops},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
