@@ -22,7 +22,7 @@ def _manifest(project, name: str) -> pd.DataFrame:
 
 
 def test_manifests_from_synthetic_raw_data(raw_project):
-    raw_project.run()
+    raw_project.run(["ingestion"])
     market = raw_project.raw("market1501")
     train, query, gallery = (_manifest(raw_project, n) for n in MANIFESTS[:3])
     assert len(train) == len(list((market / "bounding_box_train").glob("*.jpg")))
@@ -87,7 +87,7 @@ def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, r
     project.write_env("names", parameters_ingestion={"ingestion": {
         "image_check": "none", "pa100k": {"annotation_file": "annotation.mat", "image_dir": "release_data/release_data"},
         "upar": {"csv_files": ["UPAR-Challenge-2027_task1_train_gt.csv"], "pa100k_prefix": "PA100k/"}}})
-    project.run(env="names")
+    project.run(["ingestion"], env="names")
     sizes = {n: len(pd.read_parquet(project.primary("names") / f"{n}.parquet")) for n in MANIFESTS[:3]}
     assert sizes == {"reid_train": 12936, "reid_query": 3368, "reid_gallery": 15913}
 
@@ -162,13 +162,13 @@ def test_bad_input_is_named_and_nothing_is_written(raw_project, case):
     corrupt, message = BAD_INPUTS[case]
     corrupt(raw_project)
     with pytest.raises(RawDataError, match=message):
-        raw_project.run()
+        raw_project.run(["ingestion"])
     assert not raw_project.primary().exists() or not any(raw_project.primary().iterdir())
 
 
 def test_missing_raw_folder_says_how_to_get_data(project):
     with pytest.raises(DatasetError, match=r"Market-1501-v15\.09\.15' does not exist.*kedro run --pipelines=synthetic"):
-        project.run()
+        project.run(["ingestion"])
 
 
 def test_synthetic_run_never_overwrites_a_real_dataset(project):
@@ -185,7 +185,7 @@ def test_upar_labels_missing_for_an_image_is_an_error(raw_project):
     lines = path.read_bytes().split(b"\r\n")
     path.write_bytes(b"\r\n".join(line for line in lines if b"release_data/000004.jpg" not in line))
     with pytest.raises(RawDataError, match=r"1 PA-100K images have no UPAR labels: release_data/release_data/000004\.jpg"):
-        raw_project.run()
+        raw_project.run(["ingestion"])
 
 
 def test_annotation_round_trip_keeps_values():
