@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from knowledge_assembly.pipelines import evaluation, ingestion, model_input, synthetic, training
+from knowledge_assembly.pipelines import evaluation, ingestion, model_input, reporting, synthetic, training
 
 VARIANTS = ("reid_only", "par_only", "reid_ssl", "par_ssl", "mtl", "ka_imgaug", "ka_netaug", "ka")
 
@@ -12,15 +12,18 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
     ``synthetic`` writes the embedded default raw data. Each variant name (``ka``,
-    ``mtl``, ``reid_only`` ...) is ingest → image cache → train → evaluate for
-    that variant; ``__default__`` is ``ka``. None of them writes raw data, so
+    ``mtl``, ``reid_only`` ...) is ingest → image cache → train → evaluate →
+    figures for that variant; ``__default__`` is ``ka``; ``paper`` runs every
+    variant and writes Tables 1 and 2. None of them writes raw data, so
     ``kedro run --env real`` never touches the real folders.
     """
     raw_data = synthetic.create_pipeline()
     prepared = ingestion.create_pipeline() + model_input.create_pipeline()
     pipelines = {"synthetic": raw_data, "ingestion": ingestion.create_pipeline(), "model_input": prepared}
     for variant in VARIANTS:
-        pipelines[variant] = prepared + training.create_pipeline(variant) + evaluation.create_pipeline(variant)
+        pipelines[variant] = (prepared + training.create_pipeline(variant) + evaluation.create_pipeline(variant)
+                              + reporting.create_pipeline(variant))
     pipelines["__default__"] = pipelines["ka"]
-    pipelines["all"] = raw_data + sum((pipelines[v] for v in VARIANTS), Pipeline([]))
+    pipelines["paper"] = sum((pipelines[v] for v in VARIANTS), Pipeline([])) + reporting.create_paper_pipeline(VARIANTS)
+    pipelines["all"] = raw_data + pipelines["paper"]
     return pipelines

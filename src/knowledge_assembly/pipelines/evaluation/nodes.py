@@ -15,8 +15,12 @@ from knowledge_assembly.models import build_model
 def evaluate_variant(
     bundle: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame, query_images: np.ndarray,
     gallery_images: np.ndarray, par_test: pd.DataFrame, par_test_images: np.ndarray, params: dict[str, Any],
-) -> dict[str, Any]:
-    """reID mAP / CMC on query vs gallery and PAR metrics on the test split, with the first network."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """reID mAP / CMC on query vs gallery and PAR metrics on the test split, with the first network.
+
+    Also returns what the retrieval figure shows: the top-k gallery items of a
+    few queries, whether each is the same identity, and the queries' predicted attributes.
+    """
     model = build_model({**bundle["model"], "pretrained": None}, bundle["num_ids"], len(bundle["attributes"]), 0)
     model.load_state_dict(bundle["state_dicts"][0])
     query = predict(model, query_images, params["batch_size"])
@@ -26,7 +30,15 @@ def evaluate_variant(
                                  reid_query["camid"].to_numpy(), reid_gallery["camid"].to_numpy(), params["max_rank"])
     par = attribute_metrics(predict(model, par_test_images, params["batch_size"])["attribute_probability"],
                             par_test[bundle["attributes"]].to_numpy(), params["threshold"])
-    return {
+    shown = np.linspace(0, len(reid_query) - 1, min(params["retrieval_queries"], len(reid_query))).astype(int)
+    top = np.argsort(distances[shown], axis=1)[:, : params["retrieval_top_k"]]
+    g_pids = reid_gallery["pid"].to_numpy()
+    retrieval = {
+        "query": shown, "top": top, "correct": g_pids[top] == reid_query["pid"].to_numpy()[shown, None],
+        "attributes": [[f"{bundle['attributes'][i]} {row[i]:.2f}" for i in np.argsort(-row) if row[i] > params["threshold"]]
+                       for row in query["attribute_probability"][shown]],
+    }
+    metrics = {
         "variant": bundle["variant"],
         "trained_tasks": sorted(bundle["spec"].get("supervised", [])),
         "reid": {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
@@ -34,3 +46,4 @@ def evaluate_variant(
         "par": {**{k: v for k, v in par.items() if k != "per_attribute_mA"},
                 "per_attribute_mA": dict(zip(bundle["attributes"], par["per_attribute_mA"]))},
     }
+    return metrics, retrieval

@@ -1,0 +1,1 @@
+"""Tables and figures from metrics and training histories (no Kedro)."""
