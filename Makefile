@@ -26,3 +26,4 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/eval.py
