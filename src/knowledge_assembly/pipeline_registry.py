@@ -14,16 +14,19 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``synthetic`` writes the embedded default raw data. Each variant name (``ka``,
     ``mtl``, ``reid_only`` ...) is ingest → image cache → train → evaluate →
     figures for that variant; ``__default__`` is ``ka``; ``paper`` runs every
-    variant and writes Tables 1 and 2. None of them writes raw data, so
+    variant and writes Tables 1 and 2. ``train_<variant>``, ``evaluate_<variant>``
+    and ``tables`` are the single steps that DVC stages run. None of them writes raw data, so
     ``kedro run --env real`` never touches the real folders.
     """
     raw_data = synthetic.create_pipeline()
     prepared = ingestion.create_pipeline() + model_input.create_pipeline()
     pipelines = {"synthetic": raw_data, "ingestion": ingestion.create_pipeline(), "model_input": prepared}
     for variant in VARIANTS:
-        pipelines[variant] = (prepared + training.create_pipeline(variant) + evaluation.create_pipeline(variant)
-                              + reporting.create_pipeline(variant))
+        pipelines[f"train_{variant}"] = training.create_pipeline(variant)
+        pipelines[f"evaluate_{variant}"] = evaluation.create_pipeline(variant) + reporting.create_pipeline(variant)
+        pipelines[variant] = prepared + pipelines[f"train_{variant}"] + pipelines[f"evaluate_{variant}"]
     pipelines["__default__"] = pipelines["ka"]
-    pipelines["paper"] = sum((pipelines[v] for v in VARIANTS), Pipeline([])) + reporting.create_paper_pipeline(VARIANTS)
+    pipelines["tables"] = reporting.create_paper_pipeline(VARIANTS)
+    pipelines["paper"] = sum((pipelines[v] for v in VARIANTS), Pipeline([])) + pipelines["tables"]
     pipelines["all"] = raw_data + pipelines["paper"]
     return pipelines

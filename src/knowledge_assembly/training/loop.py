@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..models import KANet, build_model
@@ -37,9 +38,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+RUN_ONLY_PARAMS = ("resume", "progress", "device", "node_rank", "master_addr", "master_port")
+
+
 def config_digest(variant: Variant, params: dict, model_params: dict, data: TrainingData) -> str:
     """Fingerprint of everything that shapes the weights (to refuse resuming a different run)."""
-    keys = {k: v for k, v in params.items() if k not in ("resume", "progress", "device")}
+    keys = {k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}
     blob = json.dumps([variant.__dict__, keys, model_params, len(data.reid_labels), len(data.par_labels)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -54,14 +58,22 @@ def _batch(data: TrainingData, reid_index: np.ndarray, par_index: np.ndarray, po
     return to_float(images), Batch(len(reid_index), labels.to(device), attributes.to(device), ratio)
 
 
-def forward_losses(models: list[KANet], images: torch.Tensor, batch: Batch, variant: Variant, params: dict,
-                   generator: torch.Generator, ramp: float = 1.0) -> dict[str, torch.Tensor]:
-    """Augment ``images`` ([0, 1] floats, CPU), run every network and return the loss terms."""
+def forward_losses(models: list[torch.nn.Module], images: torch.Tensor, batch: Batch, variant: Variant, params: dict,
+                   generator: torch.Generator, ramp: float = 1.0, rank: int = 0, world_size: int = 1) -> dict[str, torch.Tensor]:
+    """Augment the global batch ``images`` ([0, 1] floats, CPU), keep this rank's share, run every network, return the loss terms.
+
+    Every rank augments the whole global batch with the same generator, so a
+    distributed run sees exactly the images a single process would.
+    """
     device = next(models[0].parameters()).device
-    weak = normalise(weak_view(images, generator)).to(device)
-    outputs = [model(weak) for model in models]
-    strong = models[0](normalise(strong_view(images, generator)).to(device)) if variant.views == "weak_strong" else None
-    return step_losses(outputs, batch, variant, params, strong, ramp)
+    weak = weak_view(images, generator)
+    strong = strong_view(images, generator) if variant.views == "weak_strong" else None
+    if world_size > 1:
+        rows, batch = batch.shard(rank, world_size)
+        weak, strong = weak[rows], None if strong is None else strong[rows]
+    outputs = [model(normalise(weak).to(device)) for model in models]
+    strong_out = models[0](normalise(strong).to(device)) if strong is not None else None
+    return step_losses(outputs, batch, variant, params, strong_out, ramp)
 
 
 def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
@@ -71,17 +83,25 @@ def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
 
 
 def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_params: dict[str, Any],
-          checkpoint_path: Path | None = None) -> TrainResult:
-    """Train ``variant``; with ``checkpoint_path``, save after every epoch and resume if asked.
+          checkpoint_dir: Path | None = None, rank: int = 0, world_size: int = 1) -> TrainResult:
+    """Train ``variant``; with ``checkpoint_dir``, save after every epoch and resume if asked.
 
     Every epoch draws its batches and augmentations from generators seeded by
     (seed, epoch), so a resumed run ends with the same weights as an
-    uninterrupted one.
+    uninterrupted one. The checkpoint file name carries a digest of the
+    parameters and data, so a run only ever resumes its own configuration.
+    With ``world_size`` > 1 (inside an initialised process group) the networks
+    are wrapped in DistributedDataParallel, each rank computes its share of
+    every global batch, and only rank 0 writes checkpoints, logs and the bar.
     """
     device = resolve_device(params.get("device", "auto"))
     num_ids = int(data.reid_labels.max()) + 1 if len(data.reid_labels) else 1
     models = [build_model(model_params, num_ids, data.par_labels.shape[1], params["seed"] + i).to(device)
               for i in range(variant.models)]
+    replicas = models
+    if world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        replicas = [DistributedDataParallel(m, device_ids=ids, find_unused_parameters=True) for m in models]
     parameters = [p for m in models for p in m.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=params["lr"], weight_decay=params["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params["epochs"], eta_min=params["lr"] * params["final_lr_ratio"])
@@ -89,18 +109,17 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
     if params["positive_ratio_weighting"] and len(data.par_labels):
         ratio = torch.from_numpy(data.par_labels.mean(axis=0).astype(np.float32))
     digest = config_digest(variant, params, model_params, data)
-    result, start = TrainResult(models), 0
+    checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{variant.name}-{digest}.pt"
+    result, start, main = TrainResult(models), 0, rank == 0
     if checkpoint_path is not None and params.get("resume") and checkpoint_path.is_file():
         state = checkpoint.load(checkpoint_path)
-        if state["digest"] != digest:
-            raise ValueError(f"{checkpoint_path}: checkpoint was written by a run with other parameters or data; "
-                             "delete it or set training.resume: false")
         for model, weights in zip(models, state["models"]):
             model.load_state_dict(weights)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         result.history, start = state["history"], state["epoch"]
-        logger.info("Resuming %s from %s after epoch %d", variant.name, checkpoint_path, start)
+        if main:
+            logger.info("Resuming %s from %s after epoch %d", variant.name, checkpoint_path, start)
 
     for epoch in range(start, params["epochs"]):
         for model in models:
@@ -110,15 +129,17 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
         plan = epoch_plan(data, params, variant.uses_reid_data, variant.uses_par_data, rng)
         sums: dict[str, float] = {}
         seen, started = 0, time.perf_counter()
-        bar = tqdm(plan, desc=f"{variant.name} epoch {epoch + 1}/{params['epochs']}", disable=not params.get("progress", True), leave=False)
+        bar = tqdm(plan, desc=f"{variant.name} epoch {epoch + 1}/{params['epochs']}",
+                   disable=not (params.get("progress", True) and main), leave=False)
         for iteration, (reid_index, par_index) in enumerate(bar):
             images, batch = _batch(data, reid_index, par_index, ratio, device)
-            terms = forward_losses(models, images, batch, variant, params, generator, ssl_ramp(epoch, params["ssl_warmup_epochs"]))
+            terms = forward_losses(replicas, images, batch, variant, params, generator,
+                                   ssl_ramp(epoch, params["ssl_warmup_epochs"]), rank, world_size)
             _check_finite(terms, variant, epoch, iteration)
             optimise(optimizer, terms["total"])
             seen += batch.size
-            for key, value in terms.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            for key, value in _mean_over_ranks(terms, world_size).items():
+                sums[key] = sums.get(key, 0.0) + value
             rate = seen / (time.perf_counter() - started)
             bar.set_postfix({**{k: f"{v / (iteration + 1):.3f}" for k, v in sums.items()}, "img/s": f"{rate:.0f}"})
         scheduler.step()
@@ -126,13 +147,26 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "iterations": len(plan),
                   "images_per_second": seen / seconds, **{k: v / max(len(plan), 1) for k, v in sums.items()}}
         result.history.append(record)
-        logger.info("%s epoch %d/%d: %s", variant.name, epoch + 1, params["epochs"],
-                    ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
-        if checkpoint_path is not None:
+        if main:
+            logger.info("%s epoch %d/%d: %s", variant.name, epoch + 1, params["epochs"],
+                        ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+        if checkpoint_path is not None and main:
             checkpoint.save_atomic({"digest": digest, "epoch": epoch + 1, "models": [m.state_dict() for m in models],
                                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                     "history": result.history}, checkpoint_path)
+        if world_size > 1:
+            torch.distributed.barrier()
     return result
+
+
+def _mean_over_ranks(terms: dict[str, torch.Tensor], world_size: int) -> dict[str, float]:
+    """Loss terms for logging: this rank's values, averaged over ranks when distributed."""
+    names = sorted(terms)
+    values = torch.stack([terms[name].detach().float().cpu() for name in names])
+    if world_size > 1:
+        torch.distributed.all_reduce(values)
+        values /= world_size
+    return dict(zip(names, values.tolist()))
 
 
 def _check_finite(terms: dict[str, torch.Tensor], variant: Variant, epoch: int, iteration: int) -> None:

@@ -61,6 +61,17 @@ class Batch:
     def size(self) -> int:
         return self.n_reid + len(self.attributes)
 
+    def shard(self, rank: int, world_size: int) -> tuple[torch.Tensor, "Batch"]:
+        """Rows of this rank's equal share of the reID rows and of the PAR rows, and its sub-batch."""
+        n_par = len(self.attributes)
+        if self.n_reid % world_size or n_par % world_size:
+            raise ValueError(f"batch of {self.n_reid} reID + {n_par} PAR images cannot be split evenly over {world_size} processes")
+        a, b = self.n_reid // world_size, n_par // world_size
+        reid_rows = torch.arange(rank * a, (rank + 1) * a)
+        par_rows = torch.arange(rank * b, (rank + 1) * b)
+        rows = torch.cat([reid_rows, self.n_reid + par_rows])
+        return rows, Batch(a, self.id_labels[reid_rows.to(self.id_labels.device)], self.attributes[par_rows.to(self.attributes.device)], self.positive_ratio)
+
 
 def supervised_terms(out: dict[str, torch.Tensor], batch: Batch, variant: Variant, params: dict) -> dict[str, torch.Tensor]:
     """ID cross-entropy on reID rows, attribute BCE on PAR rows, dataset-logit BCE when both are present."""

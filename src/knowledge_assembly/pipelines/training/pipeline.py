@@ -5,7 +5,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import train_variant
 
-SHARED_INPUTS = {"reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes"}
+SHARED_INPUTS = {"reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes", "checkpoints"}
 
 
 def create_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
@@ -15,7 +15,7 @@ def create_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
             Node(
                 train,
                 ["reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes",
-                 "params:training", "params:model", "params:variants"],
+                 "checkpoints", "params:training", "params:model", "params:variants"],
                 ["model", "training_history"],
                 name="train",
             )
