@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test bench
+.PHONY: setup browser run test bench viz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,19 @@ run: setup
 	$(BIN)/kedro run --pipelines=synthetic
 	$(BIN)/kedro run --pipelines=ka
 
+## Headless Chromium for the kedro-viz browser test (Debian package; needs root, else the test is skipped).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium unavailable: the kedro-viz browser test will be skipped"
+
 ## The test suite (what CI runs).
-test: setup
+test: setup browser
 	$(BIN)/pytest
+
+## Static kedro-viz lineage site in build/ (serve it with: python -m http.server -d build)
+viz: setup
+	$(BIN)/kedro viz build
 
 ## Speed benchmarks; each prints JSON.
 bench: setup

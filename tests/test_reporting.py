@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import nbformat
+from nbclient import NotebookClient
 from PIL import Image
 
 from knowledge_assembly.pipeline_registry import VARIANTS
 from knowledge_assembly.reports.tables import COLUMNS, TABLE1_ROWS, TABLE2_ROWS
 
+from .conftest import REPO
 
-def test_paper_pipeline_writes_tables_and_figures(raw_project):
+
+def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(raw_project):
     raw_project.run(["paper"], training={"epochs": 1})
     reports = raw_project.data / "08_reporting" / "synthetic"
     table1 = pd.read_csv(reports / "paper" / "table1.csv")
@@ -27,3 +31,15 @@ def test_paper_pipeline_writes_tables_and_figures(raw_project):
             with Image.open(reports / variant / f"{figure}.png") as image:
                 pixels = np.asarray(image.convert("L"), dtype=float)
             assert image.width > 300 and pixels.std() > 10, (variant, figure)
+
+    # the notebook loads the catalog and shows the tables, metrics, history and figures
+    notebook = nbformat.read(REPO / "notebooks" / "results.ipynb", as_version=4)
+    (raw_project.root / "notebooks").mkdir()
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(raw_project.root / "notebooks")}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "Table 1: baselines and Knowledge Assembly" in text and "KA w/ NetAug+Tri" in text
+    assert "reID mAP" in text and "par_triplet" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # 4 figures + the loss plot

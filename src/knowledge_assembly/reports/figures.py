@@ -1,20 +1,17 @@
 """Matplotlib figures: loss curves, CMC, per-attribute mA, and a retrieval figure like the paper's Figure 3."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 LOSS_TERMS = ("id", "attr", "dataset", "reid_triplet", "par_triplet", "dataset_bce", "dice", "id_pseudo", "total")
 
 
 def training_curves(history: pd.DataFrame, title: str) -> Figure:
     """One line per loss term over epochs."""
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4))
+    axis = figure.subplots()
     for term in LOSS_TERMS:
         if term in history:
             axis.plot(history["epoch"], history[term], marker="o", label=term, linewidth=2.5 if term == "total" else 1.5)
@@ -26,7 +23,8 @@ def training_curves(history: pd.DataFrame, title: str) -> Figure:
 
 
 def cmc_curve(cmc: list[float], title: str, max_rank: int = 20) -> Figure:
-    figure, axis = plt.subplots(figsize=(5, 4))
+    figure = Figure(figsize=(5, 4))
+    axis = figure.subplots()
     ranks = np.arange(1, min(max_rank, len(cmc)) + 1)
     axis.plot(ranks, np.asarray(cmc[: len(ranks)]) * 100, marker="o")
     axis.set(xlabel="rank", ylabel="matching rate (%)", title=f"{title}: CMC", ylim=(0, 100))
@@ -37,7 +35,8 @@ def cmc_curve(cmc: list[float], title: str, max_rank: int = 20) -> Figure:
 
 def attribute_bars(per_attribute: dict[str, float], title: str) -> Figure:
     names, values = list(per_attribute), np.array(list(per_attribute.values())) * 100
-    figure, axis = plt.subplots(figsize=(12, 4))
+    figure = Figure(figsize=(12, 4))
+    axis = figure.subplots()
     axis.bar(range(len(names)), values, color=np.where(values >= values.mean(), "tab:blue", "tab:orange"))
     axis.axhline(values.mean(), color="k", linestyle="--", linewidth=1, label=f"mA {values.mean():.1f}")
     axis.set_xticks(range(len(names)), names, rotation=75, ha="right", fontsize=7)
@@ -51,8 +50,8 @@ def retrieval(query_images: np.ndarray, gallery_images: np.ndarray, top: np.ndar
               attributes: list[list[str]], title: str) -> Figure:
     """Rows of query + top-k gallery crops (green: same identity, red: other), with predicted attributes."""
     rows, k = top.shape
-    figure, axes = plt.subplots(rows, k + 2, figsize=(1.3 * (k + 2) + 2.5, 2.4 * rows), squeeze=False,
-                                gridspec_kw={"width_ratios": [1] * (k + 1) + [2.5]})
+    figure = Figure(figsize=(1.3 * (k + 2) + 2.5, 2.4 * rows))
+    axes = figure.subplots(rows, k + 2, squeeze=False, gridspec_kw={"width_ratios": [1] * (k + 1) + [2.5]})
     for r in range(rows):
         axes[r, 0].imshow(query_images[r])
         axes[r, 0].set_title("query", fontsize=8)
