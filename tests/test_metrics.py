@@ -105,6 +105,7 @@ def test_attribute_metrics_by_hand():
     # attr0: TPR 2/2, TNR 1/1 -> 1; attr1: TPR 1/1, TNR 1/2 -> .75; attr2: TPR 0/1, TNR 2/2 -> .5
     assert result["per_attribute_mA"] == pytest.approx([1.0, 0.75, 0.5])
     assert result["mA"] == pytest.approx(0.75)
+    assert result["per_attribute_tpr"] == pytest.approx([1.0, 1.0, 0.0]) and result["per_attribute_positives"] == [2, 1, 1]
     # per image: P = [1/1, 0/1, 2/2], R = [1/2, 0 (empty truth), 2/2], acc = [1/2, 0/1, 2/2]
     assert result["precision"] == pytest.approx(2 / 3)
     assert result["recall"] == pytest.approx(0.5)

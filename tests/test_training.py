@@ -33,6 +33,8 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     assert metrics["reid"]["rank1"] <= metrics["reid"]["rank5"] <= metrics["reid"]["rank10"]
     history = pd.read_csv(data / "08_reporting/synthetic/ka/training_history.csv")
     assert list(history["epoch"]) == [1, 2]
+    attributes = pd.read_csv(data / "08_reporting/synthetic/ka/attributes.csv")
+    assert len(attributes) == 40 and attributes["mA"].mean() == pytest.approx(metrics["par"]["mA"])
     assert {"id", "attr", "reid_triplet", "par_triplet", "dice", "dataset_bce", "total"} <= set(history.columns)
     bundle = load(data / "06_models/synthetic/ka.pt")
     assert bundle["variant"] == "ka" and len(bundle["state_dicts"]) == 2

@@ -30,4 +30,7 @@ def attribute_metrics(probabilities: np.ndarray, labels: np.ndarray, threshold: 
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall + EPS),
         "per_attribute_mA": per_attribute.tolist(),
+        "per_attribute_tpr": tpr.tolist(),
+        "per_attribute_tnr": tnr.tolist(),
+        "per_attribute_positives": positives.astype(int).tolist(),
     }

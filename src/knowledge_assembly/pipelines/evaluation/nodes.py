@@ -15,10 +15,10 @@ from knowledge_assembly.models import build_model
 def evaluate_variant(
     bundle: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame, query_images: np.ndarray,
     gallery_images: np.ndarray, par_test: pd.DataFrame, par_test_images: np.ndarray, params: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """reID mAP / CMC on query vs gallery and PAR metrics on the test split, with the first network.
 
-    Also returns what the retrieval figure shows: the top-k gallery items of a
+    Also returns the per-attribute table (mA, TPR, TNR, test positives) and what the retrieval figure shows: the top-k gallery items of a
     few queries, whether each is the same identity, and the queries' predicted attributes.
     """
     model = build_model({**bundle["model"], "pretrained": None}, bundle["num_ids"], len(bundle["attributes"]), 0)
@@ -43,7 +43,9 @@ def evaluate_variant(
         "trained_tasks": sorted(bundle["spec"].get("supervised", [])),
         "reid": {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
                  "rank10": float(cmc[min(9, len(cmc) - 1)]), "cmc": cmc.tolist(), "distance": params["distance"]},
-        "par": {**{k: v for k, v in par.items() if k != "per_attribute_mA"},
+        "par": {**{k: v for k, v in par.items() if not k.startswith("per_attribute")},
                 "per_attribute_mA": dict(zip(bundle["attributes"], par["per_attribute_mA"]))},
     }
-    return metrics, retrieval
+    table = pd.DataFrame({"attribute": bundle["attributes"], "mA": par["per_attribute_mA"], "TPR": par["per_attribute_tpr"],
+                          "TNR": par["per_attribute_tnr"], "test_positives": par["per_attribute_positives"]})
+    return metrics, table, retrieval

@@ -13,7 +13,7 @@ def create_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
                 evaluate_variant,
                 ["model", "reid_query", "reid_gallery", "reid_query_images", "reid_gallery_images",
                  "par_test", "par_test_images", "params:evaluation"],
-                ["metrics", "retrieval"],
+                ["metrics", "attribute_table", "retrieval"],
                 name="evaluate",
             )
         ],
