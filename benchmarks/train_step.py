@@ -5,12 +5,13 @@ single-model (MTL) step; the target is ``ka_vs_single_time_ratio <= 2.1``.
 Achieved GFLOP/s (FLOPs counted by ``torch.utils.flop_counter``) is compared
 with a float32 matmul measured in the same run.
 
-    python benchmarks/train_step.py [--steps 6] [--height 128 --width 64]
+    python benchmarks/train_step.py [--steps 10] [--height 128 --width 64]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -19,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from knowledge_assembly.models import build_model
 from knowledge_assembly.training.loop import forward_losses, optimise
+from knowledge_assembly.training.memory import retain_freed_memory
 from knowledge_assembly.training.objective import Batch, Variant
 
 PARAMS_FILE = "conf/base/parameters_training.yml"
@@ -26,7 +28,7 @@ PARAMS_FILE = "conf/base/parameters_training.yml"
 
 def make_step(variant: Variant, config: dict, images: torch.Tensor, batch: Batch, num_ids: int):
     models = [build_model(config["model"], num_ids, 40, seed=i) for i in range(variant.models)]
-    optimizer = torch.optim.Adam([p for m in models for p in m.parameters()], lr=1e-4)
+    optimizer = torch.optim.Adam([p for m in models for p in m.parameters()], lr=1e-4, fused=True)
     generator = torch.Generator().manual_seed(0)
 
     def step() -> None:
@@ -34,11 +36,15 @@ def make_step(variant: Variant, config: dict, images: torch.Tensor, batch: Batch
     return step
 
 
-def seconds_per_step(step, steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+def interleaved_step_seconds(steps: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per step, alternating the variants step by step so machine drift hits both alike."""
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def flops_per_step(step) -> int:
@@ -59,10 +65,11 @@ def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--width", type=int, default=64)
     args = parser.parse_args()
+    allocator_tuned = retain_freed_memory()  # as the training loop does on CPU
     config = yaml.safe_load(open(PARAMS_FILE))
     training = config["training"]
     n_reid = training["ids_per_batch"] * training["images_per_id"]
@@ -76,16 +83,13 @@ def main() -> None:
     flops = {name: flops_per_step(step) for name, step in steps.items()}  # also warms up
     for step in steps.values():
         step()
-    timings = {name: [] for name in steps}
-    for _ in range(2):  # interleave to share any drift in machine load
-        for name, step in steps.items():
-            timings[name].append(seconds_per_step(step, args.steps))
-    seconds = {name: min(values) for name, values in timings.items()}
+    seconds = interleaved_step_seconds(steps, args.steps)
     images_per_step = n_reid + n_par
     matmul = matmul_gflops()
     print(json.dumps({
         "benchmark": "train_step",
         "threads": torch.get_num_threads(),
+        "allocator_retains_freed_memory": allocator_tuned,
         "batch": {"reid": n_reid, "par": n_par, "height": args.height, "width": args.width},
         "images_per_second": {"single_model_mtl": images_per_step / seconds["mtl"], "ka_two_models": images_per_step / seconds["ka"]},
         "ka_vs_single_time_ratio": seconds["ka"] / seconds["mtl"],

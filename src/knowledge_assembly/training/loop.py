@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from ..models import KANet, build_model
 from . import checkpoint
 from .batches import TrainingData, epoch_plan, normalise, strong_view, to_float, weak_view
+from .memory import retain_freed_memory
 from .objective import Batch, Variant, ssl_ramp, step_losses
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
     every global batch, and only rank 0 writes checkpoints, logs and the bar.
     """
     device = resolve_device(params.get("device", "auto"))
+    if device.type == "cpu":
+        retain_freed_memory()
     num_ids = int(data.reid_labels.max()) + 1 if len(data.reid_labels) else 1
     models = [build_model(model_params, num_ids, data.par_labels.shape[1], params["seed"] + i).to(device)
               for i in range(variant.models)]
@@ -103,7 +106,7 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
         ids = [device.index] if device.type == "cuda" else None
         replicas = [DistributedDataParallel(m, device_ids=ids, find_unused_parameters=True) for m in models]
     parameters = [p for m in models for p in m.parameters()]
-    optimizer = torch.optim.Adam(parameters, lr=params["lr"], weight_decay=params["weight_decay"])
+    optimizer = torch.optim.Adam(parameters, lr=params["lr"], weight_decay=params["weight_decay"], fused=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params["epochs"], eta_min=params["lr"] * params["final_lr_ratio"])
     ratio = None
     if params["positive_ratio_weighting"] and len(data.par_labels):
