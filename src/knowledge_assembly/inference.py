@@ -17,7 +17,7 @@ from torch import nn
 
 from .formats.errors import RawDataError
 from .formats.images import decode_resized
-from .models import KANet, build_model
+from .models import KANet, restore_network
 from .training.batches import normalise, to_float
 from .training.checkpoint import load
 
@@ -39,8 +39,7 @@ def load_bundle_model(path: Path) -> tuple[InferenceModel, dict[str, Any]]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: model bundle not found; train with `kedro run --pipelines=ka` first")
     bundle = load(Path(path))
-    network = build_model({**bundle["model"], "pretrained": None}, bundle["num_ids"], len(bundle["attributes"]), 0)
-    network.load_state_dict(bundle["state_dicts"][0])
+    network = restore_network(bundle["model"], bundle["num_ids"], len(bundle["attributes"]), bundle["state_dicts"][0])
     return InferenceModel(network).eval(), bundle
 
 

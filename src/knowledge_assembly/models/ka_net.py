@@ -73,3 +73,10 @@ def build_model(params: dict[str, Any], num_ids: int, num_attributes: int, seed:
     model = KANet(params["backbone"], num_ids, num_attributes, params["hidden_dim"], params["feature_dim"])
     load_backbone_weights(model.trunk, params["backbone"], params.get("pretrained"))
     return model
+
+
+def restore_network(params: dict[str, Any], num_ids: int, num_attributes: int, state_dict: dict[str, torch.Tensor]) -> KANet:
+    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given)."""
+    model = KANet(params["backbone"], num_ids, num_attributes, params["hidden_dim"], params["feature_dim"])
+    model.load_state_dict(state_dict)
+    return model

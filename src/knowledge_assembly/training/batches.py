@@ -16,6 +16,11 @@ class TrainingData:
     par_images: np.ndarray
     par_labels: np.ndarray
 
+    @property
+    def num_ids(self) -> int:
+        """Identity classes of the reID classifier (labels are 0..N-1)."""
+        return int(self.reid_labels.max()) + 1 if len(self.reid_labels) else 1
+
 
 def pk_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch of P identities x K images per batch (torchreid's RandomIdentitySampler)."""
@@ -43,16 +48,19 @@ def random_batches(n: int, size: int, count: int, rng: np.random.Generator) -> l
 def epoch_plan(data: TrainingData, params: dict, use_reid: bool, use_par: bool, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """(reID indices, PAR indices) per iteration of one epoch.
 
-    An epoch is one pass over the larger of the datasets in use: PK batches
-    (several PK passes if needed) and PAR batches are drawn until both cover it.
+    An epoch has the same number of iterations for every variant: enough
+    batches to pass once over the larger of the two training sets. A dataset a
+    variant does not use contributes empty index arrays; the ones it uses are
+    cycled (several PK passes, several PAR shuffles) to fill the epoch.
     """
     p, k, n_par = params["ids_per_batch"], params["images_per_id"], params["par_batch_size"]
-    reid = pk_batches(data.reid_labels, p, k, rng) if use_reid else []
-    if use_reid and not reid:
-        raise ValueError(f"cannot form a PK batch: fewer than {p} identities in the reID training set")
-    count = max(len(reid), len(data.par_labels) // n_par if use_par else 0, 1)
+    count = max(-(-len(data.reid_labels) // (p * k)), len(data.par_labels) // n_par, 1)
+    reid: list[np.ndarray] = []
     while use_reid and len(reid) < count:
-        reid += pk_batches(data.reid_labels, p, k, rng)
+        more = pk_batches(data.reid_labels, p, k, rng)
+        if not more:
+            raise ValueError(f"cannot form a PK batch: fewer than {p} identities in the reID training set")
+        reid += more
     par = random_batches(len(data.par_labels), n_par, count, rng) if use_par else []
     empty = np.empty(0, dtype=np.int64)
     return [(reid[i] if use_reid else empty, par[i] if use_par else empty) for i in range(count)]

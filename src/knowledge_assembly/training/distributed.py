@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from ..models import build_model
+from ..models import restore_network
 from . import checkpoint
 from .batches import TrainingData
 from .loop import TrainResult, train
@@ -76,10 +76,5 @@ def train_distributed(variant: Variant, data: TrainingData, params: dict[str, An
         mp.spawn(_worker, args=(int(params.get("node_rank", 0)), per_node, world_size, address, port, variant, portable,
                                 params, model_params, checkpoint_dir, result_file), nprocs=per_node, join=True)
         state = checkpoint.load(result_file)
-    num_ids = int(data.reid_labels.max()) + 1 if len(data.reid_labels) else 1
-    models = []
-    for seed_offset, weights in enumerate(state["models"]):
-        model = build_model({**model_params, "pretrained": None}, num_ids, data.par_labels.shape[1], params["seed"] + seed_offset)
-        model.load_state_dict(weights)
-        models.append(model)
+    models = [restore_network(model_params, data.num_ids, data.par_labels.shape[1], weights) for weights in state["models"]]
     return TrainResult(models, state["history"])

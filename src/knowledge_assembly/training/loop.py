@@ -98,8 +98,7 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
     device = resolve_device(params.get("device", "auto"))
     if device.type == "cpu":
         retain_freed_memory()
-    num_ids = int(data.reid_labels.max()) + 1 if len(data.reid_labels) else 1
-    models = [build_model(model_params, num_ids, data.par_labels.shape[1], params["seed"] + i).to(device)
+    models = [build_model(model_params, data.num_ids, data.par_labels.shape[1], params["seed"] + i).to(device)
               for i in range(variant.models)]
     replicas = models
     if world_size > 1:

@@ -9,7 +9,7 @@ import pandas as pd
 from knowledge_assembly.evaluation.features import predict
 from knowledge_assembly.evaluation.par_metrics import attribute_metrics
 from knowledge_assembly.evaluation.reid_metrics import distance_matrix, evaluate_rank
-from knowledge_assembly.models import build_model
+from knowledge_assembly.models import restore_network
 
 
 def evaluate_variant(
@@ -21,8 +21,7 @@ def evaluate_variant(
     Also returns the per-attribute table (mA, TPR, TNR, test positives) and what the retrieval figure shows: the top-k gallery items of a
     few queries, whether each is the same identity, and the queries' predicted attributes.
     """
-    model = build_model({**bundle["model"], "pretrained": None}, bundle["num_ids"], len(bundle["attributes"]), 0)
-    model.load_state_dict(bundle["state_dicts"][0])
+    model = restore_network(bundle["model"], bundle["num_ids"], len(bundle["attributes"]), bundle["state_dicts"][0])
     query = predict(model, query_images, params["batch_size"])
     gallery = predict(model, gallery_images, params["batch_size"])
     distances = distance_matrix(query["reid_feature"], gallery["reid_feature"], params["distance"])

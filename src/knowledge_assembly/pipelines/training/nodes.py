@@ -28,7 +28,7 @@ def train_variant(
         result = train(variant, data, training, model, checkpoints)
     bundle = {
         "variant": name, "spec": variants[name], "model": model, "attributes": list(attribute_names),
-        "num_ids": int(data.reid_labels.max()) + 1, "image_size": list(reid_images.shape[2:0:-1]),
+        "num_ids": data.num_ids, "image_size": list(reid_images.shape[2:0:-1]),
         "state_dicts": [m.state_dict() for m in result.models], "history": result.history,
     }
     return bundle, pd.DataFrame(result.history)
