@@ -51,10 +51,10 @@ def config_digest(variant: Variant, params: dict, model_params: dict, data: Trai
 
 def _batch(data: TrainingData, reid_index: np.ndarray, par_index: np.ndarray, positive_ratio: torch.Tensor | None,
            device: torch.device) -> tuple[torch.Tensor, Batch]:
-    images = np.concatenate([data.reid_images[np.sort(reid_index)] if len(reid_index) else data.reid_images[:0],
-                             data.par_images[np.sort(par_index)] if len(par_index) else data.par_images[:0]])
-    labels = torch.from_numpy(data.reid_labels[np.sort(reid_index)].astype(np.int64))
-    attributes = torch.from_numpy(data.par_labels[np.sort(par_index)].astype(np.float32))
+    reid_index, par_index = np.sort(reid_index), np.sort(par_index)  # sorted: sequential reads of the memory map
+    images = np.concatenate([data.reid_images[reid_index], data.par_images[par_index]])
+    labels = torch.from_numpy(data.reid_labels[reid_index].astype(np.int64))
+    attributes = torch.from_numpy(data.par_labels[par_index].astype(np.float32))
     ratio = None if positive_ratio is None else positive_ratio.to(device)
     return to_float(images), Batch(len(reid_index), labels.to(device), attributes.to(device), ratio)
 
@@ -72,7 +72,8 @@ def forward_losses(models: list[torch.nn.Module], images: torch.Tensor, batch: B
     if world_size > 1:
         rows, batch = batch.shard(rank, world_size)
         weak, strong = weak[rows], None if strong is None else strong[rows]
-    outputs = [model(normalise(weak).to(device)) for model in models]
+    weak = normalise(weak).to(device)
+    outputs = [model(weak) for model in models]
     strong_out = models[0](normalise(strong).to(device)) if strong is not None else None
     return step_losses(outputs, batch, variant, params, strong_out, ramp)
 
