@@ -76,7 +76,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "ingest",
         **sizes,
-        "manifest_rows": {n: len(m) for n, m in zip(("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"), manifests)},
+        "manifest_rows": {n: len(m) for n, m in zip(nodes.MANIFEST_NAMES, manifests)},
         "seconds": {"build_tree": build_s, "index_market1501": market_s, "index_pa100k": pa_s,
                     "read_upar_labels": upar_s, "assemble_manifests": assemble_s, "ingestion_total": round(total, 3)},
         "rows_per_second": round((sizes["market1501_names"] + sizes["pa100k_images"] + sizes["upar_rows"]) / total),

@@ -13,8 +13,9 @@ from kedro.io import DatasetError
 from knowledge_assembly.formats import market1501, upar
 from knowledge_assembly.formats.errors import RawDataError
 from knowledge_assembly.formats.pa100k import annotation_bytes, read_annotation
+from knowledge_assembly.pipelines.ingestion.nodes import MANIFEST_NAMES
 
-MANIFESTS = ["reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"]
+MANIFESTS = list(MANIFEST_NAMES)
 
 
 def _manifest(project, name: str) -> pd.DataFrame:

@@ -13,25 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from .evaluation.features import InferenceModel
 from .formats.errors import RawDataError
 from .formats.images import decode_resized
-from .models import KANet, restore_network
-from .training.batches import normalise, to_float
+from .models import restore_network
+from .training.batches import to_float
 from .training.checkpoint import load
-
-
-class InferenceModel(nn.Module):
-    """Normalisation + network, returning (embedding, attribute probabilities, from-reID-dataset probability)."""
-
-    def __init__(self, network: KANet):
-        super().__init__()
-        self.network = network.eval()
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.network(normalise(images))
-        return out["reid_feature"], torch.sigmoid(out["attribute_logits"]), torch.sigmoid(out["dataset_logit"])
 
 
 def load_bundle_model(path: Path) -> tuple[InferenceModel, dict[str, Any]]:
@@ -55,9 +43,10 @@ def read_images(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def infer(model: InferenceModel, bundle: dict[str, Any], paths: list[Path], threshold: float = 0.5) -> list[dict[str, Any]]:
-    """One record per image: attribute probabilities, attributes present, embedding."""
-    embedding, attributes, from_reid = model(read_images(paths, tuple(bundle["image_size"])))
+def infer(model: InferenceModel, bundle: dict[str, Any], paths: list[Path], images: torch.Tensor,
+          threshold: float = 0.5) -> list[dict[str, Any]]:
+    """One record per image (``images`` read from ``paths``): attribute probabilities, attributes present, embedding."""
+    embedding, attributes, from_reid = model(images)
     return [
         {
             "image": str(path),
@@ -95,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, bundle = load_bundle_model(args.model)
-        results = infer(model, bundle, args.images, args.threshold)
+        images = read_images(args.images, tuple(bundle["image_size"]))
+        results = infer(model, bundle, args.images, images, args.threshold)
         report: dict[str, Any] = {"model": str(args.model), "variant": bundle["variant"], "results": results}
         if args.export_onnx:
-            difference = export_onnx(model, read_images(args.images, tuple(bundle["image_size"])), args.export_onnx)
+            difference = export_onnx(model, images, args.export_onnx)
             report["onnx"] = {"path": str(args.export_onnx), "max_abs_difference": difference, "matches": difference < 1e-4}
             if difference >= 1e-4:
                 raise RuntimeError(f"{args.export_onnx}: ONNX outputs differ from PyTorch by {difference:.3g}")

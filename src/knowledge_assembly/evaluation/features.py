@@ -1,20 +1,39 @@
-"""Run a trained network over cached images."""
+"""Run a trained network over images."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
+from ..models import KANet
 from ..training.batches import normalise, to_float
 
 
+class InferenceModel(nn.Module):
+    """Normalisation + network, returning (embedding, attribute probabilities, from-reID-dataset probability).
+
+    Input: RGB in [0, 1], ``(N, 3, H, W)``. This is also the graph that is exported to ONNX.
+    """
+
+    def __init__(self, network: KANet):
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.network(normalise(images))
+        return out["reid_feature"], torch.sigmoid(out["attribute_logits"]), torch.sigmoid(out["dataset_logit"])
+
+
+OUTPUTS = ("reid_feature", "attribute_probability", "dataset_probability")
+
+
 @torch.no_grad()
-def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 128, device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+def predict(network: KANet, images: np.ndarray, batch_size: int = 128, device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
     """reID features, attribute probabilities and dataset probability for ``(N, H, W, 3)`` uint8 images."""
-    model.eval().to(device)
-    parts: dict[str, list[np.ndarray]] = {"reid_feature": [], "attribute_probability": [], "dataset_probability": []}
+    model = InferenceModel(network).eval().to(device)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUTS}
     for start in range(0, len(images), batch_size):
-        out = model(normalise(to_float(images[start:start + batch_size])).to(device))
-        parts["reid_feature"].append(out["reid_feature"].cpu().numpy())
-        parts["attribute_probability"].append(torch.sigmoid(out["attribute_logits"]).cpu().numpy())
-        parts["dataset_probability"].append(torch.sigmoid(out["dataset_logit"]).cpu().numpy())
+        outputs = model(to_float(images[start:start + batch_size]).to(device))
+        for name, value in zip(OUTPUTS, outputs):
+            parts[name].append(value.cpu().numpy())
     return {k: np.concatenate(v) if v else np.empty((0,)) for k, v in parts.items()}

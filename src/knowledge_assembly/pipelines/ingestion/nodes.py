@@ -18,6 +18,8 @@ from knowledge_assembly.formats.images import check_jpegs
 
 logger = logging.getLogger(__name__)
 
+MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
+
 
 def index_market1501(root: Path, image_check: str) -> pd.DataFrame:
     """Parse the three Market-1501 folders (``split`` column) and check their images."""
@@ -85,8 +87,9 @@ def assemble_manifests(
     par = par.drop(columns="_merge").astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
-    for name, frame in zip(("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"), manifests):
-        if frame.empty:
+    sizes = dict(zip(MANIFEST_NAMES, map(len, manifests)))
+    for name, size in sizes.items():
+        if not size:
             raise RawDataError(name, "manifest would be empty; check the raw data folders")
-    logger.info("Manifests: %s", {n: len(f) for n, f in zip(("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test"), manifests)})
+    logger.info("Manifests: %s", sizes)
     return (*manifests, list(attribute_names))

@@ -1,9 +1,9 @@
 """``ingestion`` pipeline: raw folders → validated Parquet manifests."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import assemble_manifests, index_market1501, index_pa100k, read_upar_labels
+from .nodes import MANIFEST_NAMES, assemble_manifests, index_market1501, index_pa100k, read_upar_labels
 
-MANIFESTS = ["reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test", "par_attributes"]
+MANIFESTS = [*MANIFEST_NAMES, "par_attributes"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
