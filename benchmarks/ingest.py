@@ -24,7 +24,7 @@ from knowledge_assembly.formats import market1501, pa100k, upar
 from knowledge_assembly.pipelines.ingestion import nodes
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "market1501_lists"
-UPAR_PARAMS = {"csv_files": ["upar.csv"], "pa100k_prefix": "PA100k/"}
+UPAR_PARAMS = {"csv_files": ["upar.csv"], "pa100k_prefix": "PA100k/", "market1501_prefix": "Market1501/"}
 PA_PARAMS = {"annotation_file": "annotation.mat", "image_dir": "release_data/release_data"}
 
 
@@ -70,8 +70,8 @@ def main() -> None:
         sizes, build_s = timed(build_tree, root, np.random.default_rng(0))
         market, market_s = timed(nodes.index_market1501, root / "Market-1501-v15.09.15", "none")
         pa, pa_s = timed(nodes.index_pa100k, root / "PA-100K", PA_PARAMS, "none")
-        (labels, names), upar_s = timed(nodes.read_upar_labels, root / "UPAR", UPAR_PARAMS)
-        manifests, assemble_s = timed(nodes.assemble_manifests, market, pa, labels, names, UPAR_PARAMS)
+        (labels, market_labels, names), upar_s = timed(nodes.read_upar_labels, root / "UPAR", UPAR_PARAMS)
+        manifests, assemble_s = timed(nodes.assemble_manifests, market, pa, labels, market_labels, names, UPAR_PARAMS)
     total = market_s + pa_s + upar_s + assemble_s
     print(json.dumps({
         "benchmark": "ingest",

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from knowledge_assembly.training import losses
-from knowledge_assembly.training.objective import Batch, Variant, step_losses
+from knowledge_assembly.models import build_model
+from knowledge_assembly.training.objective import Batch, Variant, step_losses, trunk_gradient_norms
 
 
 def test_id_cross_entropy():
@@ -15,13 +16,18 @@ def test_id_cross_entropy():
     assert value.item() == pytest.approx(math.log(1 + 2 * math.exp(-2)), abs=1e-6)
 
 
-def test_attribute_bce_plain_and_positive_ratio_weighted():
+def test_attribute_bce_sums_over_attributes_and_averages_over_images():
     logits, targets = torch.zeros(1, 2), torch.tensor([[1.0, 0.0]])
-    assert losses.attribute_bce(logits, targets).item() == pytest.approx(math.log(2), abs=1e-6)
+    assert losses.attribute_bce(logits, targets).item() == pytest.approx(2 * math.log(2), abs=1e-6)
+    # positive 0.25 -> weight e^0.75; negative with ratio 0.5 -> e^0.5
     weighted = losses.attribute_bce(logits, targets, torch.tensor([0.25, 0.5]))
-    assert weighted.item() == pytest.approx(math.log(2) * (math.exp(0.75) + math.exp(0.5)) / 2, abs=1e-6)
+    assert weighted.item() == pytest.approx(math.log(2) * (math.exp(0.75) + math.exp(0.5)), abs=1e-6)
     masked = losses.attribute_bce(torch.tensor([[0.0, 5.0]]), targets, mask=torch.tensor([[1.0, 0.0]]))
     assert masked.item() == pytest.approx(math.log(2), abs=1e-6)
+    # two images: [ln2 + ln2] and [softplus(-2) + softplus(2)]; mean of the per-image sums
+    two = losses.attribute_bce(torch.tensor([[0.0, 0.0], [2.0, 2.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    second = math.log(1 + math.exp(-2)) + math.log(1 + math.exp(2))
+    assert two.item() == pytest.approx((2 * math.log(2) + second) / 2, abs=1e-6)
 
 
 def test_cross_model_triplet_uses_other_model_positive_and_hardest_negative():
@@ -66,7 +72,8 @@ def _outputs(seed: int, n: int = 4, ids: int = 3, attributes: int = 5) -> dict[s
             "attribute_logits": torch.randn(n, attributes, generator=g)}
 
 
-PARAMS = {"label_smoothing": 0.0, "triplet_margin": 0.3, "ssl_weight": 0.5, "confidence_threshold": 0.9}
+PARAMS = {"label_smoothing": 0.0, "triplet_margin": 0.3, "ssl_weight": 0.5, "confidence_threshold": 0.9,
+          "dataset_logit_supervision": True}
 
 
 def test_ka_objective_sums_both_networks_and_weights_ssl():
@@ -79,7 +86,10 @@ def test_ka_objective_sums_both_networks_and_weights_ssl():
     expected_dice = losses.pseudo_dice(a["attribute_logits"], b["attribute_logits"]) + losses.pseudo_dice(b["attribute_logits"], a["attribute_logits"])
     assert terms["id"].item() == pytest.approx(expected_id.item(), abs=1e-6)
     assert terms["dice"].item() == pytest.approx(expected_dice.item(), abs=1e-6)
-    assert set(terms) == {"id", "attr", "dataset", "reid_triplet", "dataset_bce", "dice", "par_triplet", "sup", "ssl", "total"}
+    assert set(terms) == {"id", "attr", "dataset", "reid_triplet", "dataset_bce", "dice", "par_triplet", "sup", "ssl",
+                          "weighted_ssl", "total"}
+    without = step_losses([a, b], batch, variant, {**PARAMS, "dataset_logit_supervision": False})
+    assert "dataset" not in without and without["sup"].item() == pytest.approx((terms["id"] + terms["attr"]).item(), abs=1e-5)
     assert terms["total"].item() == pytest.approx(terms["sup"].item() + 0.5 * terms["ssl"].item(), abs=1e-5)
 
 
@@ -87,7 +97,36 @@ def test_single_task_baseline_has_only_its_loss():
     variant = Variant.from_params("reid_only", {"models": 1, "supervised": ["reid"], "ssl": []})
     batch = Batch(4, torch.tensor([0, 0, 1, 2]), torch.zeros(0, 5), None)
     terms = step_losses([_outputs(3)], batch, variant, PARAMS)
-    assert set(terms) == {"id", "sup", "ssl", "total"} and terms["ssl"].item() == 0.0
+    assert set(terms) == {"id", "sup", "ssl", "weighted_ssl", "total"} and terms["ssl"].item() == 0.0
+
+
+def test_mtl_is_the_two_supervised_losses_only():
+    """The paper's MTL baseline is L_A + L_B: no dataset-logit term even on a mixed batch."""
+    variant = Variant.from_params("mtl", {"models": 1, "supervised": ["reid", "par"], "ssl": []})
+    batch = Batch(2, torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]), None)
+    out = _outputs(4)
+    terms = step_losses([out], batch, variant, PARAMS)
+    assert set(terms) == {"id", "attr", "sup", "ssl", "weighted_ssl", "total"}
+    expected = losses.id_cross_entropy(out["id_logits"][:2], batch.id_labels) + losses.attribute_bce(out["attribute_logits"][2:], batch.attributes)
+    assert terms["total"].item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_each_task_has_a_trunk_gradient_of_comparable_size():
+    """On a small mixed batch neither supervised task dominates the shared trunk (within 5x); averaging the
+    attribute BCE over the 40 attributes instead left the PAR gradient >10x smaller than the ID gradient."""
+    torch.manual_seed(0)
+    model = build_model({"backbone": "resnet18", "pretrained": "none", "hidden_dim": 64, "feature_dim": 16}, 32, 40, seed=0)
+    g = torch.Generator().manual_seed(1)
+    batch = Batch(8, torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float(), None)
+    variant = Variant.from_params("mtl", {"models": 1, "supervised": ["reid", "par"], "ssl": []})
+    out = model(torch.randn(16, 3, 64, 32, generator=g), 8)
+    trunk = list(model.trunk.parameters())
+    norms = trunk_gradient_norms(step_losses([out], batch, variant, PARAMS), trunk)
+    assert set(norms) == {"grad_reid", "grad_par"}
+    assert 1 / 5 < norms["grad_par"] / norms["grad_reid"] < 5, norms
+    mean_bce = torch.nn.functional.binary_cross_entropy_with_logits(out["attribute_logits"][8:], batch.attributes)
+    old = trunk_gradient_norms({"attr": mean_bce}, trunk)["grad_par"]
+    assert norms["grad_reid"] / old > 10
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -1,31 +1,45 @@
 """The paper pipeline: every variant trained and evaluated, Tables 1 and 2, figures."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 import pandas as pd
 import nbformat
 from nbclient import NotebookClient
 from PIL import Image
 
 from knowledge_assembly.pipeline_registry import VARIANTS
-from knowledge_assembly.reports.tables import COLUMNS, TABLE1_ROWS, TABLE2_ROWS
+from knowledge_assembly.reports.figures import attribute_lines
+from knowledge_assembly.reports.tables import COLUMNS, STD, TABLE1_ROWS, TABLE2_ROWS
 
 from .conftest import REPO
 
 
 def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(raw_project):
-    raw_project.run(["paper"], training={"epochs": 1})
+    raw_project.run(["paper"], training={"epochs": 1}, paper={"seeds": [0, 1]})
     reports = raw_project.data / "08_reporting" / "synthetic"
     table1 = pd.read_csv(reports / "paper" / "table1.csv")
     table2 = pd.read_csv(reports / "paper" / "table2.csv")
     assert list(table1["Method"]) == [label for _, label in TABLE1_ROWS]
     assert list(table2["Method"]) == [label for _, label in TABLE2_ROWS]
-    assert list(table1.columns) == ["Method", "variant"] + [c for _, _, c in COLUMNS]
+    assert list(table1.columns) == ["Method", "variant", "seeds"] + [x for *_, c in COLUMNS for x in (c, c + STD)]
+    assert (table1["seeds"] == 2).all()
     reid_only = table1.set_index("variant").loc["reid_only"]
-    assert np.isnan(reid_only["PA-100K mA"]) and 0 <= reid_only["Market-1501 mAP"] <= 100
+    assert np.isnan(reid_only["PA-100K mA"]) and np.isnan(reid_only["Market-1501 PAR mA"]) and 0 <= reid_only["Market-1501 mAP"] <= 100
     assert table1.set_index("variant").loc["ka"].notna().all()
+    # each row is the mean (and sample std) of that variant's seeds, each seed the mean of its networks
+    seeds = json.loads((reports / "ka" / "seed_metrics.json").read_text())
+    assert [m["seed"] for m in seeds] == [0, 1] and all(m["networks"] == 2 for m in seeds)
+    values = [100 * m["reid_domain_par"]["mA"] for m in seeds]
+    ka = table1.set_index("variant").loc["ka"]
+    assert ka["Market-1501 PAR mA"] == pytest.approx(np.mean(values), abs=0.01)
+    assert ka["Market-1501 PAR mA" + STD] == pytest.approx(np.std(values, ddof=1), abs=0.01)
     markdown = (reports / "paper" / "table1.md").read_text()
-    assert markdown.count("\n| ") == 1 + len(TABLE1_ROWS) and "| PAR only | – |" in markdown
+    assert markdown.count("\n| ") == 1 + len(TABLE1_ROWS) and " ± " in markdown
+    par_only = next(line for line in markdown.splitlines() if line.startswith("| PAR only "))
+    assert [cell.strip() for cell in par_only.split("|")][3] == "–"  # no reID mAP for a PAR-only model
     for variant in VARIANTS:
         for figure in ("training_curves", "cmc", "attribute", "retrieval"):
             with Image.open(reports / variant / f"{figure}.png") as image:
@@ -43,3 +57,12 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     assert "Table 1: baselines and Knowledge Assembly" in text and "KA w/ NetAug+Tri" in text
     assert "reID mAP" in text and "par_triplet" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # 4 figures + the loss plot
+
+
+def test_retrieval_attributes_are_marked_against_the_ground_truth():
+    names = ["Hat", "Bag", "Female", "Old"]
+    probabilities = np.array([0.9, 0.7, 0.2, 0.4])
+    lines = attribute_lines(names, probabilities, np.array([1, 0, 1, 0]), 0.5)
+    assert lines == ["1/2 predicted correct, 1 missed", "✓ Hat 0.90", "✗ Bag 0.70", "missed Female 0.20"]
+    unknown = attribute_lines(names, probabilities, None, 0.5)
+    assert unknown == ["(no UPAR label for this image)", "  Hat 0.90", "  Bag 0.70"]

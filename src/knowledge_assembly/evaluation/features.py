@@ -13,14 +13,17 @@ class InferenceModel(nn.Module):
     """Normalisation + network, returning (embedding, attribute probabilities, from-reID-dataset probability).
 
     Input: RGB in [0, 1], ``(N, 3, H, W)``. This is also the graph that is exported to ONNX.
+    ``par_domain``: with domain-specific BatchNorm, normalise as PAR-dataset images
+    (default: as reID-dataset images).
     """
 
-    def __init__(self, network: KANet):
+    def __init__(self, network: KANet, par_domain: bool = False):
         super().__init__()
         self.network = network
+        self.n_reid = 0 if par_domain else None
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.network(normalise(images))
+        out = self.network(normalise(images), self.n_reid)
         return out["reid_feature"], torch.sigmoid(out["attribute_logits"]), torch.sigmoid(out["dataset_logit"])
 
 
@@ -28,9 +31,10 @@ OUTPUTS = ("reid_feature", "attribute_probability", "dataset_probability")
 
 
 @torch.no_grad()
-def predict(network: KANet, images: np.ndarray, batch_size: int = 128, device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+def predict(network: KANet, images: np.ndarray, batch_size: int = 128, device: str | torch.device = "cpu",
+            par_domain: bool = False) -> dict[str, np.ndarray]:
     """reID features, attribute probabilities and dataset probability for ``(N, H, W, 3)`` uint8 images."""
-    model = InferenceModel(network).eval().to(device)
+    model = InferenceModel(network, par_domain).eval().to(device)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUTS}
     for start in range(0, len(images), batch_size):
         outputs = model(to_float(images[start:start + batch_size]).to(device))

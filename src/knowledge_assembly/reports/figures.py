@@ -33,25 +33,43 @@ def cmc_curve(cmc: list[float], title: str, max_rank: int = 20) -> Figure:
     return figure
 
 
-def attribute_bars(per_attribute: dict[str, float], title: str) -> Figure:
-    names, values = list(per_attribute), np.array(list(per_attribute.values())) * 100
+def attribute_bars(table: pd.DataFrame, title: str) -> Figure:
+    """Per-attribute mA on PA-100K and, where labelled, on Market-1501 (the reID domain), with a chance line at 50."""
+    columns = [(c, label) for c, label in (("mA", "PA-100K"), ("reid_domain_mA", "Market-1501 (reID domain)"))
+               if c in table and table[c].notna().any()]
     figure = Figure(figsize=(12, 4))
     axis = figure.subplots()
-    axis.bar(range(len(names)), values, color=np.where(values >= values.mean(), "tab:blue", "tab:orange"))
-    axis.axhline(values.mean(), color="k", linestyle="--", linewidth=1, label=f"mA {values.mean():.1f}")
-    axis.set_xticks(range(len(names)), names, rotation=75, ha="right", fontsize=7)
+    x, width = np.arange(len(table)), 0.8 / len(columns)
+    for i, (column, label) in enumerate(columns):
+        values = table[column].to_numpy() * 100
+        axis.bar(x + (i - (len(columns) - 1) / 2) * width, values, width, label=f"{label}: mA {values.mean():.1f}")
+    axis.axhline(50, color="k", linestyle="--", linewidth=1, label="chance (50)")
+    axis.set_xticks(x, table["attribute"], rotation=75, ha="right", fontsize=7)
     axis.set(ylabel="mA (%)", ylim=(0, 100), title=f"{title}: per-attribute mA")
-    axis.legend()
+    axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     return figure
 
 
+def attribute_lines(names: list[str], probabilities: np.ndarray, truth: np.ndarray | None, threshold: float,
+                    limit: int = 12) -> list[str]:
+    """Predicted attributes (probability > threshold, most likely first) beside the ground truth where known:
+    ✓ predicted and labelled, ✗ predicted but not labelled, "missed" labelled but not predicted."""
+    order = [i for i in np.argsort(-probabilities) if probabilities[i] > threshold]
+    if truth is None:
+        return ["(no UPAR label for this image)"] + [f"  {names[i]} {probabilities[i]:.2f}" for i in order][: limit - 1]
+    lines = [f"{'✓' if truth[i] else '✗'} {names[i]} {probabilities[i]:.2f}" for i in order]
+    lines += [f"missed {names[i]} {probabilities[i]:.2f}" for i in np.flatnonzero(truth) if probabilities[i] <= threshold]
+    correct = int(sum(bool(truth[i]) for i in order))
+    return [f"{correct}/{len(order)} predicted correct, {int(truth.sum()) - correct} missed"] + lines[: limit - 1]
+
+
 def retrieval(query_images: np.ndarray, gallery_images: np.ndarray, top: np.ndarray, correct: np.ndarray,
               attributes: list[list[str]], title: str) -> Figure:
-    """Rows of query + top-k gallery crops (green: same identity, red: other), with predicted attributes."""
+    """Rows of query + top-k gallery crops (green: same identity, red: other), with the query's attributes."""
     rows, k = top.shape
-    figure = Figure(figsize=(1.3 * (k + 2) + 2.5, 2.4 * rows))
-    axes = figure.subplots(rows, k + 2, squeeze=False, gridspec_kw={"width_ratios": [1] * (k + 1) + [2.5]})
+    figure = Figure(figsize=(1.3 * (k + 2) + 3.0, 2.4 * rows))
+    axes = figure.subplots(rows, k + 2, squeeze=False, gridspec_kw={"width_ratios": [1] * (k + 1) + [3.0]})
     for r in range(rows):
         axes[r, 0].imshow(query_images[r])
         axes[r, 0].set_title("query", fontsize=8)
@@ -62,11 +80,12 @@ def retrieval(query_images: np.ndarray, gallery_images: np.ndarray, top: np.ndar
             for spine in axis.spines.values():
                 spine.set(color=colour, linewidth=3, visible=True)
             axis.set_title(("✓ " if correct[r, j] else "✗ ") + f"#{j + 1}", fontsize=8, color=colour)
-        axes[r, k + 1].text(0, 1, "\n".join(attributes[r][:10]) or "(no attribute > 0.5)", va="top", fontsize=7)
+        axes[r, k + 1].text(0, 1, "\n".join(attributes[r]) or "(no attribute > threshold)", va="top", fontsize=6.5,
+                            family="monospace")
         axes[r, k + 1].axis("off")
         for axis in axes[r, : k + 1]:
             axis.set_xticks([])
             axis.set_yticks([])
-    figure.suptitle(f"{title}: retrieval and predicted attributes")
+    figure.suptitle(f"{title}: retrieval; query attributes (predicted vs UPAR ground truth)")
     figure.tight_layout()
     return figure

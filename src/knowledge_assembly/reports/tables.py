@@ -1,37 +1,53 @@
-"""The paper's Table 1 (baselines vs KA) and Table 2 (ablations) from ``metrics.json`` dicts."""
+"""The paper's Table 1 (baselines vs KA) and Table 2 (ablations): mean ± std over seeds, from ``metrics.json`` dicts."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 TABLE1_ROWS = [("reid_only", "reID only"), ("par_only", "PAR only"), ("reid_ssl", "reID ssl"),
                ("par_ssl", "PAR ssl"), ("mtl", "MTL baseline"), ("ka", "KA (ours)")]
 TABLE2_ROWS = [("mtl", "MTL baseline"), ("ka_imgaug", "KA w/ ImgAug"), ("ka_netaug", "KA w/ NetAug"),
-               ("ka", "KA w/ NetAug+Tri")]
-COLUMNS = [("reid", "mAP", "Market-1501 mAP"), ("reid", "rank1", "Market-1501 R-1"), ("reid", "rank5", "Market-1501 R-5"),
-           ("reid", "rank10", "Market-1501 R-10"), ("par", "mA", "PA-100K mA"), ("par", "accuracy", "PA-100K Acc"),
-           ("par", "precision", "PA-100K Prec"), ("par", "recall", "PA-100K Rec"), ("par", "f1", "PA-100K F1")]
+               ("ka", "KA w/ NetAug+Tri"), ("mtl_dsbn", "MTL + domain-specific BN"), ("ka_dsbn", "KA + domain-specific BN")]
+COLUMNS = [("reid", "reid", "mAP", "Market-1501 mAP"), ("reid", "reid", "rank1", "Market-1501 R-1"),
+           ("reid", "reid", "rank5", "Market-1501 R-5"), ("reid", "reid", "rank10", "Market-1501 R-10"),
+           ("par", "par", "mA", "PA-100K mA"), ("par", "par", "accuracy", "PA-100K Acc"),
+           ("par", "par", "precision", "PA-100K Prec"), ("par", "par", "recall", "PA-100K Rec"), ("par", "par", "f1", "PA-100K F1"),
+           ("par", "par", "mA_colour", "PA-100K mA colour"), ("par", "par", "mA_other", "PA-100K mA other"),
+           ("par", "reid_domain_par", "mA", "Market-1501 PAR mA"), ("par", "reid_domain_par", "f1", "Market-1501 PAR F1")]
+STD = " std"
 
 
-def metrics_table(metrics: dict[str, dict], rows: list[tuple[str, str]]) -> pd.DataFrame:
-    """One row per variant, metrics in percent; NaN where the variant does not learn that task."""
+def _value(metrics: dict, task: str, section: str, name: str) -> float:
+    if task not in metrics["trained_tasks"] or not metrics.get(section):
+        return math.nan
+    return 100 * metrics[section][name]
+
+
+def metrics_table(runs: dict[str, list[dict]], rows: list[tuple[str, str]]) -> pd.DataFrame:
+    """One row per variant: every metric in percent as mean and std over that variant's seeds
+    (twin variants: each seed already averages both networks); NaN where the variant does not learn the task."""
     records = []
     for key, label in rows:
-        result = metrics[key]
-        trained = set(result["trained_tasks"])
-        record = {"Method": label, "variant": key}
-        for task, name, column in COLUMNS:
-            record[column] = round(100 * result[task][name], 2) if task in trained else math.nan
+        seeds = runs[key]
+        record = {"Method": label, "variant": key, "seeds": len(seeds)}
+        for task, section, name, column in COLUMNS:
+            values = np.array([_value(m, task, section, name) for m in seeds])
+            record[column] = round(float(values.mean()), 2)
+            record[column + STD] = round(float(values.std(ddof=1)), 2) if len(values) > 1 else math.nan
         records.append(record)
     return pd.DataFrame(records)
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
-    """A GitHub-flavoured Markdown table ("–" for tasks a method does not learn)."""
-    columns = [c for c in table.columns if c != "variant"]
-    lines = [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "|".join(["---"] + ["---:"] * (len(columns) - 1)) + "|"]
-    for _, row in table.iterrows():
-        cells = [str(row[c]) if c == "Method" else ("–" if pd.isna(row[c]) else f"{row[c]:.2f}") for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """A Markdown table of "mean ± std" cells ("–" for tasks a method does not learn)."""
+    def cell(row: pd.Series, column: str) -> str:
+        if pd.isna(row[column]):
+            return "–"
+        std = row[column + STD]
+        return f"{row[column]:.2f}" if pd.isna(std) else f"{row[column]:.2f} ± {std:.2f}"
+
+    shown = pd.DataFrame({"Method": table["Method"], "seeds": table["seeds"],
+                          **{c: [cell(row, c) for _, row in table.iterrows()] for *_, c in COLUMNS}})
+    return f"### {title}\n\n" + shown.to_markdown(index=False, colalign=["left"] + ["right"] * (len(shown.columns) - 1)) + "\n"

@@ -174,7 +174,7 @@ def _figure(draw: ImageDraw.ImageDraw, p: Person, cx: float, feet: float, body: 
         for side in (-1, 1):
             draw.line([cx + side * 0.6 * half, y(0.17), cx + side * 0.6 * half, y(0.40)], fill=(20, 20, 20), width=3)
     if p.has("Accessory-Bag"):
-        draw.line([cx - half, y(0.17), cx + half + arm, y(0.45)], fill=(20, 20, 20), width=1)
+        draw.line([cx - half, y(0.17), cx + half + arm, y(0.45)], fill=(20, 20, 20), width=4)
         draw.rectangle([cx + half + arm, y(0.42), cx + half + arm + 0.1 * body, y(0.56)], fill=p.gear)
     # neck, head, hair, hat, glasses
     draw.rectangle([cx - 0.4 * head, hy, cx + 0.4 * head, y(0.17)], fill=p.skin)
@@ -190,7 +190,7 @@ def _figure(draw: ImageDraw.ImageDraw, p: Person, cx: float, feet: float, body: 
     elif p.has("Accessory-Glasses-Normal"):
         for side in (-1, 1):
             draw.rectangle([cx + side * 0.45 * head - 0.35 * head, eye - 0.22 * head,
-                            cx + side * 0.45 * head + 0.35 * head, eye + 0.22 * head], outline=(15, 15, 20), width=2)
+                            cx + side * 0.45 * head + 0.35 * head, eye + 0.22 * head], outline=(15, 15, 20), width=3)
 
 
 def render(person: Person | None, style: Style, rng: np.random.Generator,

@@ -18,7 +18,7 @@ from ..models import KANet, build_model
 from . import checkpoint
 from .batches import TrainingData, epoch_plan, normalise, strong_view, to_float, weak_view
 from .memory import retain_freed_memory
-from .objective import Batch, Variant, ssl_ramp, step_losses
+from .objective import Batch, Variant, ssl_ramp, step_losses, trunk_gradient_norms
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def forward_losses(models: list[torch.nn.Module], images: torch.Tensor, batch: B
         rows, batch = batch.shard(rank, world_size)
         weak, strong = weak[rows], None if strong is None else strong[rows]
     weak = normalise(weak).to(device)
-    outputs = [model(weak) for model in models]
-    strong_out = models[0](normalise(strong).to(device)) if strong is not None else None
+    outputs = [model(weak, batch.n_reid) for model in models]
+    strong_out = models[0](normalise(strong).to(device), batch.n_reid) if strong is not None else None
     return step_losses(outputs, batch, variant, params, strong_out, ramp)
 
 
@@ -131,6 +131,7 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
         generator = torch.Generator().manual_seed(params["seed"] * 100_003 + epoch)
         plan = epoch_plan(data, params, variant.uses_reid_data, variant.uses_par_data, rng)
         sums: dict[str, float] = {}
+        gradient_norms: dict[str, float] = {}
         seen, started = 0, time.perf_counter()
         bar = tqdm(plan, desc=f"{variant.name} epoch {epoch + 1}/{params['epochs']}",
                    disable=not (params.get("progress", True) and main), leave=False)
@@ -139,16 +140,19 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
             terms = forward_losses(replicas, images, batch, variant, params, generator,
                                    ssl_ramp(epoch, params["ssl_warmup_epochs"]), rank, world_size)
             _check_finite(terms, variant, epoch, iteration)
+            if iteration == 0 and world_size == 1:
+                gradient_norms = trunk_gradient_norms(terms, list(models[0].trunk.parameters()))
             optimise(optimizer, terms["total"])
             seen += batch.size
             for key, value in _mean_over_ranks(terms, world_size).items():
                 sums[key] = sums.get(key, 0.0) + value
             rate = seen / (time.perf_counter() - started)
             bar.set_postfix({**{k: f"{v / (iteration + 1):.3f}" for k, v in sums.items()}, "img/s": f"{rate:.0f}"})
+        lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         seconds = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "iterations": len(plan),
-                  "images_per_second": seen / seconds, **{k: v / max(len(plan), 1) for k, v in sums.items()}}
+        record = {"epoch": epoch + 1, "lr": lr, "iterations": len(plan), "images_per_second": seen / seconds,
+                  **{k: v / max(len(plan), 1) for k, v in sums.items()}, **gradient_norms}
         result.history.append(record)
         if main:
             logger.info("%s epoch %d/%d: %s", variant.name, epoch + 1, params["epochs"],

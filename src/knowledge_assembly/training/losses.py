@@ -21,13 +21,18 @@ def positive_ratio_weights(targets: torch.Tensor, positive_ratio: torch.Tensor) 
 
 def attribute_bce(logits: torch.Tensor, targets: torch.Tensor, positive_ratio: torch.Tensor | None = None,
                   mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Binary cross-entropy over attributes, optionally positive-ratio weighted and masked."""
+    """Binary cross-entropy summed over attributes and averaged over images (Rethinking_of_PAR's convention).
+
+    Averaging over attributes as well would divide the PAR gradient by the number
+    of attributes (40) and let the ID cross-entropy (~log(num_ids)) dominate a
+    shared trunk. Optionally positive-ratio weighted and ``mask``-ed (masked
+    elements count as absent; images still count in the mean).
+    """
     weight = None if positive_ratio is None else positive_ratio_weights(targets, positive_ratio)
     loss = F.binary_cross_entropy_with_logits(logits, targets.float(), weight=weight, reduction="none")
-    if mask is None:
-        return loss.mean()
-    mask = mask.float()
-    return (loss * mask).sum() / mask.sum().clamp_min(1.0)
+    if mask is not None:
+        loss = loss * mask.float()
+    return loss.sum(dim=1).mean() if len(loss) else loss.sum()
 
 
 def cross_model_triplet(anchor: torch.Tensor, other: torch.Tensor, margin: float,

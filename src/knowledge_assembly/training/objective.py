@@ -9,24 +9,27 @@ import torch
 from . import losses
 
 SUPERVISED = ("reid", "par")
+SUPERVISED_TERMS = ("id", "attr", "dataset")
 SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "id_pseudo")
 VIEWS = ("single", "weak_strong")
 
 
 @dataclass(frozen=True)
 class Variant:
-    """What a training run learns from: number of networks, views, supervised tasks and SSL terms."""
+    """What a training run learns from: number of networks, views, supervised tasks, SSL terms, and whether
+    the network has domain-specific BatchNorm (``domain_bn``; or ``model.domain_bn`` for every variant)."""
 
     name: str
     models: int
     views: str
     supervised: tuple[str, ...]
     ssl: tuple[str, ...]
+    domain_bn: bool = False
 
     @classmethod
     def from_params(cls, name: str, spec: dict) -> "Variant":
         variant = cls(name, int(spec["models"]), spec.get("views", "single"),
-                      tuple(spec.get("supervised", ())), tuple(spec.get("ssl", ())))
+                      tuple(spec.get("supervised", ())), tuple(spec.get("ssl", ())), bool(spec.get("domain_bn", False)))
         problems = [f"unknown supervised task {t!r}" for t in variant.supervised if t not in SUPERVISED]
         problems += [f"unknown ssl term {t!r}" for t in variant.ssl if t not in SSL_TERMS]
         if variant.views not in VIEWS:
@@ -74,14 +77,19 @@ class Batch:
 
 
 def supervised_terms(out: dict[str, torch.Tensor], batch: Batch, variant: Variant, params: dict) -> dict[str, torch.Tensor]:
-    """ID cross-entropy on reID rows, attribute BCE on PAR rows, dataset-logit BCE when both are present."""
+    """ID cross-entropy on reID rows and attribute BCE on PAR rows (the paper's L_A + L_B).
+
+    With ``dataset_logit_supervision`` a variant that pseudo-supervises the
+    dataset logit (``dataset_bce``) also learns it from the true source of each
+    image of a mixed batch, which anchors the logit (the paper does not say how it is trained).
+    """
     terms = {}
     n = batch.n_reid
     if "reid" in variant.supervised and n:
         terms["id"] = losses.id_cross_entropy(out["id_logits"][:n], batch.id_labels, params["label_smoothing"])
     if "par" in variant.supervised and batch.size > n:
         terms["attr"] = losses.attribute_bce(out["attribute_logits"][n:], batch.attributes, batch.positive_ratio)
-    if n and batch.size > n:
+    if params["dataset_logit_supervision"] and "dataset_bce" in variant.ssl and n and batch.size > n:
         from_reid = torch.zeros(batch.size, device=out["dataset_logit"].device)
         from_reid[:n] = 1.0
         terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], from_reid)
@@ -147,6 +155,27 @@ def step_losses(outputs: list[dict], batch: Batch, variant: Variant, params: dic
     elif variant.ssl:
         add(cross_terms(strong_view, outputs[0], batch, variant, params, params["confidence_threshold"]))
     zero = next(iter(outputs[0].values())).sum() * 0.0
-    sup = sum((terms[k] for k in ("id", "attr", "dataset") if k in terms), zero)
+    sup = sum((terms[k] for k in SUPERVISED_TERMS if k in terms), zero)
     ssl = sum((terms[k] for k in SSL_TERMS if k in terms), zero)
-    return {**terms, "sup": sup, "ssl": ssl, "total": sup + params["ssl_weight"] * ramp * ssl}
+    weighted_ssl = params["ssl_weight"] * ramp * ssl
+    return {**terms, "sup": sup, "ssl": ssl, "weighted_ssl": weighted_ssl, "total": sup + weighted_ssl}
+
+
+GRADIENT_GROUPS = {"grad_reid": ("id",), "grad_par": ("attr",), "grad_dataset": ("dataset",), "grad_ssl": ("weighted_ssl",)}
+
+
+def trunk_gradient_norms(terms: dict[str, torch.Tensor], trunk: list[torch.nn.Parameter]) -> dict[str, float]:
+    """L2 norm of each task's gradient on the shared trunk (reID CE, attribute BCE, dataset BCE, λ·L_ssl).
+
+    Makes an imbalance between the tasks visible: a task whose gradient is far
+    smaller than the others' barely shapes the shared features.
+    """
+    norms = {}
+    has_ssl = any(k in terms for k in SSL_TERMS)
+    for name, keys in GRADIENT_GROUPS.items():
+        present = [terms[k] for k in keys if k in terms and terms[k].requires_grad and (has_ssl or k != "weighted_ssl")]
+        if not present:
+            continue
+        grads = torch.autograd.grad(sum(present), trunk, retain_graph=True, allow_unused=True)
+        norms[name] = float(torch.sqrt(sum((g.detach().float() ** 2).sum() for g in grads if g is not None)))
+    return norms

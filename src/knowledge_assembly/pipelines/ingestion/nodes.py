@@ -48,30 +48,37 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str) -> pd.Dat
     return index
 
 
-def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
-    """UPAR labels of PA-100K images, keyed by path relative to the PA-100K root."""
-    prefix = params["pa100k_prefix"].rstrip("/") + "/"
+def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """UPAR labels of PA-100K images (keyed by path relative to the PA-100K root) and of Market-1501
+    images (relative to the Market-1501 root; for evaluation on the reID domain only)."""
     frames, names = [], None
     for csv_name in params["csv_files"]:
         csv_names, frame = upar.read_csv(root / csv_name)
         if names is not None and csv_names != names:
             raise RawDataError(root / csv_name, f"attribute header differs from {params['csv_files'][0]}")
         names = csv_names
-        frames.append(frame[frame["image"].str.startswith(prefix)].assign(source=csv_name))
+        frames.append(frame.assign(source=csv_name))
     labels = pd.concat(frames, ignore_index=True)
     repeated = labels[labels["image"].duplicated()]
     if len(repeated):
         first = repeated.iloc[0]
         raise RawDataError(root / first["source"], f"image {first['image']} is labelled in more than one CSV")
-    labels = labels.assign(path=labels["image"].str.slice(len(prefix))).drop(columns=["image", "source"])
-    return labels, names
+    return _under(labels, params["pa100k_prefix"]), _under(labels, params["market1501_prefix"]), names
+
+
+def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Rows whose image lies under ``prefix``, with ``path`` relative to it."""
+    prefix = prefix.rstrip("/") + "/"
+    rows = labels[labels["image"].str.startswith(prefix)]
+    return rows.assign(path=rows["image"].str.slice(len(prefix))).drop(columns=["image", "source"]).reset_index(drop=True)
 
 
 def assemble_manifests(
-    market_index: pd.DataFrame, pa100k_index: pd.DataFrame, par_labels: pd.DataFrame,
+    market_index: pd.DataFrame, pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, market_labels: pd.DataFrame,
     attribute_names: list[str], params: dict[str, Any],
 ) -> tuple[pd.DataFrame, ...]:
-    """reID train/query/gallery and PAR train/val/test manifests, plus the attribute names."""
+    """reID train/query/gallery and PAR train/val/test manifests, the UPAR-labelled Market-1501 images
+    (``reid_attributes``: evaluation only, never a training input), plus the attribute names."""
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
     par = pa100k_index.merge(par_labels, on="path", how="left", indicator=True)
@@ -91,5 +98,16 @@ def assemble_manifests(
     for name, size in sizes.items():
         if not size:
             raise RawDataError(name, "manifest would be empty; check the raw data folders")
-    logger.info("Manifests: %s", sizes)
-    return (*manifests, list(attribute_names))
+    reid_attributes = reid_domain_labels(market_index, market_labels, attribute_names)
+    logger.info("Manifests: %s; UPAR-labelled Market-1501 images (evaluation only): %d", sizes, len(reid_attributes))
+    return (*manifests, reid_attributes, list(attribute_names))
+
+
+def reid_domain_labels(market_index: pd.DataFrame, market_labels: pd.DataFrame, attribute_names: list[str]) -> pd.DataFrame:
+    """UPAR's labels of Market-1501 images that are in the reID manifests (``split``: train/query/gallery)."""
+    images = market1501.drop_junk(market_index)[["path", "pid", "camid", "split"]]
+    labelled = images.merge(market_labels, on="path", how="inner")
+    if len(labelled) < len(market_labels):
+        logger.warning("%d UPAR Market-1501 rows name images outside the Market-1501 folders; ignored",
+                       len(market_labels) - len(labelled))
+    return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)

@@ -4,7 +4,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import cache_images
 
 CACHED = {"reid_train": "market1501_raw", "reid_query": "market1501_raw", "reid_gallery": "market1501_raw",
-          "par_train": "pa100k_raw", "par_test": "pa100k_raw"}
+          "par_train": "pa100k_raw", "par_test": "pa100k_raw", "reid_attributes": "market1501_raw"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
