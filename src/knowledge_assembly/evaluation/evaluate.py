@@ -12,8 +12,6 @@ from .features import predict
 from .par_metrics import attribute_metrics
 from .reid_metrics import distance_matrix, evaluate_rank
 
-SUMMARY = ("mA", "accuracy", "precision", "recall", "f1", "mA_colour", "mA_other")
-
 
 @dataclass(frozen=True)
 class EvaluationData:

@@ -161,7 +161,7 @@ def step_losses(outputs: list[dict], batch: Batch, variant: Variant, params: dic
     return {**terms, "sup": sup, "ssl": ssl, "weighted_ssl": weighted_ssl, "total": sup + weighted_ssl}
 
 
-GRADIENT_GROUPS = {"grad_reid": ("id",), "grad_par": ("attr",), "grad_dataset": ("dataset",), "grad_ssl": ("weighted_ssl",)}
+GRADIENT_TERMS = {"grad_reid": "id", "grad_par": "attr", "grad_dataset": "dataset", "grad_ssl": "weighted_ssl"}
 
 
 def trunk_gradient_norms(terms: dict[str, torch.Tensor], trunk: list[torch.nn.Parameter]) -> dict[str, float]:
@@ -172,10 +172,9 @@ def trunk_gradient_norms(terms: dict[str, torch.Tensor], trunk: list[torch.nn.Pa
     """
     norms = {}
     has_ssl = any(k in terms for k in SSL_TERMS)
-    for name, keys in GRADIENT_GROUPS.items():
-        present = [terms[k] for k in keys if k in terms and terms[k].requires_grad and (has_ssl or k != "weighted_ssl")]
-        if not present:
+    for name, key in GRADIENT_TERMS.items():
+        if key not in terms or not terms[key].requires_grad or (key == "weighted_ssl" and not has_ssl):
             continue
-        grads = torch.autograd.grad(sum(present), trunk, retain_graph=True, allow_unused=True)
+        grads = torch.autograd.grad(terms[key], trunk, retain_graph=True, allow_unused=True)
         norms[name] = float(torch.sqrt(sum((g.detach().float() ** 2).sum() for g in grads if g is not None)))
     return norms

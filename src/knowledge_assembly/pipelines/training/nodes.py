@@ -1,7 +1,6 @@
 """Nodes of the ``training`` pipeline."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ from knowledge_assembly.training.batches import TrainingData
 from knowledge_assembly.training.distributed import train_distributed
 from knowledge_assembly.training.loop import train
 from knowledge_assembly.training.objective import Variant
-
-logger = logging.getLogger(__name__)
 
 
 def resolve_variant(name: str, variants: dict[str, Any], model: dict[str, Any]) -> tuple[Variant, dict[str, Any]]:
