@@ -59,7 +59,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     experiment = _run(["dvc", "exp", "run", "-S", "conf/base/parameters_training.yml:training.ssl_weight=0.5"], repo)
     ran = {line.split("'")[1] for line in experiment.splitlines() if line.startswith("Running stage")}
     ssl = ("reid_ssl", "par_ssl", "ka_imgaug", "ka_netaug", "ka", "ka_dsbn")
-    assert ran == {f"{stage}@{v}" for stage in ("train_ssl", "evaluate", "seeds") for v in ssl} | {"tables"}
+    assert ran == {f"{stage}@{v}" for stage in ("train_ssl", "evaluate", "seeds_ssl") for v in ssl} | {"tables"}
     text = json.dumps(json.loads(_run(["dvc", "exp", "show", "--json"], repo, stdout_only=True)))
     assert "training.ssl_weight" in text or "ssl_weight" in text
     assert "data/08_reporting/synthetic/ka/metrics.json" in text and "mAP" in text

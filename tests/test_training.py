@@ -55,7 +55,7 @@ def test_every_variant_trains_with_one_command(raw_project, variant):
     metrics = json.loads((raw_project.data / f"08_reporting/synthetic/{variant}/metrics.json").read_text())
     assert metrics["variant"] == variant
     history = pd.read_csv(raw_project.data / f"08_reporting/synthetic/{variant}/training_history.csv")
-    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr"}}.get(variant)
+    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr"}, "mtl_dsbn": {"id", "attr"}}.get(variant)
     if expected:
         assert {c for c in history.columns if c in {"id", "attr", "dataset", "dice", "reid_triplet"}} == expected
     else:
