@@ -97,7 +97,7 @@ class DomainBatchNorm(nn.Module):
 
 
 def split_batch_norm(module: nn.Module) -> nn.Module:
-    """Replace every BatchNorm of ``module`` by a :class:`DomainBatchNorm` (both copies start from it)."""
+    """Replace every BatchNorm of ``module`` by a :class:`DomainBatchNorm` (both statistics start from its own)."""
     for name, child in module.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
             setattr(module, name, DomainBatchNorm(child))
@@ -115,8 +115,8 @@ def build_model(params: dict[str, Any], num_ids: int, num_attributes: int, seed:
     """A seeded :class:`KANet`; ``params['pretrained']`` picks backbone weights (see :mod:`.weights`).
 
     The two KA instances differ only in ``seed`` (head initialisation), as in the paper.
-    ``params['domain_bn']`` splits every BatchNorm of the shared trunk into a reID-domain and a
-    PAR-domain copy (the task heads keep one BatchNorm: after the trunk both domains are aligned).
+    ``params['domain_bn']`` gives every BatchNorm of the shared trunk reID-domain and PAR-domain
+    statistics with one shared scale and shift (the task heads keep plain BatchNorm).
     """
     torch.manual_seed(seed)
     model = _network(params, num_ids, num_attributes)
