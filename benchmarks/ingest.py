@@ -68,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
         sizes, build_s = timed(build_tree, root, np.random.default_rng(0))
-        market, market_s = timed(nodes.index_market1501, root / "Market-1501-v15.09.15", "none")
+        market, market_s = timed(nodes.index_market1501, root / "Market-1501-v15.09.15", {"cameras": 6}, "none")
         pa, pa_s = timed(nodes.index_pa100k, root / "PA-100K", PA_PARAMS, "none")
         (labels, market_labels, names), upar_s = timed(nodes.read_upar_labels, root / "UPAR", UPAR_PARAMS)
         manifests, assemble_s = timed(nodes.assemble_manifests, market, pa, labels, market_labels, names, UPAR_PARAMS)

@@ -48,6 +48,6 @@ def test_inference_command_names_an_unreadable_image(trained, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     result = _cli(trained, "--model", trained.data / "06_models/synthetic/mtl.pt", broken)
-    assert result.returncode == 1 and f"{broken}: cannot read image" in result.stderr
+    assert result.returncode == 1 and f"{broken}: cannot decode image" in result.stderr
     missing = _cli(trained, "--model", tmp_path / "none.pt", broken)
     assert missing.returncode == 1 and "none.pt: model bundle not found" in missing.stderr

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -134,6 +135,34 @@ def _set_label(mat, value):
     mat["train_label"][0, 3] = value
 
 
+def _rename_upar_attribute(project, old: str, new: str) -> None:
+    path = project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
+    header, rest = path.read_bytes().split(b"\r\n", 1)
+    path.write_bytes(header.replace(old.encode(), new.encode()) + b"\r\n" + rest)
+
+
+def _first_query(project):
+    return sorted((project.raw("market1501") / "query").glob("0*.jpg"))[0]
+
+
+def _move_to_camera_7(project) -> None:
+    first = _first_query(project)
+    first.rename(first.with_name(first.name[:6] + "7" + first.name[7:]))
+
+
+def _decompression_bomb(project) -> None:
+    """A JPEG whose header claims 20000 x 12000 pixels (240 MP)."""
+    path = _first_query(project)
+    data = bytearray(path.read_bytes())
+    frame = data.index(b"\xff\xc0")  # start of frame: length(2) precision(1) height(2) width(2)
+    data[frame + 5:frame + 9] = (12000).to_bytes(2, "big") + (20000).to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+
+
+def _duplicate_train_name(mat) -> None:
+    mat["train_images_name"][1, 0] = mat["train_images_name"][0, 0]
+
+
 BAD_INPUTS = {
     "missing_folder": (lambda p: shutil.rmtree(p.raw("market1501") / "query"), r"query.*Market-1501 folder 'query' is missing"),
     "corrupt_jpeg": (_truncate_first_gallery_jpeg, r"bounding_box_test/0\d{3}_c.*(corrupt|truncated)"),
@@ -155,6 +184,26 @@ BAD_INPUTS = {
     "csv_path_escape": (lambda p: _append_csv_row(p, "PA100k/../../../etc/passwd," + ",".join(["0"] * 40)),
                         r"task1_train_gt\.csv: path 'PA100k/\.\./\.\./\.\./etc/passwd' escapes the raw data root"),
     "csv_missing": (lambda p: (p.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv").unlink(), r"task1_train_gt\.csv: UPAR annotation CSV is missing"),
+    "csv_header_misspelled": (lambda p: _rename_upar_attribute(p, "Age-Old", "Age-Olde"),
+                              r"task1_train_gt\.csv: header must list exactly the 40 UPAR attributes: missing \['Age-Old'\]; "
+                              r"unknown 'Age-Olde' \(closest: 'Age-Old'\)"),
+    "csv_header_extra": (lambda p: _rename_upar_attribute(p, "Accessory-Hat", "Accessory-Hat,Accessory-Umbrella"),
+                         r"header must list exactly the 40 UPAR attributes: unknown 'Accessory-Umbrella'"),
+    "camera_outside": (_move_to_camera_7, r"query/0\d{3}_c7s\d_\d{6}_\d{2}\.jpg: camera outside c1-c6"),
+    "dangling_symlink": (lambda p: (p.raw("market1501") / "query" / "0001_c1s1_999999_00.jpg").symlink_to(p.root / "gone.jpg"),
+                         r"query/0001_c1s1_999999_00\.jpg: dangling symbolic link"),
+    "directory": (lambda p: (p.raw("market1501") / "bounding_box_train" / "0002_c1s1_999999_00.jpg").mkdir(),
+                  r"bounding_box_train/0002_c1s1_999999_00\.jpg: a directory named like an image"),
+    "fifo": (lambda p: os.mkfifo(p.raw("market1501") / "bounding_box_test" / "0002_c1s1_999999_00.jpg"),
+             r"bounding_box_test/0002_c1s1_999999_00\.jpg: not a regular file"),
+    "pa100k_fifo": (lambda p: [(p.raw("pa100k") / "release_data/release_data/000002.jpg").unlink(),
+                               os.mkfifo(p.raw("pa100k") / "release_data/release_data/000002.jpg")],
+                    r"000002\.jpg: not a regular file"),
+    "empty_split": (lambda p: [f.unlink() for f in (p.raw("market1501") / "query").iterdir()],
+                    r"query: Market-1501 folder 'query' holds no images"),
+    "decompression_bomb": (_decompression_bomb, r"query/0\d{3}_c\d.*\.jpg: image too large, refused as a possible decompression bomb"),
+    "mat_duplicate_in_split": (lambda p: _rewrite_annotation(p, _duplicate_train_name),
+                               r"annotation\.mat: image \d{6}\.jpg is listed twice in 'train_images_name'"),
 }
 
 

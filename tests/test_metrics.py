@@ -111,3 +111,14 @@ def test_attribute_metrics_by_hand():
     assert result["recall"] == pytest.approx(0.5)
     assert result["accuracy"] == pytest.approx(0.5)
     assert result["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+
+
+def test_metrics_refuse_labels_that_do_not_match_the_matrices():
+    distmat = np.zeros((3, 5))
+    pids, cams = np.arange(5), np.zeros(5, dtype=int)
+    with pytest.raises(ValueError, match=r"distance matrix is 3 x 5 but q_pids has 4, expected 3"):
+        evaluate_rank(distmat, np.arange(4), pids, np.zeros(3), cams)
+    with pytest.raises(ValueError, match=r"g_camids has 4, expected 5"):
+        evaluate_rank_loop(distmat, np.arange(3), pids, np.zeros(3), cams[:4])
+    with pytest.raises(ValueError, match=r"probabilities \(4, 40\) and labels \(5, 40\) must both be"):
+        attribute_metrics(np.zeros((4, 40)), np.zeros((5, 40)))

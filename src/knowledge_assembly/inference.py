@@ -19,27 +19,21 @@ from .formats.errors import RawDataError
 from .formats.images import decode_resized
 from .models import restore_network
 from .training.batches import to_float
-from .training.checkpoint import load
+from .training.checkpoint import ModelFileError, load_bundle
 
 
 def load_bundle_model(path: Path) -> tuple[InferenceModel, dict[str, Any]]:
     """The first network of a trained model bundle, ready for inference."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: model bundle not found; train with `kedro run --pipelines=ka` first")
-    bundle = load(Path(path))
+    bundle = load_bundle(Path(path))
     network = restore_network(bundle["model"], bundle["num_ids"], len(bundle["attributes"]), bundle["state_dicts"][0])
     return InferenceModel(network).eval(), bundle
 
 
 def read_images(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
     """Decode and resize image files to the model's input size: ``(N, 3, H, W)`` in [0, 1]."""
-    arrays = []
-    for path in paths:
-        try:
-            arrays.append(decode_resized(Path(path), size))
-        except (OSError, ValueError) as err:
-            raise RawDataError(path, f"cannot read image ({err})") from None
-    return to_float(np.stack(arrays))
+    return to_float(np.stack([decode_resized(Path(path), size) for path in paths]))
 
 
 @torch.no_grad()
@@ -92,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             report["onnx"] = {"path": str(args.export_onnx), "max_abs_difference": difference, "matches": difference < 1e-4}
             if difference >= 1e-4:
                 raise RuntimeError(f"{args.export_onnx}: ONNX outputs differ from PyTorch by {difference:.3g}")
-    except (FileNotFoundError, RawDataError, RuntimeError) as err:
+    except (FileNotFoundError, RawDataError, ModelFileError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     text = json.dumps(report, indent=2)

@@ -1,6 +1,8 @@
 """Kedro project settings."""
 from kedro.config import OmegaConfigLoader
 
+from knowledge_assembly.hooks import ParameterCheckHooks
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -8,3 +10,4 @@ CONFIG_LOADER_ARGS = {
     # environments (real, local, test ...) override single parameters, not whole blocks
     "merge_strategy": {"parameters": "soft"},
 }
+HOOKS = (ParameterCheckHooks(),)

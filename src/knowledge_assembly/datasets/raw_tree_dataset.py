@@ -19,11 +19,14 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
     readers parse it. ``save`` takes ``{relative path: bytes}`` and replaces the
     folder atomically: files go to a temporary sibling that is renamed into
     place, so a failure leaves the previous folder untouched. A folder not
-    written by ``save`` (a real dataset) is never overwritten.
+    written by ``save`` (a real dataset) is never overwritten, and an
+    environment whose raw folders hold real data (``writable: false``, as in
+    ``conf/real``) refuses every save.
     """
 
-    def __init__(self, path: str, metadata: dict[str, Any] | None = None):
+    def __init__(self, path: str, writable: bool = False, metadata: dict[str, Any] | None = None):
         self._path = Path(path)
+        self._writable = bool(writable)
         self.metadata = metadata
 
     def load(self) -> Path:
@@ -37,6 +40,11 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
 
     def save(self, data: dict[str, bytes]) -> None:
         target = self._path
+        if not self._writable:
+            raise DatasetError(
+                f"Refusing to write synthetic data into '{target}': this environment's raw folders hold real data "
+                "(globals raw_is_synthetic: false). Write the synthetic default without --env real."
+            )
         if target.exists() and not (target / MARKER).is_file():
             raise DatasetError(f"Refusing to overwrite '{target}': it was not written by the synthetic generator")
         target.parent.mkdir(parents=True, exist_ok=True)

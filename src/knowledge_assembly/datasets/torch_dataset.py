@@ -6,11 +6,12 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from knowledge_assembly.training.checkpoint import load, save_atomic
+from knowledge_assembly.training.checkpoint import load_bundle, save_atomic
 
 
 class TorchBundleDataset(AbstractDataset[dict, dict]):
-    """``save`` writes atomically (temporary file + rename); ``load`` returns the dict on CPU."""
+    """``save`` writes atomically (temporary file + rename); ``load`` returns the dict on CPU, loaded with
+    ``weights_only=True`` (a file holding other pickled objects is refused; nothing in it runs)."""
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
         self._path = Path(filepath)
@@ -19,7 +20,7 @@ class TorchBundleDataset(AbstractDataset[dict, dict]):
     def load(self) -> dict:
         if not self._path.is_file():
             raise DatasetError(f"'{self._path}' does not exist; train the model first")
-        return load(self._path)
+        return load_bundle(self._path)
 
     def save(self, data: dict) -> None:
         save_atomic(data, self._path)

@@ -23,9 +23,23 @@ def distance_matrix(query: np.ndarray, gallery: np.ndarray, metric: str = "cosin
     raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
 
 
+def check_rank_inputs(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray,
+                      g_camids: np.ndarray) -> None:
+    """Raise ``ValueError`` unless ``distmat`` is (queries x gallery) and the label arrays have those lengths."""
+    if np.ndim(distmat) != 2:
+        raise ValueError(f"distance matrix must be 2-D (queries x gallery), got shape {np.shape(distmat)}")
+    num_q, num_g = distmat.shape
+    lengths = {"q_pids": (len(q_pids), num_q), "q_camids": (len(q_camids), num_q),
+               "g_pids": (len(g_pids), num_g), "g_camids": (len(g_camids), num_g)}
+    wrong = [f"{name} has {got}, expected {want}" for name, (got, want) in lengths.items() if got != want]
+    if wrong:
+        raise ValueError(f"distance matrix is {num_q} x {num_g} but " + ", ".join(wrong))
+
+
 def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray,
                   g_camids: np.ndarray, max_rank: int = 50, chunk: int = 256) -> tuple[np.ndarray, float]:
     """CMC curve (length ``min(max_rank, G)``) and mAP over valid queries."""
+    check_rank_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
     num_q, num_g = distmat.shape
     max_rank = min(max_rank, num_g)
     cmc_sum = np.zeros(max_rank, dtype=np.float64)
@@ -54,6 +68,7 @@ def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q
 
 def evaluate_rank_loop(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> tuple[np.ndarray, float]:
     """Straightforward per-query loop (the reference the vectorised version is checked and timed against)."""
+    check_rank_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
     num_q, num_g = distmat.shape
     max_rank = min(max_rank, num_g)
     indices = np.argsort(distmat, axis=1)

@@ -21,6 +21,9 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError, SyntaxError)  # what PIL raises for bad files
+
+
 def _jpeg_problem(path: Path, mode: str) -> str | None:
     try:
         if mode == "full":
@@ -35,7 +38,9 @@ def _jpeg_problem(path: Path, mode: str) -> str | None:
             tail = handle.read()
     except FileNotFoundError:
         return "file does not exist"
-    except OSError as err:  # PIL raises OSError subclasses for truncated/corrupt data
+    except Image.DecompressionBombError as err:
+        return f"image too large, refused as a possible decompression bomb ({err})"
+    except DECODE_ERRORS as err:  # PIL raises OSError subclasses for truncated/corrupt data
         return f"unreadable or corrupt JPEG ({err})"
     if head != b"\xff\xd8\xff":
         return "not a JPEG file (no start-of-image marker)"
@@ -65,19 +70,42 @@ def check_jpegs(paths: list[Path], mode: str = "full") -> None:
 
 
 def decode_resized(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """Decode one image to RGB and resize to ``size`` = (width, height): ``(H, W, 3)`` uint8."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB").resize(tuple(size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    """Decode one image to RGB and resize to ``size`` = (width, height): ``(H, W, 3)`` uint8.
+
+    A file PIL cannot decode (truncated, corrupt, a decompression bomb) raises :class:`RawDataError` naming it."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB").resize(tuple(size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    except Image.DecompressionBombError as err:
+        raise RawDataError(path, f"image too large, refused as a possible decompression bomb ({err})") from None
+    except DECODE_ERRORS as err:
+        raise RawDataError(path, f"cannot decode image ({err})") from None
 
 
-def decode_all(paths: list[Path], size: tuple[int, int]) -> np.ndarray:
-    """Decode and resize ``paths`` in parallel into one ``(N, H, W, 3)`` uint8 array."""
+def decode_all(paths: list[Path], size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Decode and resize ``paths`` in parallel into one ``(N, H, W, 3)`` uint8 array (``out``, e.g. a memory map,
+    or a new one)."""
     width, height = size
-    out = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+    if out is None:
+        out = np.empty((len(paths), height, width, 3), dtype=np.uint8)
 
     def fill(i: int) -> None:
         out[i] = decode_resized(paths[i], size)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(fill, range(len(paths))))
+    return out
+
+
+def decode_to_file(paths: list[Path], size: tuple[int, int], file: Path) -> np.memmap:
+    """:func:`decode_all` into a new ``.npy`` file ``file``, memory-mapped (RAM holds no copy); removed on failure."""
+    width, height = size
+    out = np.lib.format.open_memmap(file, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
+    try:
+        decode_all(paths, size, out)
+        out.flush()
+    except BaseException:
+        del out
+        Path(file).unlink(missing_ok=True)
+        raise
     return out

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import RawDataError, summarise
+from .paths import require_regular_files
 
 SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 IGNORED_FILES = frozenset({"Thumbs.db", ".DS_Store", "desktop.ini"})
@@ -48,11 +49,12 @@ def format_name(pid: int, cam: int, seq: int, frame: int, bbox: int) -> str:
     return f"{pid_text}_c{cam}s{seq}_{frame:06d}_{bbox:02d}.jpg"
 
 
-def index_names(names: list[str], folder: str, source: str | Path) -> pd.DataFrame:
+def index_names(names: list[str], folder: str, source: str | Path, cameras: int = 6) -> pd.DataFrame:
     """Manifest rows for the file ``names`` of one split folder.
 
     System files (``Thumbs.db`` ...) are skipped; any other name that breaks the
-    grammar raises :class:`RawDataError` naming it. ``path`` is ``folder/name``.
+    grammar, or names a camera outside c1..c``cameras``, raises :class:`RawDataError`
+    naming it. ``path`` is ``folder/name``.
     """
     rows, bad = [], []
     for name in sorted(names):
@@ -69,18 +71,31 @@ def index_names(names: list[str], folder: str, source: str | Path) -> pd.DataFra
             "file name does not match the Market-1501 grammar "
             f"'PPPP_cCsS_FFFFFF_BB.jpg' ({len(bad)} such: {summarise(bad)})",
         )
+    outside = [row[0] for row in rows if row[2] >= cameras]
+    if outside:
+        raise RawDataError(
+            Path(source) / Path(outside[0]).name,
+            f"camera outside c1-c{cameras} ({len(outside)} such; ingestion.market1501.cameras sets the number of cameras)",
+        )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({c: "int64" for c in COLUMNS[1:]})
 
 
-def index_split(root: Path, split: str) -> pd.DataFrame:
-    """Index one split folder of a Market-1501 root (``train``, ``query``, ``gallery``)."""
+def index_split(root: Path, split: str, cameras: int = 6) -> pd.DataFrame:
+    """Index one split folder of a Market-1501 root (``train``, ``query``, ``gallery``).
+
+    Every entry but system files must be a regular file (a directory, FIFO or dangling
+    link named like an image is an error, not skipped); an empty folder is an error."""
     folder = SPLIT_FOLDERS[split]
     directory = root / folder
     if not directory.is_dir():
         raise RawDataError(directory, f"Market-1501 folder '{folder}' is missing")
-    names = [entry.name for entry in os.scandir(directory) if entry.is_file()]
-    return index_names(names, folder, directory)
+    names = [entry.name for entry in os.scandir(directory) if entry.name not in IGNORED_FILES]
+    frame = index_names(names, folder, directory, cameras)
+    if frame.empty:
+        raise RawDataError(directory, f"Market-1501 folder '{folder}' holds no images")
+    require_regular_files([root / path for path in frame["path"]])
+    return frame
 
 
 def drop_junk(frame: pd.DataFrame) -> pd.DataFrame:

@@ -80,7 +80,11 @@ def read_annotation(path: Path) -> PA100KAnnotation:
         labels[split] = label.astype(np.uint8)
     seen: dict[str, str] = {}
     for split in SPLITS:
+        if not names[split]:
+            raise RawDataError(path, f"'{split}_images_name' lists no images (empty {split} split)")
         for name in names[split]:
+            if seen.get(name) == split:
+                raise RawDataError(path, f"image {name} is listed twice in '{split}_images_name'")
             if name in seen:
                 raise RawDataError(path, f"image {name} is listed in both '{seen[name]}' and '{split}'")
             seen[name] = split

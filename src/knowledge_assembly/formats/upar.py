@@ -5,6 +5,7 @@ still start with the image path.
 """
 from __future__ import annotations
 
+import difflib
 import io
 from pathlib import Path
 
@@ -43,7 +44,21 @@ def parse_header(line: str, path: Path) -> list[str]:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise RawDataError(path, f"header repeats attribute(s) {duplicated}")
+    differences = header_differences(names)
+    if differences:
+        raise RawDataError(path, f"header must list exactly the {len(UPAR_ATTRIBUTES)} UPAR attributes: {differences}")
     return names
+
+
+def header_differences(names: list[str]) -> str:
+    """What ``names`` lacks and has beyond UPAR's attributes, with the closest UPAR name of each unknown one."""
+    missing = [name for name in UPAR_ATTRIBUTES if name not in names]
+    unknown = [name for name in names if name not in UPAR_ATTRIBUTES]
+    parts = [f"missing {missing}"] if missing else []
+    for name in unknown:
+        closest = difflib.get_close_matches(name, UPAR_ATTRIBUTES, n=1, cutoff=0.5)
+        parts.append(f"unknown {name!r}" + (f" (closest: {closest[0]!r})" if closest else ""))
+    return "; ".join(parts)
 
 
 def read_csv(path: Path) -> tuple[list[str], pd.DataFrame]:

@@ -14,6 +14,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from .. import __version__
 from ..models import KANet, build_model
 from . import checkpoint
 from .batches import TrainingData, epoch_plan, normalise, strong_view, to_float, weak_view
@@ -43,9 +44,13 @@ RUN_ONLY_PARAMS = ("resume", "progress", "device", "node_rank", "master_addr", "
 
 
 def config_digest(variant: Variant, params: dict, model_params: dict, data: TrainingData) -> str:
-    """Fingerprint of everything that shapes the weights (to refuse resuming a different run)."""
+    """Fingerprint of everything that shapes the weights: parameters, labels and image shapes, and the
+    model/training source code (so an edited package never resumes a checkpoint of the old code)."""
     keys = {k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}
-    blob = json.dumps([variant.__dict__, keys, model_params, len(data.reid_labels), len(data.par_labels)], sort_keys=True, default=str)
+    labels = hashlib.sha256(np.ascontiguousarray(data.reid_labels).tobytes() + np.ascontiguousarray(data.par_labels).tobytes())
+    blob = json.dumps([variant.__dict__, keys, model_params, data.reid_images.shape, data.par_images.shape,
+                       labels.hexdigest(), __version__, checkpoint.source_digest("models", "training")],
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -90,8 +95,9 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
 
     Every epoch draws its batches and augmentations from generators seeded by
     (seed, epoch), so a resumed run ends with the same weights as an
-    uninterrupted one. The checkpoint file name carries a digest of the
-    parameters and data, so a run only ever resumes its own configuration.
+    uninterrupted one. Each (variant, seed) has one checkpoint file (plus a
+    spare of the epoch before while training); it carries a fingerprint of the
+    parameters, data and code, so a run only ever resumes its own configuration.
     With ``world_size`` > 1 (inside an initialised process group) the networks
     are wrapped in DistributedDataParallel, each rank computes its share of
     every global batch, and only rank 0 writes checkpoints, logs and the bar.
@@ -111,18 +117,18 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
     ratio = None
     if params["positive_ratio_weighting"] and len(data.par_labels):
         ratio = torch.from_numpy(data.par_labels.mean(axis=0).astype(np.float32))
-    digest = config_digest(variant, params, model_params, data)
-    checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{variant.name}-{digest}.pt"
+    run_checkpoint = None if checkpoint_dir is None else checkpoint.RunCheckpoint(
+        Path(checkpoint_dir) / f"{variant.name}-seed{params['seed']}.pt", config_digest(variant, params, model_params, data))
     result, start, main = TrainResult(models), 0, rank == 0
-    if checkpoint_path is not None and params.get("resume") and checkpoint_path.is_file():
-        state = checkpoint.load(checkpoint_path)
+    state = run_checkpoint.resumable_state() if run_checkpoint is not None and params.get("resume") else None
+    if state is not None:
         for model, weights in zip(models, state["models"]):
             model.load_state_dict(weights)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         result.history, start = state["history"], state["epoch"]
         if main:
-            logger.info("Resuming %s from %s after epoch %d", variant.name, checkpoint_path, start)
+            logger.info("Resuming %s from %s after epoch %d", variant.name, run_checkpoint.path, start)
 
     for epoch in range(start, params["epochs"]):
         for model in models:
@@ -157,12 +163,14 @@ def train(variant: Variant, data: TrainingData, params: dict[str, Any], model_pa
         if main:
             logger.info("%s epoch %d/%d: %s", variant.name, epoch + 1, params["epochs"],
                         ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
-        if checkpoint_path is not None and main:
-            checkpoint.save_atomic({"digest": digest, "epoch": epoch + 1, "models": [m.state_dict() for m in models],
-                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                    "history": result.history}, checkpoint_path)
+        if run_checkpoint is not None and main:
+            run_checkpoint.save({"epoch": epoch + 1, "models": [m.state_dict() for m in models],
+                                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                 "history": result.history})
         if world_size > 1:
             torch.distributed.barrier()
+    if run_checkpoint is not None and main:
+        run_checkpoint.finish()
     return result
 
 

@@ -15,16 +15,18 @@ import pandas as pd
 from knowledge_assembly.formats import market1501, pa100k, upar
 from knowledge_assembly.formats.errors import RawDataError, summarise
 from knowledge_assembly.formats.images import check_jpegs
+from knowledge_assembly.formats.paths import require_regular_files
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
 
 
-def index_market1501(root: Path, image_check: str) -> pd.DataFrame:
+def index_market1501(root: Path, params: dict[str, Any], image_check: str) -> pd.DataFrame:
     """Parse the three Market-1501 folders (``split`` column) and check their images."""
+    cameras = int(params["cameras"])
     index = pd.concat(
-        [market1501.index_split(root, split).assign(split=split) for split in market1501.SPLIT_FOLDERS],
+        [market1501.index_split(root, split, cameras).assign(split=split) for split in market1501.SPLIT_FOLDERS],
         ignore_index=True,
     )
     check_jpegs([root / path for path in index["path"]], image_check)
@@ -44,6 +46,7 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str) -> pd.Dat
     missing = [name for name in index["image"] if name not in present and not (directory / name).is_file()]
     if missing:
         raise RawDataError(directory / missing[0], f"listed in {params['annotation_file']} but missing ({len(missing)} missing: {summarise(missing)})")
+    require_regular_files([root / path for path in index["path"]])
     check_jpegs([root / path for path in index["path"]], image_check)
     return index
 

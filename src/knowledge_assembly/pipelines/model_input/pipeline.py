@@ -3,14 +3,19 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import cache_images
 
-CACHED = {"reid_train": "market1501_raw", "reid_query": "market1501_raw", "reid_gallery": "market1501_raw",
-          "par_train": "pa100k_raw", "par_test": "pa100k_raw", "reid_attributes": "market1501_raw"}
+CACHED = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_test", "reid_attributes")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    """One node decodes every cache, so a bad image leaves all caches as they were."""
     return Pipeline(
         [
-            Node(cache_images, [manifest, raw, "params:model_input.image_size"], f"{manifest}_images", name=f"cache_{manifest}_images")
-            for manifest, raw in CACHED.items()
+            Node(
+                cache_images,
+                {"folder": "image_cache_folder", "size": "params:model_input.image_size",
+                 "market1501_raw": "market1501_raw", "pa100k_raw": "pa100k_raw", **{name: name for name in CACHED}},
+                [f"{name}_images" for name in CACHED],
+                name="cache_images",
+            ),
         ]
     )

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig
 from knowledge_assembly.pipelines.evaluation.nodes import evaluate_variant
 from knowledge_assembly.pipelines.training.nodes import train_variant
 from knowledge_assembly.reports import tables
@@ -25,10 +26,10 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def train_and_evaluate_seeds(
     name: str, seeds: list[int], reid_train: pd.DataFrame, par_train: pd.DataFrame, reid_images: np.ndarray,
-    par_images: np.ndarray, attribute_names: list[str], checkpoints: Path, training: dict[str, Any],
-    model: dict[str, Any], variants: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame,
+    par_images: np.ndarray, attribute_names: list[str], checkpoints: Path, training: TrainingConfig,
+    model: ModelConfig, variants: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame,
     query_images: np.ndarray, gallery_images: np.ndarray, par_test: pd.DataFrame, par_test_images: np.ndarray,
-    reid_attributes: pd.DataFrame, reid_attribute_images: np.ndarray, evaluation: dict[str, Any],
+    reid_attributes: pd.DataFrame, reid_attribute_images: np.ndarray, evaluation: EvaluationConfig,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
     if not seeds:

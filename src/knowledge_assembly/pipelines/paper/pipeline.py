@@ -1,7 +1,8 @@
 """``seeds_<variant>``: one variant for every seed of ``paper.seeds``; ``tables``: Tables 1-2 over all variants."""
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
+
+from knowledge_assembly.pipelines import for_variant
 
 from .nodes import paper_tables, train_and_evaluate_seeds
 
@@ -12,7 +13,7 @@ PARAMETERS = {"params:paper.seeds", "params:training", "params:model", "params:v
 
 
 def create_seeds_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
-    run = update_wrapper(partial(train_and_evaluate_seeds, variant), train_and_evaluate_seeds)
+    run = for_variant(train_and_evaluate_seeds, variant)
     return Pipeline(
         [
             Node(

@@ -1,7 +1,8 @@
 """``training`` pipeline of one variant, in the variant's namespace."""
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
+
+from knowledge_assembly.pipelines import for_variant
 
 from .nodes import train_variant
 
@@ -9,7 +10,7 @@ SHARED_INPUTS = {"reid_train", "par_train", "reid_train_images", "par_train_imag
 
 
 def create_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
-    train = update_wrapper(partial(train_variant, variant), train_variant)
+    train = for_variant(train_variant, variant)
     return Pipeline(
         [
             Node(

@@ -1,0 +1,171 @@
+"""Typed, validated settings: built once, at the node, from the ``training``, ``model`` and ``evaluation``
+parameter blocks (Kedro's typed parameters instantiate them from the type hints of the nodes).
+
+An unknown key is an error naming the closest valid one; a value of the wrong type or out of range is an
+error naming the key. The YAML files in ``conf/base`` are the one place that holds the default values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class ConfigError(ValueError):
+    """A parameter block has an unknown key or a bad value."""
+
+
+def closest(name: str, candidates: typing.Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``candidates``, or nothing."""
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class StrictConfig:
+    """A frozen dataclass mixin: unknown keys, wrong types and the checks of ``_problems`` raise :class:`ConfigError`."""
+
+    SECTION: ClassVar[str] = ""
+
+    def __new__(cls, *args: Any, **values: Any):
+        known = {f"{cls.SECTION}.{field.name}" for field in dataclasses.fields(cls)}
+        for key in values:
+            if f"{cls.SECTION}.{key}" not in known:
+                raise ConfigError(f"unknown parameter '{cls.SECTION}.{key}'{closest(f'{cls.SECTION}.{key}', known)}")
+        return super().__new__(cls)
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = _coerced(getattr(self, field.name), hints[field.name], f"{self.SECTION}.{field.name}")
+            object.__setattr__(self, field.name, value)
+        problems = self._problems()
+        if problems:
+            raise ConfigError(f"{self.SECTION}: " + "; ".join(problems))
+
+    def _problems(self) -> list[str]:
+        return []
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerced(value: Any, hint: Any, key: str) -> Any:
+    """``value`` as ``hint`` (int → float allowed; bool never passes for a number), else :class:`ConfigError`."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    names = " or ".join(getattr(option, "__name__", str(option)) for option in options)
+    raise ConfigError(f"parameter '{key}' must be {names}, got {value!r}")
+
+
+def _positive(config: Any, *names: str) -> list[str]:
+    return [f"{name} must be > 0, got {getattr(config, name)}" for name in names if getattr(config, name) <= 0]
+
+
+def _non_negative(config: Any, *names: str) -> list[str]:
+    return [f"{name} must be >= 0, got {getattr(config, name)}" for name in names if getattr(config, name) < 0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig(StrictConfig):
+    """``params:training``: optimisation, loss weights, run-time options and torch.distributed settings."""
+
+    SECTION: ClassVar[str] = "training"
+
+    seed: int
+    epochs: int
+    ids_per_batch: int
+    images_per_id: int
+    par_batch_size: int
+    lr: float
+    weight_decay: float
+    final_lr_ratio: float
+    label_smoothing: float
+    positive_ratio_weighting: bool
+    dataset_logit_supervision: bool
+    triplet_margin: float
+    ssl_weight: float
+    ssl_warmup_epochs: int
+    confidence_threshold: float
+    num_threads: int
+    deterministic: bool
+    device: str
+    resume: bool
+    progress: bool
+    world_size: int
+    nodes: int
+    node_rank: int
+    master_addr: str
+    master_port: int | None
+
+    def _problems(self) -> list[str]:
+        problems = _positive(self, "epochs", "ids_per_batch", "images_per_id", "par_batch_size", "lr", "world_size", "nodes")
+        problems += _non_negative(self, "seed", "weight_decay", "triplet_margin", "ssl_weight", "ssl_warmup_epochs",
+                                  "num_threads", "node_rank")
+        if not 0 < self.final_lr_ratio <= 1:
+            problems.append(f"final_lr_ratio must be in (0, 1], got {self.final_lr_ratio}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.confidence_threshold <= 1:
+            problems.append(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.node_rank >= self.nodes:
+            problems.append(f"node_rank {self.node_rank} must be < nodes {self.nodes}")
+        return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig(StrictConfig):
+    """``params:model``: the backbone and heads of every network."""
+
+    SECTION: ClassVar[str] = "model"
+
+    backbone: str
+    pretrained: str
+    hidden_dim: int
+    feature_dim: int
+    bnneck: bool
+    domain_bn: bool
+
+    def _problems(self) -> list[str]:
+        problems = _positive(self, "hidden_dim", "feature_dim")
+        if not re.fullmatch(r"resnet(18|34|50|101|152)", self.backbone):
+            problems.append(f"backbone must be a torchvision ResNet (resnet18 ... resnet152), got {self.backbone!r}")
+        return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig(StrictConfig):
+    """``params:evaluation``: retrieval distance, attribute threshold and what the figures show."""
+
+    SECTION: ClassVar[str] = "evaluation"
+
+    distance: str
+    max_rank: int
+    threshold: float
+    batch_size: int
+    retrieval_queries: int
+    retrieval_top_k: int
+
+    def _problems(self) -> list[str]:
+        problems = _positive(self, "max_rank", "batch_size", "retrieval_top_k")
+        problems += _non_negative(self, "retrieval_queries")
+        if self.distance not in ("cosine", "euclidean"):
+            problems.append(f"distance must be cosine or euclidean, got {self.distance!r}")
+        if not 0 < self.threshold < 1:
+            problems.append(f"threshold must be in (0, 1), got {self.threshold}")
+        return problems

@@ -1,0 +1,43 @@
+"""Kedro hooks of this project."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from knowledge_assembly.config import ConfigError, closest
+
+
+def _dotted(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        keys.append(path)
+        if isinstance(value, dict):
+            keys += _dotted(value, path + ".")
+    return keys
+
+
+def unknown_runtime_key(runtime: dict[str, Any], configured: dict[str, Any]) -> str | None:
+    """The first key of ``runtime`` (``--params``) that the configuration does not define, with the closest one."""
+    known = set(_dotted(configured))
+    for key in _dotted(runtime):
+        if key not in known:
+            return f"unknown parameter '{key}' given with --params{closest(key, known)}"
+    return None
+
+
+class ParameterCheckHooks:
+    """``--params`` may only set keys that the configuration defines: a typo fails before any node runs."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        loader = context.config_loader
+        if not loader.runtime_params:
+            return
+        configured_loader = copy.copy(loader)
+        configured_loader.runtime_params = {}
+        problem = unknown_runtime_key(loader.runtime_params, configured_loader["parameters"])
+        if problem:
+            raise ConfigError(problem)

@@ -1,0 +1,198 @@
+"""Bad files and faults give one clear error (or warning) naming the file, run no foreign code, and leave
+nothing half-written. Each test runs the real command: a Kedro session, `kedro run` or the inference CLI."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from kedro.io import DatasetError
+from kedro.validation.exceptions import ParameterValidationError
+
+from knowledge_assembly.config import ConfigError
+from knowledge_assembly.formats.errors import RawDataError
+from knowledge_assembly.training.checkpoint import ModelFileError, RunCheckpoint, load
+
+SOURCES = Path(__file__).resolve().parents[1] / "src"
+
+
+class _WritesAFile:
+    """A pickle payload: unpickling it would create the file ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def _payload(path: Path, marker: Path) -> Path:
+    torch.save({"variant": "mtl", "model": {}, "state_dicts": [_WritesAFile(marker)]}, path)
+    return path
+
+
+def _infer(project, *args):
+    return subprocess.run([sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
+                          cwd=project.root, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def trained(raw_project):
+    raw_project.run(["mtl"], training={"epochs": 1})
+    return raw_project
+
+
+def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
+    marker = trained.root / "payload-ran"
+    models = trained.data / "06_models/synthetic"
+    image = next((trained.raw("market1501") / "query").iterdir())
+    payload = _payload(trained.root / "payload.pt", marker)
+
+    result = _infer(trained, "--model", payload, image)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"error: {payload}: refused: not a plain PyTorch state file" in result.stderr
+
+    text = trained.root / "notes.txt"
+    text.write_text("not a model\n")
+    result = _infer(trained, "--model", text, image)
+    assert result.returncode == 1 and f"{text}: unreadable" in result.stderr and result.stderr.count("\n") == 1
+
+    result = _infer(trained, "--model", models / "checkpoints/mtl-seed0.pt", image)
+    assert result.returncode == 1 and "is a training checkpoint, not a model bundle" in result.stderr
+
+    shutil.copy(payload, models / "mtl.pt")  # evaluation reads the bundle through the catalog
+    with pytest.raises(Exception, match="refused: not a plain PyTorch state file"):
+        trained.run(["evaluate_mtl"])
+
+    shutil.copy(payload, models / "checkpoints/mtl-seed0.pt")  # resume reads the checkpoint
+    with caplog.at_level(logging.WARNING):
+        trained.run(["train_mtl"], training={"epochs": 1})
+    assert "Skipping checkpoint" in caplog.text and "mtl-seed0.pt: refused" in caplog.text
+    assert load(models / "checkpoints/mtl-seed0.pt")["epoch"] == 1  # trained from scratch, file replaced
+    assert not marker.exists()
+
+
+def test_one_checkpoint_per_variant_and_seed_follows_the_parameters(raw_project, caplog):
+    checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
+    raw_project.run(["reid_only"], training={"epochs": 1})
+    first = load(checkpoints / "reid_only-seed0.pt")["digest"]
+    with caplog.at_level(logging.WARNING):
+        raw_project.run(["train_reid_only"], training={"epochs": 1, "lr": 1e-2})
+    assert "checkpoint of other parameters, data or code; training from scratch" in caplog.text
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["reid_only-seed0.pt"]  # no spare, no file per parameter set
+    assert load(checkpoints / "reid_only-seed0.pt")["digest"] != first
+
+
+def test_edited_code_retrains_instead_of_resuming(raw_project, tmp_path):
+    """The same `kedro run` with a copy of the package whose training code differs by one comment."""
+    raw_project.run(["model_input"])
+    checkpoint = raw_project.data / "06_models/synthetic/checkpoints/par_only-seed0.pt"
+
+    def kedro_run(sources: Path) -> str:
+        env = {**os.environ, "PYTHONPATH": str(sources), "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
+        command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "train_par_only",
+                   "--params", "training.epochs=1"]
+        done = subprocess.run(command, cwd=raw_project.root, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    kedro_run(SOURCES)
+    assert "Resuming" in kedro_run(SOURCES)  # same code and parameters: the finished run resumes at once
+    edited = tmp_path / "edited"
+    shutil.copytree(SOURCES / "knowledge_assembly", edited / "knowledge_assembly", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(edited / "knowledge_assembly/training/losses.py", "a") as file:
+        file.write("# an edit\n")
+    before = load(checkpoint)["digest"]
+    log = kedro_run(edited)
+    assert "training from scratch" in log and "Resuming" not in log
+    assert load(checkpoint)["digest"] != before
+
+
+def test_a_broken_checkpoint_falls_back_to_the_spare(tmp_path, caplog):
+    run = RunCheckpoint(tmp_path / "ka-seed0.pt", "fingerprint")
+    for epoch in (1, 2):
+        run.save({"epoch": epoch, "models": [{"w": torch.full((3,), float(epoch))}]})
+    assert load(run.spare)["epoch"] == 1 and load(run.path)["epoch"] == 2
+    run.path.write_bytes(run.path.read_bytes()[:100])  # truncated, e.g. by a full disk
+    with caplog.at_level(logging.WARNING):
+        state = run.resumable_state()
+    assert state["epoch"] == 1 and f"{run.path}: unreadable" in caplog.text
+    run.spare.write_bytes(b"")
+    assert run.resumable_state() is None  # nothing good left: start over, never crash
+    with pytest.raises(ModelFileError, match="ka-seed0.pt: unreadable"):
+        load(run.path)
+    run.save({"epoch": 1, "models": []})
+    run.finish()
+    assert run.path.is_file() and not run.spare.exists()
+
+
+# --- data steps: all or nothing, caches tied to their manifests -----------------------------------
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
+
+
+def test_a_decode_failure_replaces_no_cache(raw_project):
+    header_check = {"image_check": "header"}  # markers only: the bad JPEG below passes, and fails at decode
+    raw_project.run(["model_input"], ingestion=header_check)
+    caches = raw_project.data / "05_model_input/synthetic"
+    before = _snapshot(caches)
+    assert {"par_test_images.npy", "par_test_images.manifest.json"} <= set(before)
+    image = raw_project.raw("pa100k") / pd.read_parquet(raw_project.primary() / "par_test.parquet")["path"].iloc[-1]
+    data = image.read_bytes()
+    image.write_bytes(data[:400] + data[-2:])  # start and end markers kept, cut inside the headers
+
+    with pytest.raises(RawDataError, match=rf"{image.name}: cannot decode image \(.*\)"):
+        raw_project.run(["model_input"], ingestion=header_check)
+    assert _snapshot(caches) == before  # every cache as it was; nothing staged is left behind
+    raw_project.run(["train_par_only"], training={"epochs": 1})  # and they still match their manifests
+
+
+def test_a_cache_refuses_a_manifest_that_changed_since(raw_project):
+    raw_project.run(["model_input"])
+    manifest = raw_project.primary() / "reid_train.parquet"
+    rows = pd.read_parquet(manifest)
+    rows.iloc[:-1].to_parquet(manifest)  # as if ingestion ran again on other raw data and decoding never finished
+    with pytest.raises(DatasetError, match=rf"reid_train_images\.npy' \({len(rows)} images\) was made from another "
+                                          rf"version of '.*reid_train\.parquet' \(now {len(rows) - 1} rows"):
+        raw_project.run(["train_reid_only"], training={"epochs": 1})
+
+
+# --- environments and parameters --------------------------------------------------------------------
+
+
+def test_the_real_environment_never_receives_synthetic_data(project):
+    with pytest.raises(DatasetError, match=r"Refusing to write synthetic data into '.*data/01_raw/real/Market-1501"):
+        project.run(["synthetic"], env="real")
+    assert not (project.data / "01_raw" / "real").exists()
+
+
+def test_an_unknown_parameter_key_fails_before_any_work(raw_project):
+    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "training.epoch=1"]
+    done = subprocess.run(command, cwd=raw_project.root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"})
+    assert done.returncode != 0
+    assert "unknown parameter 'training.epoch' given with --params (did you mean 'training.epochs'?)" in done.stderr + done.stdout
+    assert not raw_project.primary().exists()  # nothing ran
+    with pytest.raises(ConfigError, match=r"'ingestion\.image_chek' given with --params \(did you mean 'ingestion\.image_check'\?\)"):
+        raw_project.run(["ingestion"], ingestion={"image_chek": "none"})
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"ids_per_batc": 4}, r"unknown parameter 'training\.ids_per_batc' \(did you mean 'training\.ids_per_batch'\?\)"),
+    ({"epochs": 0}, r"training: epochs must be > 0, got 0"),
+    ({"lr": "fast"}, r"parameter 'training\.lr' must be float, got 'fast'"),
+    ({"device": "gpu"}, r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+])
+def test_parameter_files_are_validated_at_the_node(raw_project, training, message):
+    raw_project.write_env("typo", parameters_training={"training": training})
+    with pytest.raises(ParameterValidationError, match=message):
+        raw_project.run(["ka"], env="typo")
+    assert not raw_project.primary().exists()
