@@ -6,6 +6,7 @@ matrix is computed here too.
 
     python benchmarks/eval.py
 """
+
 from __future__ import annotations
 
 import json
@@ -41,14 +42,25 @@ def main() -> None:
     start = time.perf_counter()
     loop_cmc, loop_map = evaluate_rank_loop(distmat, q_pids, g_pids, q_cams, g_cams)
     loop_s = time.perf_counter() - start
-    print(json.dumps({
-        "benchmark": "eval",
-        "queries": len(q_pids), "gallery": len(g_pids),
-        "seconds": {"distance_matrix": round(distance_s, 3), "vectorised": round(vectorised_s, 3), "per_query_loop": round(loop_s, 3)},
-        "speedup_vs_loop": round(loop_s / vectorised_s, 2),
-        "max_abs_difference": {"cmc": float(np.abs(cmc - loop_cmc).max()), "mAP": abs(mean_ap - loop_map)},
-        "mAP": mean_ap, "rank1": float(cmc[0]),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "eval",
+                "queries": len(q_pids),
+                "gallery": len(g_pids),
+                "seconds": {
+                    "distance_matrix": round(distance_s, 3),
+                    "vectorised": round(vectorised_s, 3),
+                    "per_query_loop": round(loop_s, 3),
+                },
+                "speedup_vs_loop": round(loop_s / vectorised_s, 2),
+                "max_abs_difference": {"cmc": float(np.abs(cmc - loop_cmc).max()), "mAP": abs(mean_ap - loop_map)},
+                "mAP": mean_ap,
+                "rank1": float(cmc[0]),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ validation and manifest assembly, the part that does not scale with pixels.
 
     python benchmarks/ingest.py [--workdir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ def build_tree(root: Path, rng: np.random.Generator) -> dict[str, int]:
     labels = {s: rng.integers(0, 2, (len(v), 26), dtype=np.uint8) for s, v in splits.items()}
     annotation = pa100k.PA100KAnnotation(list(pa100k.PA100K_ATTRIBUTES), splits, labels)
     (root / "PA-100K" / "annotation.mat").write_bytes(pa100k.annotation_bytes(annotation))
-    rows = [f"PA100k/release_data/release_data/{n}" for n in names] + [f"Market1501/bounding_box_train/{n}" for n in train_names]
+    rows = [f"PA100k/release_data/release_data/{n}" for n in names] + [
+        f"Market1501/bounding_box_train/{n}" for n in train_names
+    ]
     frame = pd.DataFrame(rng.integers(0, 2, (len(rows), 40), dtype=np.uint8), columns=list(upar.UPAR_ATTRIBUTES))
     frame.insert(0, "image", rows)
     (root / "UPAR").mkdir()
@@ -73,14 +76,27 @@ def main() -> None:
         (labels, market_labels, names), upar_s = timed(nodes.read_upar_labels, root / "UPAR", UPAR_PARAMS)
         manifests, assemble_s = timed(nodes.assemble_manifests, market, pa, labels, market_labels, names, UPAR_PARAMS)
     total = market_s + pa_s + upar_s + assemble_s
-    print(json.dumps({
-        "benchmark": "ingest",
-        **sizes,
-        "manifest_rows": {n: len(m) for n, m in zip(nodes.MANIFEST_NAMES, manifests)},
-        "seconds": {"build_tree": build_s, "index_market1501": market_s, "index_pa100k": pa_s,
-                    "read_upar_labels": upar_s, "assemble_manifests": assemble_s, "ingestion_total": round(total, 3)},
-        "rows_per_second": round((sizes["market1501_names"] + sizes["pa100k_images"] + sizes["upar_rows"]) / total),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "ingest",
+                **sizes,
+                "manifest_rows": {n: len(m) for n, m in zip(nodes.MANIFEST_NAMES, manifests)},
+                "seconds": {
+                    "build_tree": build_s,
+                    "index_market1501": market_s,
+                    "index_pa100k": pa_s,
+                    "read_upar_labels": upar_s,
+                    "assemble_manifests": assemble_s,
+                    "ingestion_total": round(total, 3),
+                },
+                "rows_per_second": round(
+                    (sizes["market1501_names"] + sizes["pa100k_images"] + sizes["upar_rows"]) / total
+                ),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

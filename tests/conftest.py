@@ -1,4 +1,5 @@
 """Shared fixtures: a throw-away copy of the Kedro project with tiny synthetic settings."""
+
 from __future__ import annotations
 
 import os
@@ -11,6 +12,8 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from knowledge_assembly.config import ModelConfig, TrainingConfig, VariantConfig
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,12 +22,34 @@ REFERENCE = REPO.parent / "shared" / "reference"
 TINY_SYNTHETIC = {
     "seed": 7,
     "market1501": {
-        "image_size": [64, 128], "cameras": 6, "train_ids": 8, "test_ids": 8,
-        "cameras_per_id": [2, 3], "images_per_camera": [1, 2], "distractors": 4, "junk": 3,
+        "image_size": [64, 128],
+        "cameras": 6,
+        "train_ids": 8,
+        "test_ids": 8,
+        "cameras_per_id": [2, 3],
+        "images_per_camera": [1, 2],
+        "distractors": 4,
+        "junk": 3,
     },
     "pa100k": {"train": 24, "val": 6, "test": 8, "scenes": 3, "width_range": [48, 80], "aspect_range": [2.0, 2.5]},
     "upar": {"csv_name": "UPAR-Challenge-2027_task1_train_gt.csv", "include_market1501": True},
 }
+
+
+BASE_TRAINING = yaml.safe_load((REPO / "conf" / "base" / "parameters_training.yml").read_text())
+
+
+def training_config(**overrides: Any) -> TrainingConfig:
+    """The base ``training`` parameters with ``overrides``, as the node receives them."""
+    return TrainingConfig(**{**BASE_TRAINING["training"], **overrides})
+
+
+def model_config(**overrides: Any) -> ModelConfig:
+    return ModelConfig(**{**BASE_TRAINING["model"], **overrides})
+
+
+def variant_config(**fields: Any) -> VariantConfig:
+    return VariantConfig(**{"rows": {}, **fields})
 
 
 TINY_TRAINING = {"seed": 0, "epochs": 2, "ids_per_batch": 4, "images_per_id": 2, "par_batch_size": 8, "progress": False}
@@ -66,9 +91,12 @@ def make_project(root: Path) -> Project:
         shutil.copy(REPO / name, root / name)
     (root / "src").mkdir()  # the package itself is installed (pip install -e .)
     proj = Project(root)
-    proj.write_env("test", parameters_synthetic={"synthetic": TINY_SYNTHETIC},
-                   parameters_model_input={"model_input": {"image_size": [32, 64]}},
-                   parameters_training={"training": TINY_TRAINING, "model": TINY_MODEL})
+    proj.write_env(
+        "test",
+        parameters_synthetic={"synthetic": TINY_SYNTHETIC},
+        parameters_model_input={"model_input": {"image_size": [32, 64]}},
+        parameters_training={"training": TINY_TRAINING, "model": TINY_MODEL},
+    )
     return proj
 
 
@@ -105,4 +133,3 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference material not found at {REFERENCE}")
     return REFERENCE
-

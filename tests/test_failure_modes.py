@@ -1,5 +1,6 @@
 """Bad files and faults give one clear error (or warning) naming the file, run no foreign code, and leave
 nothing half-written. Each test runs the real command: a Kedro session, `kedro run` or the inference CLI."""
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,10 @@ from kedro.io import DatasetError
 from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
+from knowledge_assembly.files import ModelFileError
+from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import RawDataError
-from knowledge_assembly.training.checkpoint import ModelFileError, RunCheckpoint, load
+from knowledge_assembly.training.checkpoint import RunCheckpoint
 
 SOURCES = Path(__file__).resolve().parents[1] / "src"
 
@@ -38,8 +41,13 @@ def _payload(path: Path, marker: Path) -> Path:
 
 
 def _infer(project, *args):
-    return subprocess.run([sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
-                          cwd=project.root, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -56,7 +64,7 @@ def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
 
     result = _infer(trained, "--model", payload, image)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-    assert f"error: {payload}: refused: not a plain PyTorch state file" in result.stderr
+    assert f"error: {payload}: refused: not a plain PyTorch state file" in result.stderr, result.stderr
 
     text = trained.root / "notes.txt"
     text.write_text("not a model\n")
@@ -85,7 +93,9 @@ def test_one_checkpoint_per_variant_and_seed_follows_the_parameters(raw_project,
     with caplog.at_level(logging.WARNING):
         raw_project.run(["train_reid_only"], training={"epochs": 1, "lr": 1e-2})
     assert "checkpoint of other parameters, data or code; training from scratch" in caplog.text
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["reid_only-seed0.pt"]  # no spare, no file per parameter set
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "reid_only-seed0.pt"
+    ]  # no spare, no file per parameter set
     assert load(checkpoints / "reid_only-seed0.pt")["digest"] != first
 
 
@@ -96,8 +106,18 @@ def test_edited_code_retrains_instead_of_resuming(raw_project, tmp_path):
 
     def kedro_run(sources: Path) -> str:
         env = {**os.environ, "PYTHONPATH": str(sources), "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
-        command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "train_par_only",
-                   "--params", "training.epochs=1"]
+        command = [
+            sys.executable,
+            "-m",
+            "kedro",
+            "run",
+            "--env",
+            "test",
+            "--pipelines",
+            "train_par_only",
+            "--params",
+            "training.epochs=1",
+        ]
         done = subprocess.run(command, cwd=raw_project.root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout + done.stderr
@@ -105,7 +125,9 @@ def test_edited_code_retrains_instead_of_resuming(raw_project, tmp_path):
     kedro_run(SOURCES)
     assert "Resuming" in kedro_run(SOURCES)  # same code and parameters: the finished run resumes at once
     edited = tmp_path / "edited"
-    shutil.copytree(SOURCES / "knowledge_assembly", edited / "knowledge_assembly", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        SOURCES / "knowledge_assembly", edited / "knowledge_assembly", ignore=shutil.ignore_patterns("__pycache__")
+    )
     with open(edited / "knowledge_assembly/training/losses.py", "a") as file:
         file.write("# an edit\n")
     before = load(checkpoint)["digest"]
@@ -143,7 +165,7 @@ def test_a_decode_failure_replaces_no_cache(raw_project):
     header_check = {"image_check": "header"}  # markers only: the bad JPEG below passes, and fails at decode
     raw_project.run(["model_input"], ingestion=header_check)
     caches = raw_project.data / "05_model_input/synthetic"
-    before = _snapshot(caches)
+    before = {**_snapshot(caches), **_snapshot(raw_project.primary())}
     assert {"par_test_images.npy", "par_test_images.manifest.json"} <= set(before)
     image = raw_project.raw("pa100k") / pd.read_parquet(raw_project.primary() / "par_test.parquet")["path"].iloc[-1]
     data = image.read_bytes()
@@ -151,7 +173,8 @@ def test_a_decode_failure_replaces_no_cache(raw_project):
 
     with pytest.raises(RawDataError, match=rf"{image.name}: cannot decode image \(.*\)"):
         raw_project.run(["model_input"], ingestion=header_check)
-    assert _snapshot(caches) == before  # every cache as it was; nothing staged is left behind
+    assert {**_snapshot(caches), **_snapshot(raw_project.primary())} == before  # every manifest and cache as it was,
+    # nothing staged left behind
     raw_project.run(["train_par_only"], training={"epochs": 1})  # and they still match their manifests
 
 
@@ -160,8 +183,11 @@ def test_a_cache_refuses_a_manifest_that_changed_since(raw_project):
     manifest = raw_project.primary() / "reid_train.parquet"
     rows = pd.read_parquet(manifest)
     rows.iloc[:-1].to_parquet(manifest)  # as if ingestion ran again on other raw data and decoding never finished
-    with pytest.raises(DatasetError, match=rf"reid_train_images\.npy' \({len(rows)} images\) was made from another "
-                                          rf"version of '.*reid_train\.parquet' \(now {len(rows) - 1} rows"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"reid_train_images\.npy' \({len(rows)} images\) was made from another "
+        rf"version of '.*reid_train\.parquet' \(now {len(rows) - 1} rows",
+    ):
         raw_project.run(["train_reid_only"], training={"epochs": 1})
 
 
@@ -176,21 +202,38 @@ def test_the_real_environment_never_receives_synthetic_data(project):
 
 def test_an_unknown_parameter_key_fails_before_any_work(raw_project):
     command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "training.epoch=1"]
-    done = subprocess.run(command, cwd=raw_project.root, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"})
+    done = subprocess.run(
+        command,
+        cwd=raw_project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"},
+    )
     assert done.returncode != 0
-    assert "unknown parameter 'training.epoch' given with --params (did you mean 'training.epochs'?)" in done.stderr + done.stdout
+    assert (
+        "unknown parameter 'training.epoch' given with --params (did you mean 'training.epochs'?)"
+        in done.stderr + done.stdout
+    )
     assert not raw_project.primary().exists()  # nothing ran
-    with pytest.raises(ConfigError, match=r"'ingestion\.image_chek' given with --params \(did you mean 'ingestion\.image_check'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"'ingestion\.image_chek' given with --params \(did you mean 'ingestion\.image_check'\?\)"
+    ):
         raw_project.run(["ingestion"], ingestion={"image_chek": "none"})
 
 
-@pytest.mark.parametrize("training, message", [
-    ({"ids_per_batc": 4}, r"unknown parameter 'training\.ids_per_batc' \(did you mean 'training\.ids_per_batch'\?\)"),
-    ({"epochs": 0}, r"training: epochs must be > 0, got 0"),
-    ({"lr": "fast"}, r"parameter 'training\.lr' must be float, got 'fast'"),
-    ({"device": "gpu"}, r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
-])
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        (
+            {"ids_per_batc": 4},
+            r"unknown parameter 'training\.ids_per_batc' \(did you mean 'training\.ids_per_batch'\?\)",
+        ),
+        ({"epochs": 0}, r"training: epochs must be > 0, got 0"),
+        ({"lr": "fast"}, r"parameter 'training\.lr' must be float, got 'fast'"),
+        ({"device": "gpu"}, r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    ],
+)
 def test_parameter_files_are_validated_at_the_node(raw_project, training, message):
     raw_project.write_env("typo", parameters_training={"training": training})
     with pytest.raises(ParameterValidationError, match=message):

@@ -1,4 +1,5 @@
 """The inference command and its ONNX export, on a model trained by a real Kedro run."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knowledge_assembly.evaluation.features import predict
 from knowledge_assembly.inference import load_bundle_model
+from knowledge_assembly.models.prediction import predict
 
 
 @pytest.fixture
@@ -20,8 +21,13 @@ def trained(raw_project):
 
 
 def _cli(project, *args):
-    return subprocess.run([sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
-                          cwd=project.root, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(trained):
@@ -29,7 +35,9 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
     query = pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")
     images = [trained.raw("market1501") / p for p in query["path"][:2]]
     onnx_path = trained.root / "exports" / "mtl.onnx"
-    result = _cli(trained, "--model", model_path, *images, "--output", trained.root / "out.json", "--export-onnx", onnx_path)
+    result = _cli(
+        trained, "--model", model_path, *images, "--output", trained.root / "out.json", "--export-onnx", onnx_path
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((trained.root / "out.json").read_text())
     assert report["variant"] == "mtl" and [r["image"] for r in report["results"]] == [str(p) for p in images]

@@ -1,4 +1,5 @@
 """Raw folders → Parquet manifests through real Kedro sessions, on good and bad input."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ def _reference_names(reference, listing: str) -> list[str]:
 
 def test_every_real_market1501_name_parses(reference):
     """The real file lists (36k names, .jpg.jpg quirks, Thumbs.db) index like torchreid's loader."""
-    frames = {split: market1501.index_names(_reference_names(reference, f"{folder}.txt"), folder, folder)
-              for split, folder in market1501.SPLIT_FOLDERS.items()}
+    frames = {
+        split: market1501.index_names(_reference_names(reference, f"{folder}.txt"), folder, folder)
+        for split, folder in market1501.SPLIT_FOLDERS.items()
+    }
     train, query, gallery = frames["train"], frames["query"], market1501.drop_junk(frames["gallery"])
     assert (len(train), train["pid"].nunique()) == (12936, 751)
     assert (len(query), query["pid"].nunique()) == (3368, 750)
@@ -84,11 +87,23 @@ def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, r
         for name in _reference_names(reference, f"{folder}.txt"):
             (market / folder / name).touch()
     shutil.copytree(synthetic_raw_cache, project.data / "01_raw" / "synthetic")
-    project.write_env("names", globals={"dataset": "names", "raw": {
-        "market1501": str(market), "pa100k": str(project.raw("pa100k")), "upar": str(project.raw("upar"))}})
-    project.write_env("names", parameters_ingestion={"ingestion": {
-        "image_check": "none", "pa100k": {"annotation_file": "annotation.mat", "image_dir": "release_data/release_data"},
-        "upar": {"csv_files": ["UPAR-Challenge-2027_task1_train_gt.csv"], "pa100k_prefix": "PA100k/"}}})
+    project.write_env(
+        "names",
+        globals={
+            "dataset": "names",
+            "raw": {"market1501": str(market), "pa100k": str(project.raw("pa100k")), "upar": str(project.raw("upar"))},
+        },
+    )
+    project.write_env(
+        "names",
+        parameters_ingestion={
+            "ingestion": {
+                "image_check": "none",
+                "pa100k": {"annotation_file": "annotation.mat", "image_dir": "release_data/release_data"},
+                "upar": {"csv_files": ["UPAR-Challenge-2027_task1_train_gt.csv"], "pa100k_prefix": "PA100k/"},
+            }
+        },
+    )
     project.run(["ingestion"], env="names")
     sizes = {n: len(pd.read_parquet(project.primary("names") / f"{n}.parquet")) for n in MANIFESTS[:3]}
     assert sizes == {"reid_train": 12936, "reid_query": 3368, "reid_gallery": 15913}
@@ -104,7 +119,10 @@ def test_real_upar_excerpts_parse(reference):
     assert frame.iloc[0][names].tolist()[:8] == [0, 1, 0, 0, 1, 0, 0, 1]
     names, frame = upar.read_csv(boundary)
     pa = frame[frame["image"].str.startswith("PA100k/")]
-    assert pa["image"].tolist()[:2] == ["PA100k/release_data/release_data/000001.jpg", "PA100k/release_data/release_data/000002.jpg"]
+    assert pa["image"].tolist()[:2] == [
+        "PA100k/release_data/release_data/000001.jpg",
+        "PA100k/release_data/release_data/000002.jpg",
+    ]
     assert pa.iloc[0]["Gender-Female"] == 1 and pa.iloc[1]["Gender-Female"] == 0
     names, frame = upar.read_csv(no_image_column)
     assert names == list(upar.UPAR_ATTRIBUTES) and len(frame) == 1 and frame.iloc[0]["Age-Adult"] == 1
@@ -155,7 +173,7 @@ def _decompression_bomb(project) -> None:
     path = _first_query(project)
     data = bytearray(path.read_bytes())
     frame = data.index(b"\xff\xc0")  # start of frame: length(2) precision(1) height(2) width(2)
-    data[frame + 5:frame + 9] = (12000).to_bytes(2, "big") + (20000).to_bytes(2, "big")
+    data[frame + 5 : frame + 9] = (12000).to_bytes(2, "big") + (20000).to_bytes(2, "big")
     path.write_bytes(bytes(data))
 
 
@@ -164,46 +182,102 @@ def _duplicate_train_name(mat) -> None:
 
 
 BAD_INPUTS = {
-    "missing_folder": (lambda p: shutil.rmtree(p.raw("market1501") / "query"), r"query.*Market-1501 folder 'query' is missing"),
+    "missing_folder": (
+        lambda p: shutil.rmtree(p.raw("market1501") / "query"),
+        r"query.*Market-1501 folder 'query' is missing",
+    ),
     "corrupt_jpeg": (_truncate_first_gallery_jpeg, r"bounding_box_test/0\d{3}_c.*(corrupt|truncated)"),
-    "not_a_jpeg": (lambda p: (p.raw("pa100k") / "release_data/release_data/000002.jpg").write_bytes(b"GIF89a" + bytes(100)),
-                   r"000002\.jpg: (unreadable|not a JPEG)"),
-    "bad_name": (lambda p: (p.raw("market1501") / "bounding_box_train" / "0002_c1_000451.jpg").write_bytes(b""),
-                 r"bounding_box_train/0002_c1_000451\.jpg: file name does not match the Market-1501 grammar"),
-    "mat_missing_key": (lambda p: _rewrite_annotation(p, lambda m: m.pop("val_label")), r"annotation\.mat: missing key\(s\) \['val_label'\]"),
-    "mat_label_shape": (lambda p: _rewrite_annotation(p, lambda m: m.update(train_label=m["train_label"][:, :25])),
-                        r"annotation\.mat: 'train_label' has shape \(24, 25\), expected \(24, 26\)"),
-    "mat_label_value": (lambda p: _rewrite_annotation(p, lambda m: _set_label(m, 2)), r"annotation\.mat: 'train_label' has value 2 outside \{0, 1\}"),
-    "mat_not_matlab": (lambda p: (p.raw("pa100k") / "annotation.mat").write_bytes(b"not a mat file"), r"annotation\.mat: not a readable MATLAB"),
-    "mat_path_escape": (lambda p: _rewrite_annotation(p, lambda m: m["test_images_name"].__setitem__((0, 0), np.array(["../../x.jpg"]))),
-                        r"annotation\.mat: path '\.\./\.\./x\.jpg' escapes the raw data root"),
-    "mat_image_missing": (lambda p: (p.raw("pa100k") / "release_data/release_data/000003.jpg").unlink(), r"000003\.jpg: listed in annotation\.mat but missing"),
-    "csv_label_value": (lambda p: _append_csv_row(p, "PA100k/extra.jpg," + ",".join(["0"] * 39 + ["5"])),
-                        r"task1_train_gt\.csv: line \d+: value '5' for 'Accessory-Hat' is not 0 or 1"),
-    "csv_short_row": (lambda p: _append_csv_row(p, "PA100k/extra.jpg,0,1"), r"task1_train_gt\.csv: line \d+ has 3 fields, expected 41"),
-    "csv_path_escape": (lambda p: _append_csv_row(p, "PA100k/../../../etc/passwd," + ",".join(["0"] * 40)),
-                        r"task1_train_gt\.csv: path 'PA100k/\.\./\.\./\.\./etc/passwd' escapes the raw data root"),
-    "csv_missing": (lambda p: (p.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv").unlink(), r"task1_train_gt\.csv: UPAR annotation CSV is missing"),
-    "csv_header_misspelled": (lambda p: _rename_upar_attribute(p, "Age-Old", "Age-Olde"),
-                              r"task1_train_gt\.csv: header must list exactly the 40 UPAR attributes: missing \['Age-Old'\]; "
-                              r"unknown 'Age-Olde' \(closest: 'Age-Old'\)"),
-    "csv_header_extra": (lambda p: _rename_upar_attribute(p, "Accessory-Hat", "Accessory-Hat,Accessory-Umbrella"),
-                         r"header must list exactly the 40 UPAR attributes: unknown 'Accessory-Umbrella'"),
+    "not_a_jpeg": (
+        lambda p: (p.raw("pa100k") / "release_data/release_data/000002.jpg").write_bytes(b"GIF89a" + bytes(100)),
+        r"000002\.jpg: (unreadable|not a JPEG)",
+    ),
+    "bad_name": (
+        lambda p: (p.raw("market1501") / "bounding_box_train" / "0002_c1_000451.jpg").write_bytes(b""),
+        r"bounding_box_train/0002_c1_000451\.jpg: file name does not match the Market-1501 grammar",
+    ),
+    "mat_missing_key": (
+        lambda p: _rewrite_annotation(p, lambda m: m.pop("val_label")),
+        r"annotation\.mat: missing key\(s\) \['val_label'\]",
+    ),
+    "mat_label_shape": (
+        lambda p: _rewrite_annotation(p, lambda m: m.update(train_label=m["train_label"][:, :25])),
+        r"annotation\.mat: 'train_label' has shape \(24, 25\), expected \(24, 26\)",
+    ),
+    "mat_label_value": (
+        lambda p: _rewrite_annotation(p, lambda m: _set_label(m, 2)),
+        r"annotation\.mat: 'train_label' has value 2 outside \{0, 1\}",
+    ),
+    "mat_not_matlab": (
+        lambda p: (p.raw("pa100k") / "annotation.mat").write_bytes(b"not a mat file"),
+        r"annotation\.mat: not a readable MATLAB",
+    ),
+    "mat_path_escape": (
+        lambda p: _rewrite_annotation(
+            p, lambda m: m["test_images_name"].__setitem__((0, 0), np.array(["../../x.jpg"]))
+        ),
+        r"annotation\.mat: path '\.\./\.\./x\.jpg' escapes the raw data root",
+    ),
+    "mat_image_missing": (
+        lambda p: (p.raw("pa100k") / "release_data/release_data/000003.jpg").unlink(),
+        r"000003\.jpg: listed in annotation\.mat but missing",
+    ),
+    "csv_label_value": (
+        lambda p: _append_csv_row(p, "PA100k/extra.jpg," + ",".join(["0"] * 39 + ["5"])),
+        r"task1_train_gt\.csv: line \d+: value '5' for 'Accessory-Hat' is not 0 or 1",
+    ),
+    "csv_short_row": (
+        lambda p: _append_csv_row(p, "PA100k/extra.jpg,0,1"),
+        r"task1_train_gt\.csv: line \d+ has 3 fields, expected 41",
+    ),
+    "csv_path_escape": (
+        lambda p: _append_csv_row(p, "PA100k/../../../etc/passwd," + ",".join(["0"] * 40)),
+        r"task1_train_gt\.csv: path 'PA100k/\.\./\.\./\.\./etc/passwd' escapes the raw data root",
+    ),
+    "csv_missing": (
+        lambda p: (p.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv").unlink(),
+        r"task1_train_gt\.csv: UPAR annotation CSV is missing",
+    ),
+    "csv_header_misspelled": (
+        lambda p: _rename_upar_attribute(p, "Age-Old", "Age-Olde"),
+        r"task1_train_gt\.csv: header must list exactly the 40 UPAR attributes: missing \['Age-Old'\]; "
+        r"unknown 'Age-Olde' \(closest: 'Age-Old'\)",
+    ),
+    "csv_header_extra": (
+        lambda p: _rename_upar_attribute(p, "Accessory-Hat", "Accessory-Hat,Accessory-Umbrella"),
+        r"header must list exactly the 40 UPAR attributes: unknown 'Accessory-Umbrella'",
+    ),
     "camera_outside": (_move_to_camera_7, r"query/0\d{3}_c7s\d_\d{6}_\d{2}\.jpg: camera outside c1-c6"),
-    "dangling_symlink": (lambda p: (p.raw("market1501") / "query" / "0001_c1s1_999999_00.jpg").symlink_to(p.root / "gone.jpg"),
-                         r"query/0001_c1s1_999999_00\.jpg: dangling symbolic link"),
-    "directory": (lambda p: (p.raw("market1501") / "bounding_box_train" / "0002_c1s1_999999_00.jpg").mkdir(),
-                  r"bounding_box_train/0002_c1s1_999999_00\.jpg: a directory named like an image"),
-    "fifo": (lambda p: os.mkfifo(p.raw("market1501") / "bounding_box_test" / "0002_c1s1_999999_00.jpg"),
-             r"bounding_box_test/0002_c1s1_999999_00\.jpg: not a regular file"),
-    "pa100k_fifo": (lambda p: [(p.raw("pa100k") / "release_data/release_data/000002.jpg").unlink(),
-                               os.mkfifo(p.raw("pa100k") / "release_data/release_data/000002.jpg")],
-                    r"000002\.jpg: not a regular file"),
-    "empty_split": (lambda p: [f.unlink() for f in (p.raw("market1501") / "query").iterdir()],
-                    r"query: Market-1501 folder 'query' holds no images"),
-    "decompression_bomb": (_decompression_bomb, r"query/0\d{3}_c\d.*\.jpg: image too large, refused as a possible decompression bomb"),
-    "mat_duplicate_in_split": (lambda p: _rewrite_annotation(p, _duplicate_train_name),
-                               r"annotation\.mat: image \d{6}\.jpg is listed twice in 'train_images_name'"),
+    "dangling_symlink": (
+        lambda p: (p.raw("market1501") / "query" / "0001_c1s1_999999_00.jpg").symlink_to(p.root / "gone.jpg"),
+        r"query/0001_c1s1_999999_00\.jpg: dangling symbolic link",
+    ),
+    "directory": (
+        lambda p: (p.raw("market1501") / "bounding_box_train" / "0002_c1s1_999999_00.jpg").mkdir(),
+        r"bounding_box_train/0002_c1s1_999999_00\.jpg: a directory named like an image",
+    ),
+    "fifo": (
+        lambda p: os.mkfifo(p.raw("market1501") / "bounding_box_test" / "0002_c1s1_999999_00.jpg"),
+        r"bounding_box_test/0002_c1s1_999999_00\.jpg: not a regular file",
+    ),
+    "pa100k_fifo": (
+        lambda p: [
+            (p.raw("pa100k") / "release_data/release_data/000002.jpg").unlink(),
+            os.mkfifo(p.raw("pa100k") / "release_data/release_data/000002.jpg"),
+        ],
+        r"000002\.jpg: not a regular file",
+    ),
+    "empty_split": (
+        lambda p: [f.unlink() for f in (p.raw("market1501") / "query").iterdir()],
+        r"query: Market-1501 folder 'query' holds no images",
+    ),
+    "decompression_bomb": (
+        _decompression_bomb,
+        r"query/0\d{3}_c\d.*\.jpg: image too large, refused as a possible decompression bomb",
+    ),
+    "mat_duplicate_in_split": (
+        lambda p: _rewrite_annotation(p, _duplicate_train_name),
+        r"annotation\.mat: image \d{6}\.jpg is listed twice in 'train_images_name'",
+    ),
 }
 
 
@@ -234,14 +308,21 @@ def test_upar_labels_missing_for_an_image_is_an_error(raw_project):
     path = raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
     lines = path.read_bytes().split(b"\r\n")
     path.write_bytes(b"\r\n".join(line for line in lines if b"release_data/000004.jpg" not in line))
-    with pytest.raises(RawDataError, match=r"1 PA-100K images have no UPAR labels: release_data/release_data/000004\.jpg"):
+    with pytest.raises(
+        RawDataError, match=r"1 PA-100K images have no UPAR labels: release_data/release_data/000004\.jpg"
+    ):
         raw_project.run(["ingestion"])
 
 
 def test_annotation_round_trip_keeps_values():
     from knowledge_assembly.formats.pa100k import PA100KAnnotation
-    annotation = PA100KAnnotation(["a", "b"], {"train": ["000001.jpg"], "val": ["000002.jpg"], "test": ["000003.jpg"]},
-                                  {s: np.array([[1, 0]], dtype=np.uint8) for s in ("train", "val", "test")})
+
+    annotation = PA100KAnnotation(
+        ["a", "b"],
+        {"train": ["000001.jpg"], "val": ["000002.jpg"], "test": ["000003.jpg"]},
+        {s: np.array([[1, 0]], dtype=np.uint8) for s in ("train", "val", "test")},
+    )
     import io
+
     mat = scipy.io.loadmat(io.BytesIO(annotation_bytes(annotation)))
     assert mat["train_label"].dtype == np.uint8 and mat["val_images_name"][0, 0][0] == "000002.jpg"

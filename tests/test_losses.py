@@ -1,14 +1,19 @@
 """Each loss against values worked out by hand."""
+
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from knowledge_assembly.training import losses
+from knowledge_assembly.config import ConfigError
 from knowledge_assembly.models import build_model
-from knowledge_assembly.training.objective import Batch, Variant, step_losses, trunk_gradient_norms
+from knowledge_assembly.training import losses
+from knowledge_assembly.training.objective import Batch, step_losses, trunk_gradient_norms
+
+from .conftest import model_config, training_config, variant_config
 
 
 def test_id_cross_entropy():
@@ -46,7 +51,9 @@ def test_cross_model_triplet_uses_other_model_positive_and_hardest_negative():
 
 
 def test_dice_and_pseudo_dice():
-    assert losses.dice_loss(torch.tensor([[0.5, 0.5]]), torch.tensor([[1.0, 0.0]])).item() == pytest.approx(1 / 3, abs=1e-6)
+    assert losses.dice_loss(torch.tensor([[0.5, 0.5]]), torch.tensor([[1.0, 0.0]])).item() == pytest.approx(
+        1 / 3, abs=1e-6
+    )
     logits = torch.zeros(1, 2, requires_grad=True)
     other = torch.tensor([[3.0, -1.0]], requires_grad=True)
     value = losses.pseudo_dice(logits, other)
@@ -60,54 +67,81 @@ def test_dice_and_pseudo_dice():
 
 def test_pseudo_bce_and_pseudo_cross_entropy():
     assert losses.pseudo_bce(torch.tensor([0.0]), torch.tensor([2.0])).item() == pytest.approx(math.log(2), abs=1e-6)
-    assert losses.pseudo_bce(torch.tensor([0.0, 9.0]), torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 0.0])).item() == pytest.approx(math.log(2), abs=1e-6)
-    value = losses.pseudo_cross_entropy(torch.zeros(2, 4), torch.tensor([[0.0, 5, 0, 0], [9.0, 0, 0, 0]]), torch.tensor([1.0, 0.0]))
+    assert losses.pseudo_bce(
+        torch.tensor([0.0, 9.0]), torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 0.0])
+    ).item() == pytest.approx(math.log(2), abs=1e-6)
+    value = losses.pseudo_cross_entropy(
+        torch.zeros(2, 4), torch.tensor([[0.0, 5, 0, 0], [9.0, 0, 0, 0]]), torch.tensor([1.0, 0.0])
+    )
     assert value.item() == pytest.approx(math.log(4), abs=1e-6)
 
 
 def _outputs(seed: int, n: int = 4, ids: int = 3, attributes: int = 5) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return {"reid_feature": torch.randn(n, 8, generator=g), "id_logits": torch.randn(n, ids, generator=g),
-            "dataset_logit": torch.randn(n, generator=g), "par_feature": torch.randn(n, 8, generator=g),
-            "attribute_logits": torch.randn(n, attributes, generator=g)}
+    return {
+        "reid_feature": torch.randn(n, 8, generator=g),
+        "id_logits": torch.randn(n, ids, generator=g),
+        "dataset_logit": torch.randn(n, generator=g),
+        "par_feature": torch.randn(n, 8, generator=g),
+        "attribute_logits": torch.randn(n, attributes, generator=g),
+    }
 
 
-PARAMS = {"label_smoothing": 0.0, "triplet_margin": 0.3, "ssl_weight": 0.5, "confidence_threshold": 0.9,
-          "dataset_logit_supervision": True}
+CONFIG = training_config(
+    label_smoothing=0.0, triplet_margin=0.3, ssl_weight=0.5, confidence_threshold=0.9, dataset_logit_supervision=True
+)
 
 
 def test_ka_objective_sums_both_networks_and_weights_ssl():
-    variant = Variant.from_params("ka", {"models": 2, "supervised": ["reid", "par"],
-                                         "ssl": ["reid_triplet", "dataset_bce", "dice", "par_triplet"]})
+    variant = variant_config(
+        networks=2, supervised=["reid", "par"], ssl=["reid_triplet", "dataset_bce", "dice", "par_triplet"]
+    )
     batch = Batch(2, torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]), None)
     a, b = _outputs(1), _outputs(2)
-    terms = step_losses([a, b], batch, variant, PARAMS)
+    terms = step_losses([a, b], batch, variant, CONFIG)
     expected_id = sum(losses.id_cross_entropy(o["id_logits"][:2], batch.id_labels) for o in (a, b))
-    expected_dice = losses.pseudo_dice(a["attribute_logits"], b["attribute_logits"]) + losses.pseudo_dice(b["attribute_logits"], a["attribute_logits"])
+    expected_dice = losses.pseudo_dice(a["attribute_logits"], b["attribute_logits"]) + losses.pseudo_dice(
+        b["attribute_logits"], a["attribute_logits"]
+    )
     assert terms["id"].item() == pytest.approx(expected_id.item(), abs=1e-6)
     assert terms["dice"].item() == pytest.approx(expected_dice.item(), abs=1e-6)
-    assert set(terms) == {"id", "attr", "dataset", "reid_triplet", "dataset_bce", "dice", "par_triplet", "sup", "ssl",
-                          "weighted_ssl", "total"}
-    without = step_losses([a, b], batch, variant, {**PARAMS, "dataset_logit_supervision": False})
-    assert "dataset" not in without and without["sup"].item() == pytest.approx((terms["id"] + terms["attr"]).item(), abs=1e-5)
+    assert set(terms) == {
+        "id",
+        "attr",
+        "dataset",
+        "reid_triplet",
+        "dataset_bce",
+        "dice",
+        "par_triplet",
+        "sup",
+        "ssl",
+        "weighted_ssl",
+        "total",
+    }
+    without = step_losses([a, b], batch, variant, dataclasses.replace(CONFIG, dataset_logit_supervision=False))
+    assert "dataset" not in without and without["sup"].item() == pytest.approx(
+        (terms["id"] + terms["attr"]).item(), abs=1e-5
+    )
     assert terms["total"].item() == pytest.approx(terms["sup"].item() + 0.5 * terms["ssl"].item(), abs=1e-5)
 
 
 def test_single_task_baseline_has_only_its_loss():
-    variant = Variant.from_params("reid_only", {"models": 1, "supervised": ["reid"], "ssl": []})
+    variant = variant_config(networks=1, supervised=["reid"])
     batch = Batch(4, torch.tensor([0, 0, 1, 2]), torch.zeros(0, 5), None)
-    terms = step_losses([_outputs(3)], batch, variant, PARAMS)
+    terms = step_losses([_outputs(3)], batch, variant, CONFIG)
     assert set(terms) == {"id", "sup", "ssl", "weighted_ssl", "total"} and terms["ssl"].item() == 0.0
 
 
 def test_mtl_is_the_two_supervised_losses_only():
     """The paper's MTL baseline is L_A + L_B: no dataset-logit term even on a mixed batch."""
-    variant = Variant.from_params("mtl", {"models": 1, "supervised": ["reid", "par"], "ssl": []})
+    variant = variant_config(networks=1, supervised=["reid", "par"])
     batch = Batch(2, torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]), None)
     out = _outputs(4)
-    terms = step_losses([out], batch, variant, PARAMS)
+    terms = step_losses([out], batch, variant, CONFIG)
     assert set(terms) == {"id", "attr", "sup", "ssl", "weighted_ssl", "total"}
-    expected = losses.id_cross_entropy(out["id_logits"][:2], batch.id_labels) + losses.attribute_bce(out["attribute_logits"][2:], batch.attributes)
+    expected = losses.id_cross_entropy(out["id_logits"][:2], batch.id_labels) + losses.attribute_bce(
+        out["attribute_logits"][2:], batch.attributes
+    )
     assert terms["total"].item() == pytest.approx(expected.item(), abs=1e-5)
 
 
@@ -115,13 +149,13 @@ def test_each_task_has_a_trunk_gradient_of_comparable_size():
     """On a small mixed batch neither supervised task dominates the shared trunk (within 5x); averaging the
     attribute BCE over the 40 attributes instead left the PAR gradient >10x smaller than the ID gradient."""
     torch.manual_seed(0)
-    model = build_model({"backbone": "resnet18", "pretrained": "none", "hidden_dim": 64, "feature_dim": 16}, 32, 40, seed=0)
+    model = build_model(model_config(hidden_dim=64, feature_dim=16), 32, 40, seed=0)
     g = torch.Generator().manual_seed(1)
     batch = Batch(8, torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float(), None)
-    variant = Variant.from_params("mtl", {"models": 1, "supervised": ["reid", "par"], "ssl": []})
+    variant = variant_config(networks=1, supervised=["reid", "par"])
     out = model(torch.randn(16, 3, 64, 32, generator=g), 8)
     trunk = list(model.trunk.parameters())
-    norms = trunk_gradient_norms(step_losses([out], batch, variant, PARAMS), trunk)
+    norms = trunk_gradient_norms(step_losses([out], batch, variant, CONFIG), trunk)
     assert set(norms) == {"grad_reid", "grad_par"}
     assert 1 / 5 < norms["grad_par"] / norms["grad_reid"] < 5, norms
     mean_bce = torch.nn.functional.binary_cross_entropy_with_logits(out["attribute_logits"][8:], batch.attributes)
@@ -129,11 +163,16 @@ def test_each_task_has_a_trunk_gradient_of_comparable_size():
     assert norms["grad_reid"] / old > 10
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"models": 1, "supervised": ["reid"], "ssl": ["dice"]}, "need two models"),
-    ({"models": 2, "supervised": ["faces"], "ssl": []}, "unknown supervised task"),
-    ({"models": 2, "supervised": ["reid"], "ssl": ["magic"]}, "unknown ssl term"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"networks": 1, "supervised": ["reid"], "ssl": ["dice"]}, "need two networks"),
+        ({"networks": 2, "supervised": ["faces"]}, "unknown supervised task"),
+        ({"networks": 2, "supervised": ["reid"], "ssl": ["magic"]}, "unknown ssl term"),
+        ({"networks": 2, "supervised": ["reid"], "rows": {"table3": "x"}}, "unknown table 'table3'"),
+        ({"models": 2, "supervised": ["reid"]}, r"unknown parameter 'variants\.models'"),
+    ],
+)
 def test_bad_variant_specs_are_refused(spec, message):
-    with pytest.raises(ValueError, match=message):
-        Variant.from_params("x", spec)
+    with pytest.raises(ConfigError, match=message):
+        variant_config(**spec)

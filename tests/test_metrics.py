@@ -1,4 +1,5 @@
 """reID and PAR metrics: hand-worked fixtures and torchreid's own evaluate_rank as reference."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -31,7 +32,9 @@ def _fixture(seed: int, num_q: int, num_g: int, ids: int, cams: int = 3, ties: b
     rng = np.random.default_rng(seed)
     q_pids, g_pids = rng.integers(0, ids, num_q), rng.integers(0, ids, num_g)
     q_cams, g_cams = rng.integers(0, cams, num_q), rng.integers(0, cams, num_g)
-    distmat = rng.integers(0, 4, (num_q, num_g)).astype(np.float32) if ties else rng.random((num_q, num_g)).astype(np.float32)
+    distmat = (
+        rng.integers(0, 4, (num_q, num_g)).astype(np.float32) if ties else rng.random((num_q, num_g)).astype(np.float32)
+    )
     return distmat, q_pids, g_pids, q_cams, g_cams
 
 
@@ -105,7 +108,11 @@ def test_attribute_metrics_by_hand():
     # attr0: TPR 2/2, TNR 1/1 -> 1; attr1: TPR 1/1, TNR 1/2 -> .75; attr2: TPR 0/1, TNR 2/2 -> .5
     assert result["per_attribute_mA"] == pytest.approx([1.0, 0.75, 0.5])
     assert result["mA"] == pytest.approx(0.75)
-    assert result["per_attribute_tpr"] == pytest.approx([1.0, 1.0, 0.0]) and result["per_attribute_positives"] == [2, 1, 1]
+    assert result["per_attribute_tpr"] == pytest.approx([1.0, 1.0, 0.0]) and result["per_attribute_positives"] == [
+        2,
+        1,
+        1,
+    ]
     # per image: P = [1/1, 0/1, 2/2], R = [1/2, 0 (empty truth), 2/2], acc = [1/2, 0/1, 2/2]
     assert result["precision"] == pytest.approx(2 / 3)
     assert result["recall"] == pytest.approx(0.5)

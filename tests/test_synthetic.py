@@ -1,4 +1,5 @@
 """The synthetic pipeline writes the real raw formats, and its pictures carry the labels."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,8 +64,11 @@ def test_upar_csv_is_crlf_with_hash_header_and_prefixed_paths(synthetic_raw_cach
     assert len(pa) == sum(TINY_SYNTHETIC["pa100k"][s] for s in ("train", "val", "test"))
     names, frame = upar.read_csv(path)
     assert names == list(upar.UPAR_ATTRIBUTES) and len(frame) == len(images)
-    exclusive = [["Age-Young", "Age-Adult", "Age-Old"], ["Hair-Length-Short", "Hair-Length-Long", "Hair-Length-Bald"],
-                 ["LowerBody-Type-Trousers&Shorts", "LowerBody-Type-Skirt&Dress"]]
+    exclusive = [
+        ["Age-Young", "Age-Adult", "Age-Old"],
+        ["Hair-Length-Short", "Hair-Length-Long", "Hair-Length-Bald"],
+        ["LowerBody-Type-Trousers&Shorts", "LowerBody-Type-Skirt&Dress"],
+    ]
     for group in exclusive:
         assert (frame[group].sum(axis=1) == 1).all()
 
@@ -81,7 +85,9 @@ def test_generator_is_reproducible_from_its_seed():
 
 
 def _pixels(paths) -> np.ndarray:
-    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((16, 32)), dtype=np.float32).ravel() / 255 for p in paths])
+    return np.stack(
+        [np.asarray(Image.open(p).convert("RGB").resize((16, 32)), dtype=np.float32).ravel() / 255 for p in paths]
+    )
 
 
 def test_identity_is_learnable_from_pixels(synthetic_raw_cache):
@@ -98,13 +104,27 @@ def test_identity_is_learnable_from_pixels(synthetic_raw_cache):
 
 NEUTRAL = Style((1.0, 1.0, 1.0), 0.0, 0.0, 0.0, (128, 128, 128), 0.0, 95)
 # (attribute, what the picture shows instead): exclusive groups swap to another member.
-CONTRASTS = [("Age-Young", "Age-Adult"), ("Hair-Length-Long", "Hair-Length-Short"), ("Hair-Length-Bald", "Hair-Length-Short"),
-             ("UpperBody-Length-Short", None), ("UpperBody-Color-Other", None), ("LowerBody-Length-Short", None),
-             ("LowerBody-Type-Skirt&Dress", "LowerBody-Type-Trousers&Shorts"), ("LowerBody-Color-Other", None),
-             ("Accessory-Backpack", None), ("Accessory-Bag", None), ("Accessory-Glasses-Normal", "Accessory-Glasses-Sun"),
-             ("Accessory-Glasses-Sun", None), ("Accessory-Hat", None)]
-GROUPS = [["Age-Young", "Age-Adult", "Age-Old"], ["Hair-Length-Short", "Hair-Length-Long", "Hair-Length-Bald"],
-          ["LowerBody-Type-Trousers&Shorts", "LowerBody-Type-Skirt&Dress"], ["Accessory-Glasses-Normal", "Accessory-Glasses-Sun"]]
+CONTRASTS = [
+    ("Age-Young", "Age-Adult"),
+    ("Hair-Length-Long", "Hair-Length-Short"),
+    ("Hair-Length-Bald", "Hair-Length-Short"),
+    ("UpperBody-Length-Short", None),
+    ("UpperBody-Color-Other", None),
+    ("LowerBody-Length-Short", None),
+    ("LowerBody-Type-Skirt&Dress", "LowerBody-Type-Trousers&Shorts"),
+    ("LowerBody-Color-Other", None),
+    ("Accessory-Backpack", None),
+    ("Accessory-Bag", None),
+    ("Accessory-Glasses-Normal", "Accessory-Glasses-Sun"),
+    ("Accessory-Glasses-Sun", None),
+    ("Accessory-Hat", None),
+]
+GROUPS = [
+    ["Age-Young", "Age-Adult", "Age-Old"],
+    ["Hair-Length-Short", "Hair-Length-Long", "Hair-Length-Bald"],
+    ["LowerBody-Type-Trousers&Shorts", "LowerBody-Type-Skirt&Dress"],
+    ["Accessory-Glasses-Normal", "Accessory-Glasses-Sun"],
+]
 
 
 def _with(person, attribute: str | None):
@@ -140,7 +160,9 @@ def test_clothing_colour_class_is_the_nearest_colour_in_the_picture():
     """The torso's rendered colour is nearest to its UPAR colour class."""
     names = list(COLOURS)
     hits = 0
-    people = [p for p in (sample_person(np.random.default_rng(s)) for s in range(60)) if not p.has("UpperBody-Color-Other")]
+    people = [
+        p for p in (sample_person(np.random.default_rng(s)) for s in range(60)) if not p.has("UpperBody-Color-Other")
+    ]
     for person in people:
         pixels = render(person, NEUTRAL, np.random.default_rng(0)).astype(float)
         torso = np.median(pixels[45:60, 27:37].reshape(-1, 3), axis=0)

@@ -1,4 +1,5 @@
 """Training through real Kedro sessions: every variant, resume after a kill, NaN stop, weights."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,18 @@ import torch
 import torchvision
 from PIL import Image
 
-from knowledge_assembly.evaluation.features import predict
 from knowledge_assembly.evaluation.par_metrics import attribute_metrics
-from knowledge_assembly.models import build_model, restore_network
+from knowledge_assembly.files import load_state
+from knowledge_assembly.models import build_model
+from knowledge_assembly.models.bundle import ModelBundle
+from knowledge_assembly.models.prediction import predict
 from knowledge_assembly.models.weights import WeightsUnavailableError
-from knowledge_assembly.pipeline_registry import VARIANTS
-from knowledge_assembly.training.checkpoint import load
+from knowledge_assembly.pipeline_registry import configured_variants
 from knowledge_assembly.training.loop import NonFiniteLossError
 
-from .conftest import TINY_MODEL
+from .conftest import REPO, TINY_MODEL, model_config
+
+VARIANTS = list(configured_variants(REPO / "conf"))
 
 
 def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
@@ -38,14 +42,18 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     attributes = pd.read_csv(data / "08_reporting/synthetic/ka/attributes.csv")
     assert len(attributes) == 40 and attributes["mA"].mean() == pytest.approx(metrics["par"]["mA"])
     assert {"id", "attr", "reid_triplet", "par_triplet", "dice", "dataset_bce", "total"} <= set(history.columns)
-    bundle = load(data / "06_models/synthetic/ka.pt")
-    assert bundle["variant"] == "ka" and len(bundle["state_dicts"]) == 2
-    head_a, head_b = (sd["reid.classifier.weight"] for sd in bundle["state_dicts"])
+    bundle = ModelBundle.load(data / "06_models/synthetic/ka.pt")
+    assert bundle.variant == "ka" and len(bundle.state_dicts) == 2 and bundle.image_size == (32, 64)
+    head_a, head_b = (sd["reid.classifier.weight"] for sd in bundle.state_dicts)
     assert not torch.equal(head_a, head_b)  # two instances, different head initialisation
     cache = np.load(data / "05_model_input/synthetic/reid_train_images.npy", mmap_mode="r")
     train = pd.read_parquet(data / "03_primary/synthetic/reid_train.parquet")
     assert cache.shape == (len(train), 64, 32, 3) and cache.dtype == np.uint8
-    first = Image.open(raw_project.raw("market1501") / train["path"][0]).convert("RGB").resize((32, 64), Image.Resampling.BILINEAR)
+    first = (
+        Image.open(raw_project.raw("market1501") / train["path"][0])
+        .convert("RGB")
+        .resize((32, 64), Image.Resampling.BILINEAR)
+    )
     np.testing.assert_array_equal(cache[0], np.asarray(first))
 
 
@@ -55,7 +63,9 @@ def test_every_variant_trains_with_one_command(raw_project, variant):
     metrics = json.loads((raw_project.data / f"08_reporting/synthetic/{variant}/metrics.json").read_text())
     assert metrics["variant"] == variant
     history = pd.read_csv(raw_project.data / f"08_reporting/synthetic/{variant}/training_history.csv")
-    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr"}, "mtl_dsbn": {"id", "attr"}}.get(variant)
+    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr"}, "mtl_dsbn": {"id", "attr"}}.get(
+        variant
+    )
     if expected:
         assert {c for c in history.columns if c in {"id", "attr", "dataset", "dice", "reid_triplet"}} == expected
     else:
@@ -66,7 +76,7 @@ def test_every_variant_trains_with_one_command(raw_project, variant):
 
 
 def _weights(path):
-    return load(path)["state_dicts"]
+    return ModelBundle.load(path).state_dicts
 
 
 def test_resume_after_kill_matches_uninterrupted_run(raw_project):
@@ -79,15 +89,31 @@ def test_resume_after_kill_matches_uninterrupted_run(raw_project):
     checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
     shutil.rmtree(checkpoints)
 
-    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "ka", "--params", f"training.epochs={epochs}"]
-    process = subprocess.Popen(command, cwd=raw_project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "kedro",
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "ka",
+        "--params",
+        f"training.epochs={epochs}",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=raw_project.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+    )
     deadline = time.time() + 300
     while not (checkpoints / "ka-seed0.pt").exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_after = load(checkpoints / "ka-seed0.pt")["epoch"]
+    killed_after = load_state(checkpoints / "ka-seed0.pt")["epoch"]
     assert 1 <= killed_after < epochs, "the run must be killed part-way"
     assert not (raw_project.data / "06_models/synthetic/ka.pt").exists()
 
@@ -108,9 +134,11 @@ def test_nan_loss_stops_with_a_clear_error(raw_project):
 
 def test_imagenet_weights_missing_gives_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv("KA_ALLOW_WEIGHT_DOWNLOAD", raising=False)
-    with pytest.raises(WeightsUnavailableError, match=r"ImageNet weights for resnet18 are not in torchvision's cache .*resnet18-f37072fd\.pth"):
-        build_model({**TINY_MODEL, "pretrained": "imagenet"}, 5, 40, 0)
+    with pytest.raises(
+        WeightsUnavailableError,
+        match=r"ImageNet weights for resnet18 are not in torchvision's cache .*resnet18-f37072fd\.pth",
+    ):
+        build_model(model_config(**{**TINY_MODEL, "pretrained": "imagenet"}), 5, 40, 0)
 
 
 def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, monkeypatch):
@@ -120,11 +148,11 @@ def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, m
     torch.save(reference.state_dict(), cached)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     for pretrained in ("imagenet", str(cached)):
-        model = build_model({**TINY_MODEL, "pretrained": pretrained}, 5, 40, seed=123)
+        model = build_model(model_config(**{**TINY_MODEL, "pretrained": pretrained}), 5, 40, seed=123)
         assert torch.equal(model.trunk[0].weight, reference.conv1.weight)
         assert torch.equal(model.trunk[7][1].bn2.running_var, reference.layer4[1].bn2.running_var)
     with pytest.raises(WeightsUnavailableError, match=r"nowhere\.pth: pretrained weights file not found"):
-        build_model({**TINY_MODEL, "pretrained": str(tmp_path / "nowhere.pth")}, 5, 40, 0)
+        build_model(model_config(**{**TINY_MODEL, "pretrained": str(tmp_path / "nowhere.pth")}), 5, 40, 0)
 
 
 def test_progress_bar_shows_epoch_loss_terms_and_speed(raw_project, capsys):
@@ -137,23 +165,24 @@ def test_distributed_training_matches_single_process(raw_project):
     """2 gloo processes on the same global batches end close to one process; only rank 0 writes."""
     settings = {"epochs": 2, "lr": 1e-4, "ids_per_batch": 4, "images_per_id": 2, "par_batch_size": 8}
     checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
-    raw_project.run(["mtl"], training=settings)
-    single = load(raw_project.data / "06_models/synthetic/mtl.pt")
-    raw_project.run(["mtl"], training={**settings, "world_size": 2})
-    ddp = load(raw_project.data / "06_models/synthetic/mtl.pt")
-    assert [h["iterations"] for h in ddp["history"]] == [h["iterations"] for h in single["history"]]
-    for a, b in zip(single["history"], ddp["history"]):
-        for term in ("id", "attr", "total"):
-            assert a[term] == pytest.approx(b[term], rel=0.05), (term, a[term], b[term])
+    history = raw_project.data / "08_reporting/synthetic/mtl/training_history.csv"
+    raw_project.run(["model_input"])
+    raw_project.run(["train_mtl"], training=settings)
+    single, single_history = ModelBundle.load(raw_project.data / "06_models/synthetic/mtl.pt"), pd.read_csv(history)
+    raw_project.run(["train_mtl"], training={**settings, "world_size": 2})
+    ddp, ddp_history = ModelBundle.load(raw_project.data / "06_models/synthetic/mtl.pt"), pd.read_csv(history)
+    assert list(ddp_history["iterations"]) == list(single_history["iterations"])
+    for term in ("id", "attr", "total"):
+        np.testing.assert_allclose(ddp_history[term], single_history[term], rtol=0.05, err_msg=term)
     total, close = 0, 0
-    for key, value in single["state_dicts"][0].items():
+    for key, value in single.state_dicts[0].items():
         if value.dtype.is_floating_point and value.numel() > 1:
-            other = ddp["state_dicts"][0][key]
+            other = ddp.state_dicts[0][key]
             total += value.numel()
             close += int(torch.isclose(value, other, rtol=0.05, atol=2e-3).sum())
     assert close / total > 0.99
     assert [p.name for p in checkpoints.iterdir()] == ["mtl-seed0.pt"]  # the distributed run's, finished: no spare left
-    assert load(checkpoints / "mtl-seed0.pt")["epoch"] == 2
+    assert load_state(checkpoints / "mtl-seed0.pt")["epoch"] == 2
 
 
 def test_market_attribute_labels_never_reach_training(raw_project):
@@ -171,8 +200,12 @@ def test_market_attribute_labels_never_reach_training(raw_project):
 
     csv = raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
     lines = csv.read_bytes().decode().split("\r\n")
-    flipped = [line.split(",")[0] + "," + ",".join(str(1 - int(v)) for v in line.split(",")[1:])
-               if line.startswith("Market1501/") else line for line in lines]
+    flipped = [
+        line.split(",")[0] + "," + ",".join(str(1 - int(v)) for v in line.split(",")[1:])
+        if line.startswith("Market1501/")
+        else line
+        for line in lines
+    ]
     assert flipped != lines
     csv.write_bytes("\r\n".join(flipped).encode())
     for folder in ("03_primary", "05_model_input", "06_models", "08_reporting"):
@@ -188,10 +221,20 @@ def test_market_attribute_labels_never_reach_training(raw_project):
 
 def test_no_training_node_reads_the_market_attribute_labels():
     from knowledge_assembly.pipeline_registry import register_pipelines
+
     for name, pipeline in register_pipelines().items():
         for node in pipeline.nodes:
             if any(i.startswith("reid_attributes") for i in node.inputs):
-                assert node.name.endswith((".evaluate", ".train_and_evaluate_seeds", "cache_images")), (name, node.name)
+                assert node.name.endswith(
+                    (
+                        ".network_outputs",
+                        ".par_metrics",
+                        ".retrieval_examples",
+                        ".train_and_evaluate_seeds",
+                        "cache_images",
+                        "write_manifests",
+                    )
+                ), (name, node.name)
             if node.name.endswith(".train"):
                 assert not any("attributes" in i and i != "par_attributes" for i in node.inputs), node.inputs
 
@@ -206,10 +249,11 @@ def test_mtl_leaves_no_attribute_constant_that_par_only_learns(raw_project):
     names = json.loads((raw_project.primary() / "par_attributes.json").read_text())
     predicted = {}
     for variant in ("par_only", "mtl"):
-        bundle = load(raw_project.data / f"06_models/synthetic/{variant}.pt")
-        network = restore_network(bundle["model"], bundle["num_ids"], 40, bundle["state_dicts"][0])
+        network = ModelBundle.load(raw_project.data / f"06_models/synthetic/{variant}.pt").networks()[0]
         predicted[variant] = predict(network, images, par_domain=True)["attribute_probability"]
-    per_attribute = {v: np.array(attribute_metrics(p, labels[names].to_numpy())["per_attribute_mA"]) for v, p in predicted.items()}
+    per_attribute = {
+        v: np.array(attribute_metrics(p, labels[names].to_numpy())["per_attribute_mA"]) for v, p in predicted.items()
+    }
     learned = set(np.flatnonzero(per_attribute["par_only"] >= 0.9))
     assert len(learned) >= 3, "par_only learned too little on the tiny data for the comparison to mean anything"
     mtl = predicted["mtl"] > 0.5
@@ -220,9 +264,9 @@ def test_mtl_leaves_no_attribute_constant_that_par_only_learns(raw_project):
 
 def test_domain_specific_batchnorm_trains_evaluates_and_restores(raw_project):
     raw_project.run(["ka_dsbn"], training={"epochs": 1})
-    bundle = load(raw_project.data / "06_models/synthetic/ka_dsbn.pt")
-    assert bundle["model"]["domain_bn"] is True
-    keys = bundle["state_dicts"][0]
+    bundle = ModelBundle.load(raw_project.data / "06_models/synthetic/ka_dsbn.pt")
+    assert bundle.model.domain_bn is True
+    keys = bundle.state_dicts[0]
     assert "trunk.1.weight" in keys and "trunk.1.domains.0.weight" not in keys  # one shared affine transform
     assert not torch.equal(keys["trunk.1.domains.0.running_mean"], keys["trunk.1.domains.1.running_mean"])
     history = pd.read_csv(raw_project.data / "08_reporting/synthetic/ka_dsbn/training_history.csv")

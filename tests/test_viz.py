@@ -1,4 +1,5 @@
 """`kedro viz build` makes the static lineage site, and headless Chromium renders its graph."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _kedro(args: list[str], cwd: Path) -> None:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
-    done = subprocess.run([sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
@@ -33,7 +36,7 @@ def _free_port() -> int:
 def test_viz_build_lineage_reads_raw_to_reports(project):
     _kedro(["viz", "build"], project.root)
     api = json.loads((project.root / "build" / "api" / "main").read_text())
-    assert api["layers"] == ["raw", "primary", "model_input", "models", "reporting"]
+    assert api["layers"] == ["raw", "primary", "model_input", "models", "feature", "reporting"]
     assert api["selected_pipeline"] == "__default__" and "ka" in api["modular_pipelines"]
     datasets = {n["name"]: n for n in api["nodes"] if n["type"] == "data"}
     assert datasets["market1501_raw"]["layer"] == "raw" and datasets["reid_train"]["layer"] == "primary"
@@ -45,8 +48,20 @@ def test_viz_build_lineage_reads_raw_to_reports(project):
 def test_viz_site_renders_the_graph_in_headless_chromium(project, tmp_path):
     _kedro(["viz", "build"], project.root)
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(project.root / "build")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(project.root / "build"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         for _ in range(100):
@@ -55,9 +70,20 @@ def test_viz_site_renders_the_graph_in_headless_chromium(project, tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1600,1000", "--virtual-time-budget=20000"]
+        flags = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--window-size=1600,1000",
+            "--virtual-time-budget=20000",
+        ]
         shot = tmp_path / "viz.png"
         subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=False)
         dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout

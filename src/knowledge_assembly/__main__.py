@@ -1,4 +1,5 @@
 """Entry point: ``python -m knowledge_assembly`` runs like ``kedro run``."""
+
 import sys
 from pathlib import Path
 from typing import Any

@@ -4,6 +4,7 @@ parameter blocks (Kedro's typed parameters instantiate them from the type hints 
 An unknown key is an error naming the closest valid one; a value of the wrong type or out of range is an
 error naming the key. The YAML files in ``conf/base`` are the one place that holds the default values.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,7 +27,8 @@ def closest(name: str, candidates: typing.Iterable[str]) -> str:
 
 
 class StrictConfig:
-    """A frozen dataclass mixin: unknown keys, wrong types and the checks of ``_problems`` raise :class:`ConfigError`."""
+    """A frozen dataclass mixin: unknown keys, wrong types and the checks of ``_problems`` raise
+    :class:`ConfigError`."""
 
     SECTION: ClassVar[str] = ""
 
@@ -67,6 +69,14 @@ def _coerced(value: Any, hint: Any, key: str) -> Any:
             return float(value)
         if option is str and isinstance(value, str):
             return value
+        if (
+            typing.get_origin(option) is tuple
+            and isinstance(value, (list, tuple))
+            and all(isinstance(v, str) for v in value)
+        ):
+            return tuple(value)
+        if typing.get_origin(option) is dict and isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
     names = " or ".join(getattr(option, "__name__", str(option)) for option in options)
     raise ConfigError(f"parameter '{key}' must be {names}, got {value!r}")
 
@@ -112,9 +122,19 @@ class TrainingConfig(StrictConfig):
     master_port: int | None
 
     def _problems(self) -> list[str]:
-        problems = _positive(self, "epochs", "ids_per_batch", "images_per_id", "par_batch_size", "lr", "world_size", "nodes")
-        problems += _non_negative(self, "seed", "weight_decay", "triplet_margin", "ssl_weight", "ssl_warmup_epochs",
-                                  "num_threads", "node_rank")
+        problems = _positive(
+            self, "epochs", "ids_per_batch", "images_per_id", "par_batch_size", "lr", "world_size", "nodes"
+        )
+        problems += _non_negative(
+            self,
+            "seed",
+            "weight_decay",
+            "triplet_margin",
+            "ssl_weight",
+            "ssl_warmup_epochs",
+            "num_threads",
+            "node_rank",
+        )
         if not 0 < self.final_lr_ratio <= 1:
             problems.append(f"final_lr_ratio must be in (0, 1], got {self.final_lr_ratio}")
         if not 0 <= self.label_smoothing < 1:
@@ -136,6 +156,7 @@ class ModelConfig(StrictConfig):
 
     backbone: str
     pretrained: str
+    allow_weight_download: bool
     hidden_dim: int
     feature_dim: int
     bnneck: bool
@@ -169,3 +190,45 @@ class EvaluationConfig(StrictConfig):
         if not 0 < self.threshold < 1:
             problems.append(f"threshold must be in (0, 1), got {self.threshold}")
         return problems
+
+
+SUPERVISED_TASKS = ("reid", "par")
+SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "id_pseudo")
+VIEWS = ("single", "weak_strong")
+TABLES = ("table1", "table2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantConfig(StrictConfig):
+    """``params:variants.<name>``: what a training run learns from: number of networks trained together, views,
+    supervised tasks, cross pseudo-supervision terms, domain-specific BatchNorm, and its row label in each of the
+    paper's tables it appears in (``rows``: ``{table1: label}``)."""
+
+    SECTION: ClassVar[str] = "variants"
+
+    networks: int
+    views: str = "single"
+    supervised: tuple[str, ...]
+    ssl: tuple[str, ...] = ()
+    domain_bn: bool = False
+    rows: dict[str, str]
+
+    def _problems(self) -> list[str]:
+        problems = [f"unknown supervised task {t!r}" for t in self.supervised if t not in SUPERVISED_TASKS]
+        problems += [f"unknown ssl term {t!r}" for t in self.ssl if t not in SSL_TERMS]
+        problems += [f"unknown table {t!r} in rows (tables: {', '.join(TABLES)})" for t in self.rows if t not in TABLES]
+        if self.views not in VIEWS:
+            problems.append(f"views must be one of {VIEWS}")
+        if self.ssl and self.networks == 1 and self.views == "single":
+            problems.append("ssl terms need two networks or weak_strong views")
+        if self.networks not in (1, 2):
+            problems.append("networks must be 1 or 2")
+        return problems
+
+    @property
+    def uses_reid_data(self) -> bool:
+        return "reid" in self.supervised or bool(self.ssl)
+
+    @property
+    def uses_par_data(self) -> bool:
+        return "par" in self.supervised or bool(self.ssl)

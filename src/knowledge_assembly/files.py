@@ -1,12 +1,25 @@
-"""Writing files so that readers see the old content or the new, never half of one."""
+"""Files written so that readers see the old content or the new, never half of one; PyTorch state files
+read without running code."""
+
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import torch
+
+
+class ModelFileError(ValueError):
+    """A model bundle or checkpoint that cannot be loaded; the message is one line naming the file."""
+
+    def __init__(self, path: str | Path, problem: str):
+        super().__init__(f"{path}: {problem}")
 
 
 @contextmanager
@@ -24,3 +37,34 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def save_state(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` ``state`` (tensors, dicts, lists and plain values only) atomically."""
+    with atomic_write(path) as file:
+        torch.save(state, file)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Load a file written by :func:`save_state` with ``weights_only=True``: tensors, dicts, lists and plain
+    values only, so a crafted pickle is refused before any of its code runs. Problems raise :class:`ModelFileError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "file not found")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(path, "unreadable: not a file written by torch.save (truncated, or another kind of file)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ModelFileError(path, f"refused: not a plain PyTorch state file ({_first_line(err)})") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, ... for truncated or foreign files
+        raise ModelFileError(path, f"unreadable ({type(err).__name__}: {_first_line(err)})") from None
+    if not isinstance(state, dict):
+        raise ModelFileError(path, f"holds a {type(state).__name__}, expected a dict of state")
+    return state
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    unsupported = [line.strip() for line in text.splitlines() if "Unsupported global" in line]
+    return (unsupported or text.splitlines() or [""])[0][:200]

@@ -1,4 +1,5 @@
 """Kedro hooks of this project."""
+
 from __future__ import annotations
 
 import copy
@@ -7,6 +8,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from knowledge_assembly.config import ConfigError, closest
+from knowledge_assembly.memory import retain_freed_memory
 
 
 def _dotted(tree: dict[str, Any], prefix: str = "") -> list[str]:
@@ -26,6 +28,14 @@ def unknown_runtime_key(runtime: dict[str, Any], configured: dict[str, Any]) -> 
         if key not in known:
             return f"unknown parameter '{key}' given with --params{closest(key, known)}"
     return None
+
+
+class ProcessHooks:
+    """Process-wide settings of a run, kept out of the library code."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        retain_freed_memory()  # CPU training: reuse freed activation buffers (see knowledge_assembly.memory)
 
 
 class ParameterCheckHooks:

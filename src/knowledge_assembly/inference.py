@@ -1,8 +1,9 @@
 """Attributes and a reID embedding for image files from a trained model; ONNX export.
 
-    knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg b.jpg [--output out.json]
-    knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --export-onnx ka.onnx
+knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg b.jpg [--output out.json]
+knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --export-onnx ka.onnx
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,21 +15,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from .evaluation.features import InferenceModel
+from .files import ModelFileError
 from .formats.errors import RawDataError
 from .formats.images import decode_resized
-from .models import restore_network
-from .training.batches import to_float
-from .training.checkpoint import ModelFileError, load_bundle
+from .models.bundle import ModelBundle
+from .models.prediction import InferenceModel
+from .models.preprocessing import to_float
 
 
-def load_bundle_model(path: Path) -> tuple[InferenceModel, dict[str, Any]]:
+def load_bundle_model(path: Path) -> tuple[InferenceModel, ModelBundle]:
     """The first network of a trained model bundle, ready for inference."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: model bundle not found; train with `kedro run --pipelines=ka` first")
-    bundle = load_bundle(Path(path))
-    network = restore_network(bundle["model"], bundle["num_ids"], len(bundle["attributes"]), bundle["state_dicts"][0])
-    return InferenceModel(network).eval(), bundle
+    bundle = ModelBundle.load(Path(path))
+    return InferenceModel(bundle.networks()[0]).eval(), bundle
 
 
 def read_images(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
@@ -37,15 +37,16 @@ def read_images(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def infer(model: InferenceModel, bundle: dict[str, Any], paths: list[Path], images: torch.Tensor,
-          threshold: float = 0.5) -> list[dict[str, Any]]:
+def infer(
+    model: InferenceModel, bundle: ModelBundle, paths: list[Path], images: torch.Tensor, threshold: float = 0.5
+) -> list[dict[str, Any]]:
     """One record per image (``images`` read from ``paths``): attribute probabilities, attributes present, embedding."""
     embedding, attributes, from_reid = model(images)
     return [
         {
             "image": str(path),
-            "attributes": {name: round(float(p), 6) for name, p in zip(bundle["attributes"], attributes[i])},
-            "present": [name for name, p in zip(bundle["attributes"], attributes[i]) if p > threshold],
+            "attributes": {name: round(float(p), 6) for name, p in zip(bundle.attributes, attributes[i])},
+            "present": [name for name, p in zip(bundle.attributes, attributes[i]) if p > threshold],
             "from_reid_dataset_probability": float(from_reid[i]),
             "embedding": [float(v) for v in embedding[i]],
         }
@@ -58,9 +59,15 @@ def export_onnx(model: InferenceModel, example: torch.Tensor, path: Path) -> flo
     import onnxruntime
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, (example,), str(path), input_names=["images"],
-                      output_names=["embedding", "attributes", "from_reid_dataset"],
-                      dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=1024)}}, dynamo=True)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=["images"],
+        output_names=["embedding", "attributes", "from_reid_dataset"],
+        dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=1024)}},
+        dynamo=True,
+    )
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     exported = session.run(None, {"images": example.numpy()})
     with torch.no_grad():
@@ -78,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model, bundle = load_bundle_model(args.model)
-        images = read_images(args.images, tuple(bundle["image_size"]))
+        images = read_images(args.images, bundle.image_size)
         results = infer(model, bundle, args.images, images, args.threshold)
-        report: dict[str, Any] = {"model": str(args.model), "variant": bundle["variant"], "results": results}
+        report: dict[str, Any] = {"model": str(args.model), "variant": bundle.variant, "results": results}
         if args.export_onnx:
             difference = export_onnx(model, images, args.export_onnx)
-            report["onnx"] = {"path": str(args.export_onnx), "max_abs_difference": difference, "matches": difference < 1e-4}
+            report["onnx"] = {
+                "path": str(args.export_onnx),
+                "max_abs_difference": difference,
+                "matches": difference < 1e-4,
+            }
             if difference >= 1e-4:
                 raise RuntimeError(f"{args.export_onnx}: ONNX outputs differ from PyTorch by {difference:.3g}")
     except (FileNotFoundError, RawDataError, ModelFileError, RuntimeError) as err:

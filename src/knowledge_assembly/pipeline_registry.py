@@ -1,11 +1,29 @@
-"""Project pipelines."""
+"""Project pipelines. The variants, and so one pipeline per variant, come from ``variants`` in
+``conf/base/parameters_training.yml``: the one place where a variant is named."""
+
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
+from kedro.utils import find_kedro_project
 
 from knowledge_assembly.pipelines import evaluation, ingestion, model_input, paper, reporting, synthetic, training
 
-VARIANTS = ("reid_only", "par_only", "reid_ssl", "par_ssl", "mtl", "ka_imgaug", "ka_netaug", "ka", "mtl_dsbn", "ka_dsbn")
+
+def configured_variants(conf_source: str | Path | None = None) -> dict[str, str]:
+    """Every variant name with its parameter key (``variants.<group>.<name>``), in the order of the base parameters.
+
+    Read as plain YAML (no config loader: its resolvers are process-wide and would shadow the run's environment)."""
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    base = (Path(conf_source) if conf_source else root / settings.CONF_SOURCE) / "base"
+    for file in sorted(base.glob("parameters*.yml")):
+        groups = (yaml.safe_load(file.read_text()) or {}).get("variants")
+        if groups:
+            return {name: f"variants.{group}.{name}" for group, members in groups.items() for name in members}
+    raise ValueError(f"no 'variants' in {base}/parameters*.yml: define the training variants there")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -16,19 +34,25 @@ def register_pipelines() -> dict[str, Pipeline]:
     figures for that variant (seed ``training.seed``); ``__default__`` is ``ka``;
     ``paper`` runs every variant, trains and evaluates each for every seed of
     ``paper.seeds`` and writes Tables 1 and 2 (mean ± std). ``train_<variant>``,
-    ``evaluate_<variant>``, ``seeds_<variant>`` and ``tables`` are the single steps that DVC stages run. None of them writes raw data, so
-    ``kedro run --env real`` never touches the real folders.
+    ``evaluate_<variant>``, ``seeds_<variant>`` and ``tables`` are the single steps that DVC
+    stages run. Only ``synthetic`` writes raw data, and never under ``--env real``.
     """
-    raw_data = synthetic.create_pipeline()
-    prepared = ingestion.create_pipeline() + model_input.create_pipeline()
-    pipelines = {"synthetic": raw_data, "ingestion": ingestion.create_pipeline(), "model_input": prepared}
-    for variant in VARIANTS:
-        pipelines[f"train_{variant}"] = training.create_pipeline(variant)
+    prepared = model_input.create_pipeline()  # ingestion + image caches, written together
+    pipelines = {
+        "synthetic": synthetic.create_pipeline(),
+        "ingestion": ingestion.create_pipeline(),
+        "model_input": prepared,
+    }
+    variants = configured_variants()
+    for variant, key in variants.items():
+        pipelines[f"train_{variant}"] = training.create_pipeline(variant, key)
         pipelines[f"evaluate_{variant}"] = evaluation.create_pipeline(variant) + reporting.create_pipeline(variant)
         pipelines[variant] = prepared + pipelines[f"train_{variant}"] + pipelines[f"evaluate_{variant}"]
-        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant)
+        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key)
     pipelines["__default__"] = pipelines["ka"]
-    pipelines["tables"] = paper.create_tables_pipeline(VARIANTS)
-    pipelines["paper"] = sum((pipelines[v] + pipelines[f"seeds_{v}"] for v in VARIANTS), Pipeline([])) + pipelines["tables"]
-    pipelines["all"] = raw_data + pipelines["paper"]
+    pipelines["tables"] = paper.create_tables_pipeline(list(variants))
+    pipelines["paper"] = (
+        sum((pipelines[v] + pipelines[f"seeds_{v}"] for v in variants), Pipeline([])) + pipelines["tables"]
+    )
+    pipelines["all"] = pipelines["synthetic"] + pipelines["paper"]
     return pipelines

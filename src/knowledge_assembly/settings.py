@@ -1,7 +1,8 @@
 """Kedro project settings."""
+
 from kedro.config import OmegaConfigLoader
 
-from knowledge_assembly.hooks import ParameterCheckHooks
+from knowledge_assembly.hooks import ParameterCheckHooks, ProcessHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -10,4 +11,4 @@ CONFIG_LOADER_ARGS = {
     # environments (real, local, test ...) override single parameters, not whole blocks
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterCheckHooks(),)
+HOOKS = (ParameterCheckHooks(), ProcessHooks())

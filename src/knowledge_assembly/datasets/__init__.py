@@ -1,4 +1,5 @@
 """Kedro datasets of this project."""
+
 from .array_dataset import MemmapArrayDataset
 from .folder_dataset import FolderDataset
 from .raw_tree_dataset import RawTreeDataset

@@ -1,4 +1,5 @@
 """A NumPy array stored as ``.npy``, loaded memory-mapped, and checked against the manifest it was made from."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,11 @@ from knowledge_assembly.files import atomic_write
 def manifest_record(manifest: Path) -> dict[str, Any]:
     """Row count and digest of a manifest's ``path`` column: which images, in which order."""
     paths = pd.read_parquet(manifest, columns=["path"])["path"]
-    return {"manifest": manifest.name, "rows": len(paths), "digest": hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]}
+    return {
+        "manifest": manifest.name,
+        "rows": len(paths),
+        "digest": hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16],
+    }
 
 
 class MemmapArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
@@ -55,7 +60,8 @@ class MemmapArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
         if recorded["rows"] != rows or recorded != current:
             raise DatasetError(
                 f"'{self._path}' ({rows} images) was made from another version of '{self._manifest}' "
-                f"(now {current['rows']} rows, digest {current['digest']}; recorded {recorded['rows']}, {recorded['digest']}); {rerun}"
+                f"(now {current['rows']} rows, digest {current['digest']}; "
+                f"recorded {recorded['rows']}, {recorded['digest']}); {rerun}"
             )
 
     def save(self, data: np.ndarray) -> None:

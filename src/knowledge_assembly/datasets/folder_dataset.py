@@ -1,4 +1,5 @@
 """A working folder (e.g. for epoch checkpoints) handed to a node as a path."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """A raw dataset folder (Market-1501, PA-100K, UPAR) as a Kedro dataset."""
+
 from __future__ import annotations
 
 import json

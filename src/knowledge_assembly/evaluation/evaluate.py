@@ -1,4 +1,6 @@
-"""Evaluate every network of a trained bundle: reID on query/gallery, PAR on PA-100K and on the reID domain."""
+"""Evaluate every network of a trained bundle in steps: outputs on the test images → reID metrics and PAR
+metrics (on PA-100K and on the reID domain) → one summary with the per-attribute table → retrieval examples."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,24 +9,78 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..models import restore_network
-from .features import predict
+from ..config import EvaluationConfig
+from ..models.bundle import ModelBundle
+from ..models.prediction import predict
 from .par_metrics import attribute_metrics
 from .reid_metrics import distance_matrix, evaluate_rank
 
 
 @dataclass(frozen=True)
-class EvaluationData:
-    """Query/gallery manifests and images, the PA-100K test split, and UPAR-labelled Market-1501 images."""
+class TestImages:
+    """Decoded test images: query, gallery, the PA-100K test split and the UPAR-labelled Market-1501 images."""
 
-    reid_query: pd.DataFrame
-    reid_gallery: pd.DataFrame
-    query_images: np.ndarray
-    gallery_images: np.ndarray
-    par_test: pd.DataFrame
-    par_test_images: np.ndarray
-    reid_attributes: pd.DataFrame
-    reid_attribute_images: np.ndarray
+    query: np.ndarray
+    gallery: np.ndarray
+    par_test: np.ndarray
+    reid_attributes: np.ndarray
+
+
+@dataclass(frozen=True)
+class NetworkOutputs:
+    """One network's outputs on the test images (what every metric is computed from)."""
+
+    query: dict[str, np.ndarray]
+    gallery_features: np.ndarray
+    par_test_probability: np.ndarray
+    reid_domain_probability: np.ndarray
+
+
+def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) -> list[NetworkOutputs]:
+    """Run every network of ``bundle`` over the test images (PA-100K images as PAR-domain images)."""
+    outputs = []
+    for network in bundle.networks():
+        outputs.append(
+            NetworkOutputs(
+                query=predict(network, images.query, batch_size),
+                gallery_features=predict(network, images.gallery, batch_size)["reid_feature"],
+                par_test_probability=predict(network, images.par_test, batch_size, par_domain=True)[
+                    "attribute_probability"
+                ],
+                reid_domain_probability=predict(network, images.reid_attributes, batch_size)["attribute_probability"],
+            )
+        )
+    return outputs
+
+
+def query_distances(outputs: NetworkOutputs, config: EvaluationConfig) -> np.ndarray:
+    return distance_matrix(outputs.query["reid_feature"], outputs.gallery_features, config.distance)
+
+
+def reid_metrics(
+    outputs: list[NetworkOutputs], query: pd.DataFrame, gallery: pd.DataFrame, config: EvaluationConfig
+) -> list[dict[str, Any]]:
+    """mAP and CMC of each network (Market-1501 protocol, see :mod:`.reid_metrics`)."""
+    results = []
+    for network in outputs:
+        cmc, mean_ap = evaluate_rank(
+            query_distances(network, config),
+            query["pid"].to_numpy(),
+            gallery["pid"].to_numpy(),
+            query["camid"].to_numpy(),
+            gallery["camid"].to_numpy(),
+            config.max_rank,
+        )
+        results.append(
+            {
+                "mAP": mean_ap,
+                "rank1": float(cmc[0]),
+                "rank5": float(cmc[min(4, len(cmc) - 1)]),
+                "rank10": float(cmc[min(9, len(cmc) - 1)]),
+                "cmc": cmc.tolist(),
+            }
+        )
+    return results
 
 
 def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str], threshold: float) -> dict[str, Any]:
@@ -37,26 +93,29 @@ def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str],
     return result
 
 
-def evaluate_network(network, names: list[str], data: EvaluationData, params: dict[str, Any]) -> dict[str, Any]:
-    """Metrics of one network; ``_query`` holds its query outputs and distances for the retrieval figure."""
-    batch = params["batch_size"]
-    query = predict(network, data.query_images, batch)
-    gallery = predict(network, data.gallery_images, batch)
-    distances = distance_matrix(query["reid_feature"], gallery["reid_feature"], params["distance"])
-    cmc, mean_ap = evaluate_rank(distances, data.reid_query["pid"].to_numpy(), data.reid_gallery["pid"].to_numpy(),
-                                 data.reid_query["camid"].to_numpy(), data.reid_gallery["camid"].to_numpy(), params["max_rank"])
-    par = predict(network, data.par_test_images, batch, par_domain=True)["attribute_probability"]
-    metrics = {
-        "reid": {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
-                 "rank10": float(cmc[min(9, len(cmc) - 1)]), "cmc": cmc.tolist()},
-        "par": par_summary(par, data.par_test[names].to_numpy(), names, params["threshold"]),
-        "reid_domain_par": None,
-        "_query": {"attribute_probability": query["attribute_probability"], "distances": distances},
-    }
-    if len(data.reid_attributes):
-        market = predict(network, data.reid_attribute_images, batch)["attribute_probability"]
-        metrics["reid_domain_par"] = par_summary(market, data.reid_attributes[names].to_numpy(), names, params["threshold"])
-    return metrics
+def par_metrics(
+    outputs: list[NetworkOutputs],
+    par_test: pd.DataFrame,
+    reid_attributes: pd.DataFrame,
+    names: list[str],
+    config: EvaluationConfig,
+) -> list[dict[str, Any]]:
+    """Per network: PAR metrics on PA-100K test (``par``) and on UPAR-labelled Market-1501 images
+    (``reid_domain_par``; ``None`` where UPAR labels none)."""
+    results = []
+    for network in outputs:
+        market = None
+        if len(reid_attributes):
+            market = par_summary(
+                network.reid_domain_probability, reid_attributes[names].to_numpy(), names, config.threshold
+            )
+        results.append(
+            {
+                "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
+                "reid_domain_par": market,
+            }
+        )
+    return results
 
 
 def mean_metrics(results: list[Any]) -> Any:
@@ -71,48 +130,86 @@ def mean_metrics(results: list[Any]) -> Any:
     return first
 
 
-def evaluate_bundle(bundle: dict[str, Any], data: EvaluationData, params: dict[str, Any]) -> tuple[dict, pd.DataFrame, dict]:
-    """Metrics (mean over the bundle's networks, with each network's headline numbers), the per-attribute
-    table and what the retrieval figure shows (first network)."""
-    names = list(bundle["attributes"])
-    results = []
-    for weights in bundle["state_dicts"]:
-        network = restore_network(bundle["model"], bundle["num_ids"], len(names), weights)
-        results.append(evaluate_network(network, names, data, params))
-    shown = results[0].pop("_query")
-    for result in results[1:]:
-        result.pop("_query")
+HEADLINE = ("mAP", "rank1", "mA", "f1")
+
+
+def summarise(
+    bundle: ModelBundle, reid: list[dict[str, Any]], par: list[dict[str, Any]], config: EvaluationConfig
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The metrics of the variant (mean over its networks, each network's headline numbers under
+    ``per_network``) and the per-attribute table."""
+    networks = [{"reid": r, **p} for r, p in zip(reid, par)]
+    per_network = [
+        {
+            task: None if result[task] is None else {k: v for k, v in result[task].items() if k in HEADLINE}
+            for task in ("reid", "par", "reid_domain_par")
+        }
+        for result in networks
+    ]
     metrics = {
-        "variant": bundle["variant"], "seed": bundle.get("seed"), "networks": len(results),
-        "trained_tasks": sorted(t for t in bundle["spec"].get("supervised", []) if t in ("reid", "par")),
-        **mean_metrics(results),
-        "per_network": [{task: None if r[task] is None else {k: r[task][k] for k in ("mAP", "rank1", "mA", "f1") if k in r[task]}
-                         for task in ("reid", "par", "reid_domain_par")} for r in results],
+        "variant": bundle.variant,
+        "seed": bundle.seed,
+        "networks": len(networks),
+        "trained_tasks": sorted(bundle.trained_tasks),
+        **mean_metrics(networks),
+        "per_network": per_network,
     }
-    metrics["reid"]["distance"] = params["distance"]
-    table = attribute_table(metrics, names)
-    return metrics, table, retrieval_examples(shown, names, data, params)
+    metrics["reid"]["distance"] = config.distance
+    return metrics, attribute_table(metrics, list(bundle.attributes))
 
 
 def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
     """Per attribute: PA-100K mA, TPR, TNR and test positives, and mA on the reID domain (UPAR's Market-1501 labels)."""
     par = metrics["par"]
-    table = pd.DataFrame({"attribute": names, "mA": par["per_attribute_mA"], "TPR": par["per_attribute_tpr"],
-                          "TNR": par["per_attribute_tnr"], "test_positives": np.round(par["per_attribute_positives"]).astype(int)})
+    table = pd.DataFrame(
+        {
+            "attribute": names,
+            "mA": par["per_attribute_mA"],
+            "TPR": par["per_attribute_tpr"],
+            "TNR": par["per_attribute_tnr"],
+            "test_positives": np.round(par["per_attribute_positives"]).astype(int),
+        }
+    )
     market = metrics["reid_domain_par"]
     table["reid_domain_mA"] = market["per_attribute_mA"] if market else np.nan
     return table
 
 
-def retrieval_examples(shown: dict[str, np.ndarray], names: list[str], data: EvaluationData, params: dict[str, Any]) -> dict:
-    """Top-k gallery items of a few queries, whether each is the same identity, and the queries' attribute
-    probabilities beside their UPAR ground truth where the query is labelled (``None`` elsewhere)."""
-    query = data.reid_query
-    rows = np.linspace(0, len(query) - 1, min(params["retrieval_queries"], len(query))).astype(int)
-    top = np.argsort(shown["distances"][rows], axis=1)[:, : params["retrieval_top_k"]]
-    labelled = dict(zip(data.reid_attributes["path"], data.reid_attributes[names].to_numpy())) if len(data.reid_attributes) else {}
+def retrieval_examples(
+    outputs: NetworkOutputs,
+    query: pd.DataFrame,
+    gallery: pd.DataFrame,
+    reid_attributes: pd.DataFrame,
+    names: list[str],
+    config: EvaluationConfig,
+) -> dict[str, Any]:
+    """Top-k gallery items of a few queries (first network), whether each is the same identity, and the queries'
+    attribute probabilities beside their UPAR ground truth where the query is labelled (``None`` elsewhere)."""
+    rows = np.linspace(0, len(query) - 1, min(config.retrieval_queries, len(query))).astype(int)
+    top = np.argsort(query_distances(outputs, config)[rows], axis=1)[:, : config.retrieval_top_k]
+    labelled = dict(zip(reid_attributes["path"], reid_attributes[names].to_numpy())) if len(reid_attributes) else {}
     return {
-        "query": rows, "top": top, "correct": data.reid_gallery["pid"].to_numpy()[top] == query["pid"].to_numpy()[rows, None],
-        "names": names, "probabilities": shown["attribute_probability"][rows],
-        "truth": [labelled.get(path) for path in query["path"].to_numpy()[rows]], "threshold": params["threshold"],
+        "query": rows,
+        "top": top,
+        "correct": gallery["pid"].to_numpy()[top] == query["pid"].to_numpy()[rows, None],
+        "names": names,
+        "probabilities": outputs.query["attribute_probability"][rows],
+        "truth": [labelled.get(path) for path in query["path"].to_numpy()[rows]],
+        "threshold": config.threshold,
     }
+
+
+def evaluate_bundle(
+    bundle: ModelBundle,
+    images: TestImages,
+    query: pd.DataFrame,
+    gallery: pd.DataFrame,
+    par_test: pd.DataFrame,
+    reid_attributes: pd.DataFrame,
+    config: EvaluationConfig,
+) -> dict[str, Any]:
+    """The metrics of a bundle, all steps in one call (the paper pipeline evaluates every seed of a variant so)."""
+    outputs = network_outputs(bundle, images, config.batch_size)
+    reid = reid_metrics(outputs, query, gallery, config)
+    par = par_metrics(outputs, par_test, reid_attributes, list(bundle.attributes), config)
+    return summarise(bundle, reid, par, config)[0]

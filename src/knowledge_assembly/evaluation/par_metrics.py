@@ -1,4 +1,5 @@
 """Pedestrian attribute metrics (Rethinking_of_PAR semantics)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,10 @@ def attribute_metrics(probabilities: np.ndarray, labels: np.ndarray, threshold: 
     image (0 when empty) and averaged; F1 = 2PR / (P + R) of those means.
     """
     if np.shape(probabilities) != np.shape(labels) or np.ndim(labels) != 2:
-        raise ValueError(f"probabilities {np.shape(probabilities)} and labels {np.shape(labels)} must both be "
-                         "(images x attributes) of the same shape")
+        raise ValueError(
+            f"probabilities {np.shape(probabilities)} and labels {np.shape(labels)} must both be "
+            "(images x attributes) of the same shape"
+        )
     predicted = probabilities > threshold
     truth = labels.astype(bool)
     positives, negatives = truth.sum(0), (~truth).sum(0)

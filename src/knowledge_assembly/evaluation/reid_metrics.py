@@ -6,6 +6,7 @@ items with the query's pid *and* camera are removed per query, distractors
 precision at each true match, CMC is clipped to 1. Ranking uses the same
 ``np.argsort`` so ties order identically.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,21 +24,33 @@ def distance_matrix(query: np.ndarray, gallery: np.ndarray, metric: str = "cosin
     raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
 
 
-def check_rank_inputs(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray,
-                      g_camids: np.ndarray) -> None:
+def check_rank_inputs(
+    distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray, g_camids: np.ndarray
+) -> None:
     """Raise ``ValueError`` unless ``distmat`` is (queries x gallery) and the label arrays have those lengths."""
     if np.ndim(distmat) != 2:
         raise ValueError(f"distance matrix must be 2-D (queries x gallery), got shape {np.shape(distmat)}")
     num_q, num_g = distmat.shape
-    lengths = {"q_pids": (len(q_pids), num_q), "q_camids": (len(q_camids), num_q),
-               "g_pids": (len(g_pids), num_g), "g_camids": (len(g_camids), num_g)}
+    lengths = {
+        "q_pids": (len(q_pids), num_q),
+        "q_camids": (len(q_camids), num_q),
+        "g_pids": (len(g_pids), num_g),
+        "g_camids": (len(g_camids), num_g),
+    }
     wrong = [f"{name} has {got}, expected {want}" for name, (got, want) in lengths.items() if got != want]
     if wrong:
         raise ValueError(f"distance matrix is {num_q} x {num_g} but " + ", ".join(wrong))
 
 
-def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_camids: np.ndarray,
-                  g_camids: np.ndarray, max_rank: int = 50, chunk: int = 256) -> tuple[np.ndarray, float]:
+def evaluate_rank(
+    distmat: np.ndarray,
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    max_rank: int = 50,
+    chunk: int = 256,
+) -> tuple[np.ndarray, float]:
     """CMC curve (length ``min(max_rank, G)``) and mAP over valid queries."""
     check_rank_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
     num_q, num_g = distmat.shape
@@ -53,12 +66,12 @@ def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q
         match = same_pid & keep
         has_match = match.any(axis=1)
         match, keep = match[has_match], keep[has_match]
-        rank = np.cumsum(keep, axis=1)                     # 1-based rank among kept items
-        hits = np.cumsum(match, axis=1)                    # matches so far
+        rank = np.cumsum(keep, axis=1)  # 1-based rank among kept items
+        hits = np.cumsum(match, axis=1)  # matches so far
         precision = np.where(match, hits / np.maximum(rank, 1), 0.0)
         ap_sum += float((precision.sum(axis=1) / match.sum(axis=1)).sum())
-        first = np.argmax(match, axis=1)                   # column of the first match
-        first_rank = rank[np.arange(len(first)), first]    # its rank among kept items
+        first = np.argmax(match, axis=1)  # column of the first match
+        first_rank = rank[np.arange(len(first)), first]  # its rank among kept items
         cmc_sum += (first_rank[:, None] <= np.arange(1, max_rank + 1)[None, :]).sum(axis=0)
         valid += int(has_match.sum())
     if valid == 0:

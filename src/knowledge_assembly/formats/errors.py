@@ -1,4 +1,5 @@
 """The one error type raised for bad raw data."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """JPEG checks and encoding."""
+
 from __future__ import annotations
 
 import io

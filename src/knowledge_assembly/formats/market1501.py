@@ -3,6 +3,7 @@
 Names are ``{pid:04d}_c{cam}s{seq}_{frame:06d}_{bb:02d}.jpg`` with ``pid`` -1 for
 junk boxes and 0000 for distractors; a few real files end in ``.jpg.jpg``.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,7 +76,8 @@ def index_names(names: list[str], folder: str, source: str | Path, cameras: int 
     if outside:
         raise RawDataError(
             Path(source) / Path(outside[0]).name,
-            f"camera outside c1-c{cameras} ({len(outside)} such; ingestion.market1501.cameras sets the number of cameras)",
+            f"camera outside c1-c{cameras} ({len(outside)} such; "
+            "ingestion.market1501.cameras sets the number of cameras)",
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({c: "int64" for c in COLUMNS[1:]})

@@ -1,4 +1,5 @@
 """PA-100K ``annotation.mat``: split image names and 26 binary labels."""
+
 from __future__ import annotations
 
 import io
@@ -14,10 +15,32 @@ from .paths import contained_relpath
 SPLITS = ("train", "val", "test")
 REQUIRED_KEYS = ("attributes",) + tuple(f"{s}_{k}" for s in SPLITS for k in ("images_name", "label"))
 PA100K_ATTRIBUTES = (
-    "Female", "AgeOver60", "Age18-60", "AgeLess18", "Front", "Side", "Back", "Hat",
-    "Glasses", "HandBag", "ShoulderBag", "Backpack", "HoldObjectsInFront", "ShortSleeve",
-    "LongSleeve", "UpperStride", "UpperLogo", "UpperPlaid", "UpperSplice", "LowerStripe",
-    "LowerPattern", "LongCoat", "Trousers", "Shorts", "Skirt&Dress", "boots",
+    "Female",
+    "AgeOver60",
+    "Age18-60",
+    "AgeLess18",
+    "Front",
+    "Side",
+    "Back",
+    "Hat",
+    "Glasses",
+    "HandBag",
+    "ShoulderBag",
+    "Backpack",
+    "HoldObjectsInFront",
+    "ShortSleeve",
+    "LongSleeve",
+    "UpperStride",
+    "UpperLogo",
+    "UpperPlaid",
+    "UpperSplice",
+    "LowerStripe",
+    "LowerPattern",
+    "LongCoat",
+    "Trousers",
+    "Shorts",
+    "Skirt&Dress",
+    "boots",
 )
 
 
@@ -65,15 +88,17 @@ def read_annotation(path: Path) -> PA100KAnnotation:
         expected = (len(names[split]), len(attributes))
         if label.shape != expected:
             raise RawDataError(
-                path, f"'{split}_label' has shape {label.shape}, expected {expected} "
-                f"({len(names[split])} images x {len(attributes)} attributes)"
+                path,
+                f"'{split}_label' has shape {label.shape}, expected {expected} "
+                f"({len(names[split])} images x {len(attributes)} attributes)",
             )
         outside = ~np.isin(label, (0, 1))
         if outside.any():
             row, col = np.argwhere(outside)[0]
             raise RawDataError(
-                path, f"'{split}_label' has value {label[row, col].item()!r} outside {{0, 1}} "
-                f"(image {names[split][row]}, attribute {attributes[col]})"
+                path,
+                f"'{split}_label' has value {label[row, col].item()!r} outside {{0, 1}} "
+                f"(image {names[split][row]}, attribute {attributes[col]})",
             )
         for name in names[split]:
             contained_relpath(name, path)
@@ -113,4 +138,4 @@ def annotation_bytes(annotation: PA100KAnnotation) -> bytes:
         content[f"{split}_label"] = np.asarray(annotation.labels[split], dtype=np.uint8)
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, content, format="5")
-    return MAT_HEADER + buffer.getvalue()[len(MAT_HEADER):]
+    return MAT_HEADER + buffer.getvalue()[len(MAT_HEADER) :]

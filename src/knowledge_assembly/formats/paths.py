@@ -1,4 +1,5 @@
 """Relative paths that must stay inside a raw-data root; image paths that must be regular files."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,6 @@ def contained_relpath(relpath: str, source: str | Path) -> str:
     if not text or text.startswith("/") or normal == ".." or normal.startswith("../") or normal == ".":
         raise RawDataError(source, f"path {relpath!r} escapes the raw data root")
     return normal
-
 
 
 def _not_regular(path: Path) -> str | None:

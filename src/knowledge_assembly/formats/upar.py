@@ -3,6 +3,7 @@
 Some UPAR files omit ``image`` from the header (``# Age-Young,...``); rows then
 still start with the image path.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -16,19 +17,46 @@ from .errors import RawDataError, summarise
 from .paths import contained_relpath
 
 UPAR_ATTRIBUTES = (
-    "Age-Young", "Age-Adult", "Age-Old", "Gender-Female", "Hair-Length-Short",
-    "Hair-Length-Long", "Hair-Length-Bald", "UpperBody-Length-Short",
-    "UpperBody-Color-Black", "UpperBody-Color-Blue", "UpperBody-Color-Brown",
-    "UpperBody-Color-Green", "UpperBody-Color-Grey", "UpperBody-Color-Orange",
-    "UpperBody-Color-Pink", "UpperBody-Color-Purple", "UpperBody-Color-Red",
-    "UpperBody-Color-White", "UpperBody-Color-Yellow", "UpperBody-Color-Other",
-    "LowerBody-Length-Short", "LowerBody-Color-Black", "LowerBody-Color-Blue",
-    "LowerBody-Color-Brown", "LowerBody-Color-Green", "LowerBody-Color-Grey",
-    "LowerBody-Color-Orange", "LowerBody-Color-Pink", "LowerBody-Color-Purple",
-    "LowerBody-Color-Red", "LowerBody-Color-White", "LowerBody-Color-Yellow",
-    "LowerBody-Color-Other", "LowerBody-Type-Trousers&Shorts", "LowerBody-Type-Skirt&Dress",
-    "Accessory-Backpack", "Accessory-Bag", "Accessory-Glasses-Normal",
-    "Accessory-Glasses-Sun", "Accessory-Hat",
+    "Age-Young",
+    "Age-Adult",
+    "Age-Old",
+    "Gender-Female",
+    "Hair-Length-Short",
+    "Hair-Length-Long",
+    "Hair-Length-Bald",
+    "UpperBody-Length-Short",
+    "UpperBody-Color-Black",
+    "UpperBody-Color-Blue",
+    "UpperBody-Color-Brown",
+    "UpperBody-Color-Green",
+    "UpperBody-Color-Grey",
+    "UpperBody-Color-Orange",
+    "UpperBody-Color-Pink",
+    "UpperBody-Color-Purple",
+    "UpperBody-Color-Red",
+    "UpperBody-Color-White",
+    "UpperBody-Color-Yellow",
+    "UpperBody-Color-Other",
+    "LowerBody-Length-Short",
+    "LowerBody-Color-Black",
+    "LowerBody-Color-Blue",
+    "LowerBody-Color-Brown",
+    "LowerBody-Color-Green",
+    "LowerBody-Color-Grey",
+    "LowerBody-Color-Orange",
+    "LowerBody-Color-Pink",
+    "LowerBody-Color-Purple",
+    "LowerBody-Color-Red",
+    "LowerBody-Color-White",
+    "LowerBody-Color-Yellow",
+    "LowerBody-Color-Other",
+    "LowerBody-Type-Trousers&Shorts",
+    "LowerBody-Type-Skirt&Dress",
+    "Accessory-Backpack",
+    "Accessory-Bag",
+    "Accessory-Glasses-Normal",
+    "Accessory-Glasses-Sun",
+    "Accessory-Hat",
 )
 
 
@@ -80,13 +108,21 @@ def read_csv(path: Path) -> tuple[list[str], pd.DataFrame]:
     if bad_width:
         i = bad_width[0]
         raise RawDataError(
-            path, f"line {i + 2} has {lines[i].count(',') + 1} fields, expected {len(names) + 1} (image + {len(names)} attributes)"
+            path,
+            f"line {i + 2} has {lines[i].count(',') + 1} fields, "
+            f"expected {len(names) + 1} (image + {len(names)} attributes)",
         )
     if not any(line.strip() for line in lines):
-        return names, pd.DataFrame({"image": pd.Series([], dtype=str), **{n: pd.Series([], dtype=np.uint8) for n in names}})
+        return names, pd.DataFrame(
+            {"image": pd.Series([], dtype=str), **{n: pd.Series([], dtype=np.uint8) for n in names}}
+        )
     frame = pd.read_csv(
-        io.StringIO(body), header=None, names=["image", *names], dtype=str,
-        skip_blank_lines=True, keep_default_na=False,
+        io.StringIO(body),
+        header=None,
+        names=["image", *names],
+        dtype=str,
+        skip_blank_lines=True,
+        keep_default_na=False,
     )
     values = frame[names].to_numpy()
     invalid = ~np.isin(values, ("0", "1"))

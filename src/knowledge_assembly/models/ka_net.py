@@ -4,15 +4,16 @@ Each head is conv → two FC → classifier and returns a feature vector and a
 classification vector. The reID classifier has one extra logit: "this image is
 from the reID dataset".
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 import torchvision
 from torch import nn
 
+from ..config import ModelConfig
 from .weights import load_backbone_weights
 
 BACKBONE_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
@@ -27,7 +28,9 @@ class TaskHead(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int, feature_dim: int, num_classes: int, bnneck: bool = True):
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True)
+        )
         self.fc = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, feature_dim))
         self.neck = nn.BatchNorm1d(feature_dim) if bnneck else nn.Identity()
         self.classifier = nn.Linear(feature_dim, num_classes)
@@ -41,8 +44,15 @@ class TaskHead(nn.Module):
 class KANet(nn.Module):
     """Shared ResNet trunk + reID head (``num_ids`` + 1 logits) + PAR head (``num_attributes`` logits)."""
 
-    def __init__(self, backbone: str, num_ids: int, num_attributes: int, hidden: int = 256, feature_dim: int = 128,
-                 bnneck: bool = True):
+    def __init__(
+        self,
+        backbone: str,
+        num_ids: int,
+        num_attributes: int,
+        hidden: int = 256,
+        feature_dim: int = 128,
+        bnneck: bool = True,
+    ):
         super().__init__()
         if backbone not in BACKBONE_CHANNELS:
             raise ValueError(f"backbone must be one of {sorted(BACKBONE_CHANNELS)}, got {backbone!r}")
@@ -106,30 +116,34 @@ def split_batch_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def _network(params: dict[str, Any], num_ids: int, num_attributes: int) -> KANet:
-    return KANet(params["backbone"], num_ids, num_attributes, params["hidden_dim"], params["feature_dim"],
-                 params.get("bnneck", True))
-
-
-def build_model(params: dict[str, Any], num_ids: int, num_attributes: int, seed: int) -> KANet:
-    """A seeded :class:`KANet`; ``params['pretrained']`` picks backbone weights (see :mod:`.weights`).
-
-    The two KA instances differ only in ``seed`` (head initialisation), as in the paper.
-    ``params['domain_bn']`` gives every BatchNorm of the shared trunk reID-domain and PAR-domain
-    statistics with one shared scale and shift (the task heads keep plain BatchNorm).
-    """
-    torch.manual_seed(seed)
-    model = _network(params, num_ids, num_attributes)
-    load_backbone_weights(model.trunk, params["backbone"], params.get("pretrained"))
-    if params.get("domain_bn"):
+def _network(config: ModelConfig, num_ids: int, num_attributes: int) -> KANet:
+    model = KANet(config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck)
+    if config.domain_bn:
         split_batch_norm(model.trunk)
     return model
 
 
-def restore_network(params: dict[str, Any], num_ids: int, num_attributes: int, state_dict: dict[str, torch.Tensor]) -> KANet:
-    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given)."""
-    model = _network(params, num_ids, num_attributes)
-    if params.get("domain_bn"):
+def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: int) -> KANet:
+    """A :class:`KANet` initialised from ``seed`` (the global random state is left as it was);
+    ``config.pretrained`` picks backbone weights (see :mod:`.weights`).
+
+    The two KA instances differ only in ``seed`` (head initialisation), as in the paper.
+    ``config.domain_bn`` gives every BatchNorm of the shared trunk reID-domain and PAR-domain
+    statistics with one shared scale and shift (the task heads keep plain BatchNorm).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = KANet(config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck)
+    load_backbone_weights(model.trunk, config.backbone, config.pretrained, config.allow_weight_download)
+    if config.domain_bn:
         split_batch_norm(model.trunk)
+    return model
+
+
+def restore_network(
+    config: ModelConfig, num_ids: int, num_attributes: int, state_dict: dict[str, torch.Tensor]
+) -> KANet:
+    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given)."""
+    model = _network(config, num_ids, num_attributes)
     model.load_state_dict(state_dict)
     return model

@@ -1,4 +1,5 @@
 """ImageNet weights for the backbone: torchvision's weights API or a local file."""
+
 from __future__ import annotations
 
 import os
@@ -33,22 +34,24 @@ def _trunk_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return mapped
 
 
-def load_backbone_weights(trunk: nn.Module, backbone: str, pretrained: str | None) -> None:
+def load_backbone_weights(
+    trunk: nn.Module, backbone: str, pretrained: str | None, allow_download: bool = False
+) -> None:
     """Load ImageNet weights into ``trunk``.
 
     ``pretrained``: ``None``/``"none"`` (random init), ``"imagenet"`` (torchvision's
-    weights from its cache; downloaded only if ``KA_ALLOW_WEIGHT_DOWNLOAD=1``), or a
-    path to a ``.pth`` state dict of a torchvision ResNet.
+    weights from its cache; downloaded only with ``allow_download``, i.e.
+    ``model.allow_weight_download: true``), or a path to a ``.pth`` state dict of a torchvision ResNet.
     """
     if pretrained in (None, "none", False):
         return
     if pretrained == "imagenet":
         path = cached_weights_path(backbone)
-        if not path.is_file() and os.environ.get("KA_ALLOW_WEIGHT_DOWNLOAD") != "1":
+        if not path.is_file() and not allow_download:
             raise WeightsUnavailableError(
                 f"ImageNet weights for {backbone} are not in torchvision's cache ({path}) and this run may not "
                 f"download them. Copy {os.path.basename(path)} there, set model.pretrained to a local .pth file, "
-                "set KA_ALLOW_WEIGHT_DOWNLOAD=1 on a machine with internet, or use model.pretrained: none."
+                "set model.allow_weight_download: true on a machine with internet, or use model.pretrained: none."
             )
         try:
             state = _torchvision_weights(backbone).get_state_dict(progress=False)
@@ -65,4 +68,6 @@ def load_backbone_weights(trunk: nn.Module, backbone: str, pretrained: str | Non
         state = state.get("state_dict", state)
     missing, _ = trunk.load_state_dict(_trunk_state(state), strict=False)
     if missing:
-        raise WeightsUnavailableError(f"weights for {backbone} lack {len(missing)} backbone tensors, e.g. {missing[:3]}")
+        raise WeightsUnavailableError(
+            f"weights for {backbone} lack {len(missing)} backbone tensors, e.g. {missing[:3]}"
+        )

@@ -1,4 +1,5 @@
 """Matplotlib figures: loss curves, CMC, per-attribute mA, and a retrieval figure like the paper's Figure 3."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ def training_curves(history: pd.DataFrame, title: str) -> Figure:
     axis = figure.subplots()
     for term in LOSS_TERMS:
         if term in history:
-            axis.plot(history["epoch"], history[term], marker="o", label=term, linewidth=2.5 if term == "total" else 1.5)
+            axis.plot(
+                history["epoch"], history[term], marker="o", label=term, linewidth=2.5 if term == "total" else 1.5
+            )
     axis.set(xlabel="epoch", ylabel="mean loss", title=f"{title}: training losses")
     axis.legend(fontsize=8, ncol=2)
     axis.grid(alpha=0.3)
@@ -35,8 +38,11 @@ def cmc_curve(cmc: list[float], title: str, max_rank: int = 20) -> Figure:
 
 def attribute_bars(table: pd.DataFrame, title: str) -> Figure:
     """Per-attribute mA on PA-100K and, where labelled, on Market-1501 (the reID domain), with a chance line at 50."""
-    columns = [(c, label) for c, label in (("mA", "PA-100K"), ("reid_domain_mA", "Market-1501 (reID domain)"))
-               if c in table and table[c].notna().any()]
+    columns = [
+        (c, label)
+        for c, label in (("mA", "PA-100K"), ("reid_domain_mA", "Market-1501 (reID domain)"))
+        if c in table and table[c].notna().any()
+    ]
     figure = Figure(figsize=(12, 4))
     axis = figure.subplots()
     x, width = np.arange(len(table)), 0.8 / len(columns)
@@ -51,21 +57,30 @@ def attribute_bars(table: pd.DataFrame, title: str) -> Figure:
     return figure
 
 
-def attribute_lines(names: list[str], probabilities: np.ndarray, truth: np.ndarray | None, threshold: float,
-                    limit: int = 12) -> list[str]:
+def attribute_lines(
+    names: list[str], probabilities: np.ndarray, truth: np.ndarray | None, threshold: float, limit: int = 12
+) -> list[str]:
     """Predicted attributes (probability > threshold, most likely first) beside the ground truth where known:
     ✓ predicted and labelled, ✗ predicted but not labelled, "missed" labelled but not predicted."""
     order = [i for i in np.argsort(-probabilities) if probabilities[i] > threshold]
     if truth is None:
         return ["(no UPAR label for this image)"] + [f"  {names[i]} {probabilities[i]:.2f}" for i in order][: limit - 1]
     lines = [f"{'✓' if truth[i] else '✗'} {names[i]} {probabilities[i]:.2f}" for i in order]
-    lines += [f"missed {names[i]} {probabilities[i]:.2f}" for i in np.flatnonzero(truth) if probabilities[i] <= threshold]
+    lines += [
+        f"missed {names[i]} {probabilities[i]:.2f}" for i in np.flatnonzero(truth) if probabilities[i] <= threshold
+    ]
     correct = int(sum(bool(truth[i]) for i in order))
     return [f"{correct}/{len(order)} predicted correct, {int(truth.sum()) - correct} missed"] + lines[: limit - 1]
 
 
-def retrieval(query_images: np.ndarray, gallery_images: np.ndarray, top: np.ndarray, correct: np.ndarray,
-              attributes: list[list[str]], title: str) -> Figure:
+def retrieval(
+    query_images: np.ndarray,
+    gallery_images: np.ndarray,
+    top: np.ndarray,
+    correct: np.ndarray,
+    attributes: list[list[str]],
+    title: str,
+) -> Figure:
     """Rows of query + top-k gallery crops (green: same identity, red: other), with the query's attributes."""
     rows, k = top.shape
     figure = Figure(figsize=(1.3 * (k + 2) + 3.0, 2.4 * rows))
@@ -80,8 +95,9 @@ def retrieval(query_images: np.ndarray, gallery_images: np.ndarray, top: np.ndar
             for spine in axis.spines.values():
                 spine.set(color=colour, linewidth=3, visible=True)
             axis.set_title(("✓ " if correct[r, j] else "✗ ") + f"#{j + 1}", fontsize=8, color=colour)
-        axes[r, k + 1].text(0, 1, "\n".join(attributes[r]) or "(no attribute > threshold)", va="top", fontsize=6.5,
-                            family="monospace")
+        axes[r, k + 1].text(
+            0, 1, "\n".join(attributes[r]) or "(no attribute > threshold)", va="top", fontsize=6.5, family="monospace"
+        )
         axes[r, k + 1].axis("off")
         for axis in axes[r, : k + 1]:
             axis.set_xticks([])

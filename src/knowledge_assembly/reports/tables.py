@@ -1,4 +1,6 @@
-"""The paper's Table 1 (baselines vs KA) and Table 2 (ablations): mean ± std over seeds, from ``metrics.json`` dicts."""
+"""The paper's Table 1 (baselines vs KA) and Table 2 (ablations): mean ± std over seeds, from ``metrics.json`` dicts.
+Which variant appears in which table, under which label, is its ``rows`` parameter."""
+
 from __future__ import annotations
 
 import math
@@ -6,16 +8,21 @@ import math
 import numpy as np
 import pandas as pd
 
-TABLE1_ROWS = [("reid_only", "reID only"), ("par_only", "PAR only"), ("reid_ssl", "reID ssl"),
-               ("par_ssl", "PAR ssl"), ("mtl", "MTL baseline"), ("ka", "KA (ours)")]
-TABLE2_ROWS = [("mtl", "MTL baseline"), ("ka_imgaug", "KA w/ ImgAug"), ("ka_netaug", "KA w/ NetAug"),
-               ("ka", "KA w/ NetAug+Tri"), ("mtl_dsbn", "MTL + domain-specific BN"), ("ka_dsbn", "KA + domain-specific BN")]
-COLUMNS = [("reid", "reid", "mAP", "Market-1501 mAP"), ("reid", "reid", "rank1", "Market-1501 R-1"),
-           ("reid", "reid", "rank5", "Market-1501 R-5"), ("reid", "reid", "rank10", "Market-1501 R-10"),
-           ("par", "par", "mA", "PA-100K mA"), ("par", "par", "accuracy", "PA-100K Acc"),
-           ("par", "par", "precision", "PA-100K Prec"), ("par", "par", "recall", "PA-100K Rec"), ("par", "par", "f1", "PA-100K F1"),
-           ("par", "par", "mA_colour", "PA-100K mA colour"), ("par", "par", "mA_other", "PA-100K mA other"),
-           ("par", "reid_domain_par", "mA", "Market-1501 PAR mA"), ("par", "reid_domain_par", "f1", "Market-1501 PAR F1")]
+COLUMNS = [
+    ("reid", "reid", "mAP", "Market-1501 mAP"),
+    ("reid", "reid", "rank1", "Market-1501 R-1"),
+    ("reid", "reid", "rank5", "Market-1501 R-5"),
+    ("reid", "reid", "rank10", "Market-1501 R-10"),
+    ("par", "par", "mA", "PA-100K mA"),
+    ("par", "par", "accuracy", "PA-100K Acc"),
+    ("par", "par", "precision", "PA-100K Prec"),
+    ("par", "par", "recall", "PA-100K Rec"),
+    ("par", "par", "f1", "PA-100K F1"),
+    ("par", "par", "mA_colour", "PA-100K mA colour"),
+    ("par", "par", "mA_other", "PA-100K mA other"),
+    ("par", "reid_domain_par", "mA", "Market-1501 PAR mA"),
+    ("par", "reid_domain_par", "f1", "Market-1501 PAR F1"),
+]
 STD = " std"
 
 
@@ -42,12 +49,22 @@ def metrics_table(runs: dict[str, list[dict]], rows: list[tuple[str, str]]) -> p
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
     """A Markdown table of "mean ± std" cells ("–" for tasks a method does not learn)."""
+
     def cell(row: pd.Series, column: str) -> str:
         if pd.isna(row[column]):
             return "–"
         std = row[column + STD]
         return f"{row[column]:.2f}" if pd.isna(std) else f"{row[column]:.2f} ± {std:.2f}"
 
-    shown = pd.DataFrame({"Method": table["Method"], "seeds": table["seeds"],
-                          **{c: [cell(row, c) for _, row in table.iterrows()] for *_, c in COLUMNS}})
-    return f"### {title}\n\n" + shown.to_markdown(index=False, colalign=["left"] + ["right"] * (len(shown.columns) - 1)) + "\n"
+    shown = pd.DataFrame(
+        {
+            "Method": table["Method"],
+            "seeds": table["seeds"],
+            **{c: [cell(row, c) for _, row in table.iterrows()] for *_, c in COLUMNS},
+        }
+    )
+    return (
+        f"### {title}\n\n"
+        + shown.to_markdown(index=False, colalign=["left"] + ["right"] * (len(shown.columns) - 1))
+        + "\n"
+    )

@@ -4,6 +4,7 @@ Every attribute is visible in the picture (hair, sleeves, colours, skirt, bags,
 glasses, hat), identities differ in exact colour shades and body shape, and a
 :class:`Style` shifts colour, light, noise and background per camera or dataset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,9 +15,17 @@ from PIL import Image, ImageDraw, ImageFilter
 from ..formats.upar import UPAR_ATTRIBUTES
 
 COLOURS = {
-    "Black": (25, 25, 28), "Blue": (35, 70, 200), "Brown": (115, 70, 35), "Green": (35, 145, 50),
-    "Grey": (128, 128, 128), "Orange": (245, 140, 25), "Pink": (245, 150, 190), "Purple": (115, 40, 160),
-    "Red": (205, 30, 30), "White": (235, 235, 235), "Yellow": (235, 215, 35),
+    "Black": (25, 25, 28),
+    "Blue": (35, 70, 200),
+    "Brown": (115, 70, 35),
+    "Green": (35, 145, 50),
+    "Grey": (128, 128, 128),
+    "Orange": (245, 140, 25),
+    "Pink": (245, 150, 190),
+    "Purple": (115, 40, 160),
+    "Red": (205, 30, 30),
+    "White": (235, 235, 235),
+    "Yellow": (235, 215, 35),
 }
 COLOUR_NAMES = (*COLOURS, "Other")
 SKIN_TONES = ((240, 200, 170), (200, 150, 110), (150, 100, 70), (95, 65, 45))
@@ -106,11 +115,25 @@ def sample_style(rng: np.random.Generator, dataset: str) -> Style:
     """A camera (``market``) or scene (``pa100k``) look; the two datasets differ on purpose."""
     if dataset == "market":
         background = rng.integers(70, 150, 3)
-        return Style(tuple(rng.uniform(0.8, 1.2, 3)), float(rng.uniform(-25, 15)), float(rng.uniform(3, 9)),
-                     float(rng.uniform(0.0, 0.6)), tuple(int(v) for v in background), 0.5, int(rng.integers(75, 95)))
+        return Style(
+            tuple(rng.uniform(0.8, 1.2, 3)),
+            float(rng.uniform(-25, 15)),
+            float(rng.uniform(3, 9)),
+            float(rng.uniform(0.0, 0.6)),
+            tuple(int(v) for v in background),
+            0.5,
+            int(rng.integers(75, 95)),
+        )
     background = rng.integers(110, 230, 3)
-    return Style(tuple(rng.uniform(0.9, 1.1, 3)), float(rng.uniform(0, 30)), float(rng.uniform(1, 4)),
-                 float(rng.uniform(0.3, 1.0)), tuple(int(v) for v in background), 1.0, int(rng.integers(85, 98)))
+    return Style(
+        tuple(rng.uniform(0.9, 1.1, 3)),
+        float(rng.uniform(0, 30)),
+        float(rng.uniform(1, 4)),
+        float(rng.uniform(0.3, 1.0)),
+        tuple(int(v) for v in background),
+        1.0,
+        int(rng.integers(85, 98)),
+    )
 
 
 def _contrast(colour: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -133,6 +156,7 @@ def _background(draw: ImageDraw.ImageDraw, size: tuple[int, int], style: Style, 
 
 def _figure(draw: ImageDraw.ImageDraw, p: Person, cx: float, feet: float, body: float) -> None:
     """Draw the person centred at ``cx`` with feet at ``feet`` and height ``body`` (pixels)."""
+
     def y(frac: float) -> float:
         return feet - body * (1.0 - frac)
 
@@ -149,7 +173,9 @@ def _figure(draw: ImageDraw.ImageDraw, p: Person, cx: float, feet: float, body: 
         draw.rectangle([x0 - 1, y(0.95), x0 + 2 * leg + 1, feet], fill=(30, 28, 26))
     if skirt:
         hem = y(0.70 if short_low else 0.86)
-        draw.polygon([(cx - half, y(0.50)), (cx + half, y(0.50)), (cx + 1.5 * half, hem), (cx - 1.5 * half, hem)], fill=p.lower)
+        draw.polygon(
+            [(cx - half, y(0.50)), (cx + half, y(0.50)), (cx + 1.5 * half, hem), (cx - 1.5 * half, hem)], fill=p.lower
+        )
     if p.has("LowerBody-Color-Other"):
         for frac in np.arange(0.53, 0.68, 0.05):
             draw.rectangle([cx - 1.2 * half, y(frac), cx + 1.2 * half, y(frac + 0.02)], fill=_contrast(p.lower))
@@ -189,12 +215,21 @@ def _figure(draw: ImageDraw.ImageDraw, p: Person, cx: float, feet: float, body: 
         draw.rectangle([cx - 0.85 * head, eye - 0.25 * head, cx + 0.85 * head, eye + 0.25 * head], fill=(5, 5, 8))
     elif p.has("Accessory-Glasses-Normal"):
         for side in (-1, 1):
-            draw.rectangle([cx + side * 0.45 * head - 0.35 * head, eye - 0.22 * head,
-                            cx + side * 0.45 * head + 0.35 * head, eye + 0.22 * head], outline=(15, 15, 20), width=3)
+            draw.rectangle(
+                [
+                    cx + side * 0.45 * head - 0.35 * head,
+                    eye - 0.22 * head,
+                    cx + side * 0.45 * head + 0.35 * head,
+                    eye + 0.22 * head,
+                ],
+                outline=(15, 15, 20),
+                width=3,
+            )
 
 
-def render(person: Person | None, style: Style, rng: np.random.Generator,
-           size: tuple[int, int] = (64, 128), crop: float = 1.0) -> np.ndarray:
+def render(
+    person: Person | None, style: Style, rng: np.random.Generator, size: tuple[int, int] = (64, 128), crop: float = 1.0
+) -> np.ndarray:
     """Render an ``(H, W, 3)`` uint8 crop; ``person=None`` gives background only.
 
     ``crop`` < 1 shows only the top part of the person, like a bad detection.

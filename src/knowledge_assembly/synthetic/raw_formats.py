@@ -2,6 +2,7 @@
 
 Each builder returns ``{relative path: file bytes}``; writing is the caller's job.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,9 @@ THUMBS_DB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)  # OLE header, as W
 MARKET_README = b"Synthetic Market-1501-style data written by knowledge_assembly.synthetic\r\n"
 
 
-def _jpeg(person: Person | None, style: Style, rng: np.random.Generator, size: tuple[int, int], crop: float = 1.0) -> bytes:
+def _jpeg(
+    person: Person | None, style: Style, rng: np.random.Generator, size: tuple[int, int], crop: float = 1.0
+) -> bytes:
     return encode_jpeg(render(person, style, rng, size, crop), quality=style.quality)
 
 
@@ -25,7 +28,9 @@ def _ranged(rng: np.random.Generator, bounds: list[int]) -> int:
     return int(rng.integers(bounds[0], bounds[1] + 1))
 
 
-def market1501_files(params: dict[str, Any], rng: np.random.Generator, size: tuple[int, int]) -> tuple[dict[str, bytes], pd.DataFrame]:
+def market1501_files(
+    params: dict[str, Any], rng: np.random.Generator, size: tuple[int, int]
+) -> tuple[dict[str, bytes], pd.DataFrame]:
     """Market-1501-v15.09.15 tree and the UPAR labels of its training images."""
     cameras = params["cameras"]
     styles = {cam: sample_style(rng, "market") for cam in range(1, cameras + 1)}
@@ -54,9 +59,23 @@ def market1501_files(params: dict[str, Any], rng: np.random.Generator, size: tup
                     labels.append((f"Market1501/bounding_box_train/{name}", person.attributes))
     for _ in range(params["distractors"]):
         person = sample_person(rng) if rng.random() < 0.7 else None
-        add("bounding_box_test", 0, int(rng.integers(1, cameras + 1)), person, int(rng.integers(1, 9)), float(rng.uniform(0.5, 0.9)))
+        add(
+            "bounding_box_test",
+            0,
+            int(rng.integers(1, cameras + 1)),
+            person,
+            int(rng.integers(1, 9)),
+            float(rng.uniform(0.5, 0.9)),
+        )
     for _ in range(params["junk"]):
-        add("bounding_box_test", -1, int(rng.integers(1, cameras + 1)), sample_person(rng), int(rng.integers(1, 9)), float(rng.uniform(0.25, 0.45)))
+        add(
+            "bounding_box_test",
+            -1,
+            int(rng.integers(1, cameras + 1)),
+            sample_person(rng),
+            int(rng.integers(1, 9)),
+            float(rng.uniform(0.25, 0.45)),
+        )
     files["bounding_box_train/Thumbs.db"] = THUMBS_DB
     files["bounding_box_test/Thumbs.db"] = THUMBS_DB
     return files, _label_frame(labels)
@@ -83,7 +102,8 @@ def pa100k_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict
             labels26[split].append(pa100k_labels(person))
             upar_rows.append((f"PA100k/release_data/release_data/{name}", person.attributes))
     annotation = pa100k.PA100KAnnotation(
-        list(pa100k.PA100K_ATTRIBUTES), names,
+        list(pa100k.PA100K_ATTRIBUTES),
+        names,
         {s: np.array(labels26[s], dtype=np.uint8).reshape(-1, 26) for s in pa100k.SPLITS},
     )
     files["annotation.mat"] = pa100k.annotation_bytes(annotation)
@@ -95,13 +115,22 @@ def pa100k_labels(person: Person) -> np.ndarray:
     has = person.has
     short_low, skirt = has("LowerBody-Length-Short"), has("LowerBody-Type-Skirt&Dress")
     values = {
-        "Female": has("Gender-Female"), "AgeOver60": has("Age-Old"), "Age18-60": has("Age-Adult"),
-        "AgeLess18": has("Age-Young"), "Front": True, "Hat": has("Accessory-Hat"),
+        "Female": has("Gender-Female"),
+        "AgeOver60": has("Age-Old"),
+        "Age18-60": has("Age-Adult"),
+        "AgeLess18": has("Age-Young"),
+        "Front": True,
+        "Hat": has("Accessory-Hat"),
         "Glasses": has("Accessory-Glasses-Normal") or has("Accessory-Glasses-Sun"),
-        "HandBag": has("Accessory-Bag"), "Backpack": has("Accessory-Backpack"),
-        "ShortSleeve": has("UpperBody-Length-Short"), "LongSleeve": not has("UpperBody-Length-Short"),
-        "UpperStride": has("UpperBody-Color-Other"), "LowerStripe": has("LowerBody-Color-Other"),
-        "Trousers": not skirt and not short_low, "Shorts": not skirt and short_low, "Skirt&Dress": skirt,
+        "HandBag": has("Accessory-Bag"),
+        "Backpack": has("Accessory-Backpack"),
+        "ShortSleeve": has("UpperBody-Length-Short"),
+        "LongSleeve": not has("UpperBody-Length-Short"),
+        "UpperStride": has("UpperBody-Color-Other"),
+        "LowerStripe": has("LowerBody-Color-Other"),
+        "Trousers": not skirt and not short_low,
+        "Shorts": not skirt and short_low,
+        "Skirt&Dress": skirt,
     }
     return np.array([int(values.get(name, False)) for name in pa100k.PA100K_ATTRIBUTES], dtype=np.uint8)
 

@@ -1,4 +1,5 @@
 """Mini-batches of N_A PK-sampled reID images and N_B random PAR images, from uint8 caches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ def pk_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> 
     for pid in np.unique(labels):
         index = np.flatnonzero(labels == pid)
         index = rng.choice(index, k, replace=True) if len(index) < k else rng.permutation(index)
-        chunks[int(pid)] = [index[i:i + k] for i in range(0, len(index) - k + 1, k)]
+        chunks[int(pid)] = [index[i : i + k] for i in range(0, len(index) - k + 1, k)]
     batches = []
     available = [pid for pid, c in chunks.items() if c]
     while len(available) >= p:
@@ -41,11 +42,21 @@ def pk_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> 
 def random_batches(n: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``count`` batches of ``size`` indices from successive shuffles of ``range(n)``."""
     needed = size * count
-    order = np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])[:needed] if needed else np.empty(0, int)
-    return [order[i * size:(i + 1) * size] for i in range(count)]
+    order = (
+        np.concatenate([rng.permutation(n) for _ in range(-(-needed // n))])[:needed] if needed else np.empty(0, int)
+    )
+    return [order[i * size : (i + 1) * size] for i in range(count)]
 
 
-def epoch_plan(data: TrainingData, params: dict, use_reid: bool, use_par: bool, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+def epoch_plan(
+    data: TrainingData,
+    ids_per_batch: int,
+    images_per_id: int,
+    par_batch_size: int,
+    use_reid: bool,
+    use_par: bool,
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(reID indices, PAR indices) per iteration of one epoch.
 
     An epoch has the same number of iterations for every variant: enough
@@ -53,30 +64,18 @@ def epoch_plan(data: TrainingData, params: dict, use_reid: bool, use_par: bool, 
     variant does not use contributes empty index arrays; the ones it uses are
     cycled (several PK passes, several PAR shuffles) to fill the epoch.
     """
-    p, k, n_par = params["ids_per_batch"], params["images_per_id"], params["par_batch_size"]
-    count = max(-(-len(data.reid_labels) // (p * k)), len(data.par_labels) // n_par, 1)
+    iterations = max(
+        -(-len(data.reid_labels) // (ids_per_batch * images_per_id)), len(data.par_labels) // par_batch_size, 1
+    )
     reid: list[np.ndarray] = []
-    while use_reid and len(reid) < count:
-        more = pk_batches(data.reid_labels, p, k, rng)
+    while use_reid and len(reid) < iterations:
+        more = pk_batches(data.reid_labels, ids_per_batch, images_per_id, rng)
         if not more:
-            raise ValueError(f"cannot form a PK batch: fewer than {p} identities in the reID training set")
+            raise ValueError(f"cannot form a PK batch: fewer than {ids_per_batch} identities in the reID training set")
         reid += more
-    par = random_batches(len(data.par_labels), n_par, count, rng) if use_par else []
+    par = random_batches(len(data.par_labels), par_batch_size, iterations, rng) if use_par else []
     empty = np.empty(0, dtype=np.int64)
-    return [(reid[i] if use_reid else empty, par[i] if use_par else empty) for i in range(count)]
-
-
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-
-def to_float(images: np.ndarray) -> torch.Tensor:
-    """``(B, H, W, 3)`` uint8 → ``(B, 3, H, W)`` float in [0, 1]."""
-    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    return (images - IMAGENET_MEAN.to(images.device)) / IMAGENET_STD.to(images.device)
+    return [(reid[i] if use_reid else empty, par[i] if use_par else empty) for i in range(iterations)]
 
 
 def weak_view(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -87,7 +86,7 @@ def weak_view(images: torch.Tensor, generator: torch.Generator, pad: int = 4) ->
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
-    return torch.stack([padded[i, :, dy[i]:dy[i] + height, dx[i]:dx[i] + width] for i in range(batch)])
+    return torch.stack([padded[i, :, dy[i] : dy[i] + height, dx[i] : dx[i] + width] for i in range(batch)])
 
 
 def strong_view(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -104,5 +103,5 @@ def strong_view(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     x0 = (torch.rand(batch, generator=generator) * (width - ew)).long()
     images = images.clone()
     for i in range(batch):
-        images[i, :, y0[i]:y0[i] + eh[i], x0[i]:x0[i] + ew[i]] = 0.5
+        images[i, :, y0[i] : y0[i] + eh[i], x0[i] : x0[i] + ew[i]] = 0.5
     return images

@@ -3,6 +3,7 @@
 Cross-model terms take model A's output and model B's; B's side is always
 detached, so B only supervises A (call twice, swapped, for both directions).
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,12 @@ def positive_ratio_weights(targets: torch.Tensor, positive_ratio: torch.Tensor) 
     return torch.where(targets > 0.5, torch.exp(1.0 - positive_ratio), torch.exp(positive_ratio))
 
 
-def attribute_bce(logits: torch.Tensor, targets: torch.Tensor, positive_ratio: torch.Tensor | None = None,
-                  mask: torch.Tensor | None = None) -> torch.Tensor:
+def attribute_bce(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    positive_ratio: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Binary cross-entropy summed over attributes and averaged over images (Rethinking_of_PAR's convention).
 
     Averaging over attributes as well would divide the PAR gradient by the number
@@ -35,8 +40,9 @@ def attribute_bce(logits: torch.Tensor, targets: torch.Tensor, positive_ratio: t
     return loss.sum(dim=1).mean() if len(loss) else loss.sum()
 
 
-def cross_model_triplet(anchor: torch.Tensor, other: torch.Tensor, margin: float,
-                        labels: torch.Tensor | None = None, normalize: bool = True) -> torch.Tensor:
+def cross_model_triplet(
+    anchor: torch.Tensor, other: torch.Tensor, margin: float, labels: torch.Tensor | None = None, normalize: bool = True
+) -> torch.Tensor:
     """Triplet with anchor ``anchor[i]``, positive ``other[i]`` and the hardest in-batch negative from ``other``.
 
     Negatives are ``other[j]``, j != i (and ``labels[j] != labels[i]`` when labels are
@@ -62,8 +68,9 @@ def cross_model_triplet(anchor: torch.Tensor, other: torch.Tensor, margin: float
     return F.relu(distance.diagonal() - negative + margin)[valid].mean()
 
 
-def dice_loss(probabilities: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0,
-              mask: torch.Tensor | None = None) -> torch.Tensor:
+def dice_loss(
+    probabilities: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """1 - soft DICE per sample (over attributes, only where ``mask``), averaged over the batch."""
     if mask is not None:
         probabilities, targets = probabilities * mask, targets * mask

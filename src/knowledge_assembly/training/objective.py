@@ -1,4 +1,5 @@
 """The loss of one step for every variant: L = L_sup + λ·L_ssl."""
+
 from __future__ import annotations
 
 import math
@@ -6,49 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import SSL_TERMS, TrainingConfig, VariantConfig
 from . import losses
 
-SUPERVISED = ("reid", "par")
 SUPERVISED_TERMS = ("id", "attr", "dataset")
-SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "id_pseudo")
-VIEWS = ("single", "weak_strong")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """What a training run learns from: number of networks, views, supervised tasks, SSL terms, and whether
-    the network has domain-specific BatchNorm (``domain_bn``; or ``model.domain_bn`` for every variant)."""
-
-    name: str
-    models: int
-    views: str
-    supervised: tuple[str, ...]
-    ssl: tuple[str, ...]
-    domain_bn: bool = False
-
-    @classmethod
-    def from_params(cls, name: str, spec: dict) -> "Variant":
-        variant = cls(name, int(spec["models"]), spec.get("views", "single"),
-                      tuple(spec.get("supervised", ())), tuple(spec.get("ssl", ())), bool(spec.get("domain_bn", False)))
-        problems = [f"unknown supervised task {t!r}" for t in variant.supervised if t not in SUPERVISED]
-        problems += [f"unknown ssl term {t!r}" for t in variant.ssl if t not in SSL_TERMS]
-        if variant.views not in VIEWS:
-            problems.append(f"views must be one of {VIEWS}")
-        if variant.ssl and variant.models == 1 and variant.views == "single":
-            problems.append("ssl terms need two models or weak_strong views")
-        if variant.models not in (1, 2):
-            problems.append("models must be 1 or 2")
-        if problems:
-            raise ValueError(f"training variant {name!r}: " + "; ".join(problems))
-        return variant
-
-    @property
-    def uses_reid_data(self) -> bool:
-        return "reid" in self.supervised or bool(self.ssl)
-
-    @property
-    def uses_par_data(self) -> bool:
-        return "par" in self.supervised or bool(self.ssl)
 
 
 @dataclass
@@ -64,19 +26,28 @@ class Batch:
     def size(self) -> int:
         return self.n_reid + len(self.attributes)
 
-    def shard(self, rank: int, world_size: int) -> tuple[torch.Tensor, "Batch"]:
+    def shard(self, rank: int, world_size: int) -> tuple[torch.Tensor, Batch]:
         """Rows of this rank's equal share of the reID rows and of the PAR rows, and its sub-batch."""
         n_par = len(self.attributes)
         if self.n_reid % world_size or n_par % world_size:
-            raise ValueError(f"batch of {self.n_reid} reID + {n_par} PAR images cannot be split evenly over {world_size} processes")
-        a, b = self.n_reid // world_size, n_par // world_size
-        reid_rows = torch.arange(rank * a, (rank + 1) * a)
-        par_rows = torch.arange(rank * b, (rank + 1) * b)
+            raise ValueError(
+                f"batch of {self.n_reid} reID + {n_par} PAR images cannot be split evenly over {world_size} processes"
+            )
+        reid_share, par_share = self.n_reid // world_size, n_par // world_size
+        reid_rows = torch.arange(rank * reid_share, (rank + 1) * reid_share)
+        par_rows = torch.arange(rank * par_share, (rank + 1) * par_share)
         rows = torch.cat([reid_rows, self.n_reid + par_rows])
-        return rows, Batch(a, self.id_labels[reid_rows.to(self.id_labels.device)], self.attributes[par_rows.to(self.attributes.device)], self.positive_ratio)
+        return rows, Batch(
+            reid_share,
+            self.id_labels[reid_rows.to(self.id_labels.device)],
+            self.attributes[par_rows.to(self.attributes.device)],
+            self.positive_ratio,
+        )
 
 
-def supervised_terms(out: dict[str, torch.Tensor], batch: Batch, variant: Variant, params: dict) -> dict[str, torch.Tensor]:
+def supervised_terms(
+    out: dict[str, torch.Tensor], batch: Batch, variant: VariantConfig, config: TrainingConfig
+) -> dict[str, torch.Tensor]:
     """ID cross-entropy on reID rows and attribute BCE on PAR rows (the paper's L_A + L_B).
 
     With ``dataset_logit_supervision`` a variant that pseudo-supervises the
@@ -86,26 +57,32 @@ def supervised_terms(out: dict[str, torch.Tensor], batch: Batch, variant: Varian
     terms = {}
     n = batch.n_reid
     if "reid" in variant.supervised and n:
-        terms["id"] = losses.id_cross_entropy(out["id_logits"][:n], batch.id_labels, params["label_smoothing"])
+        terms["id"] = losses.id_cross_entropy(out["id_logits"][:n], batch.id_labels, config.label_smoothing)
     if "par" in variant.supervised and batch.size > n:
         terms["attr"] = losses.attribute_bce(out["attribute_logits"][n:], batch.attributes, batch.positive_ratio)
-    if params["dataset_logit_supervision"] and "dataset_bce" in variant.ssl and n and batch.size > n:
+    if config.dataset_logit_supervision and "dataset_bce" in variant.ssl and n and batch.size > n:
         from_reid = torch.zeros(batch.size, device=out["dataset_logit"].device)
         from_reid[:n] = 1.0
         terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], from_reid)
     return terms
 
 
-def cross_terms(student: dict, teacher: dict, batch: Batch, variant: Variant, params: dict, threshold: float | None) -> dict[str, torch.Tensor]:
+def cross_terms(
+    student: dict, teacher: dict, batch: Batch, variant: VariantConfig, config: TrainingConfig, threshold: float | None
+) -> dict[str, torch.Tensor]:
     """Pseudo-supervision of ``student`` by (detached) ``teacher`` on every row of the batch.
 
     With a confidence ``threshold`` (FixMatch), only confident teacher outputs count.
     """
     terms = {}
-    margin = params["triplet_margin"]
+    margin = config.triplet_margin
     if "reid_triplet" in variant.ssl:
-        labels = torch.cat([batch.id_labels, -1 - torch.arange(batch.size - batch.n_reid, device=batch.id_labels.device)])
-        terms["reid_triplet"] = losses.cross_model_triplet(student["reid_feature"], teacher["reid_feature"], margin, labels)
+        labels = torch.cat(
+            [batch.id_labels, -1 - torch.arange(batch.size - batch.n_reid, device=batch.id_labels.device)]
+        )
+        terms["reid_triplet"] = losses.cross_model_triplet(
+            student["reid_feature"], teacher["reid_feature"], margin, labels
+        )
     if "par_triplet" in variant.ssl:
         terms["par_triplet"] = losses.cross_model_triplet(student["par_feature"], teacher["par_feature"], margin)
     if "dataset_bce" in variant.ssl:
@@ -132,8 +109,14 @@ def ssl_ramp(epoch: int, warmup_epochs: int) -> float:
     return math.exp(-5.0 * (1.0 - epoch / warmup_epochs) ** 2)
 
 
-def step_losses(outputs: list[dict], batch: Batch, variant: Variant, params: dict,
-                strong_view: dict | None = None, ramp: float = 1.0) -> dict[str, torch.Tensor]:
+def step_losses(
+    outputs: list[dict],
+    batch: Batch,
+    variant: VariantConfig,
+    config: TrainingConfig,
+    strong_view: dict | None = None,
+    ramp: float = 1.0,
+) -> dict[str, torch.Tensor]:
     """All loss terms of one step plus ``sup``, ``ssl`` and ``total``.
 
     ``outputs``: one dict per network (two for NetAug variants); supervised terms
@@ -148,16 +131,16 @@ def step_losses(outputs: list[dict], batch: Batch, variant: Variant, params: dic
             terms[key] = terms[key] + value if key in terms else value
 
     for out in outputs:
-        add(supervised_terms(out, batch, variant, params))
-    if variant.ssl and variant.models == 2:
-        add(cross_terms(outputs[0], outputs[1], batch, variant, params, None))
-        add(cross_terms(outputs[1], outputs[0], batch, variant, params, None))
+        add(supervised_terms(out, batch, variant, config))
+    if variant.ssl and variant.networks == 2:
+        add(cross_terms(outputs[0], outputs[1], batch, variant, config, None))
+        add(cross_terms(outputs[1], outputs[0], batch, variant, config, None))
     elif variant.ssl:
-        add(cross_terms(strong_view, outputs[0], batch, variant, params, params["confidence_threshold"]))
+        add(cross_terms(strong_view, outputs[0], batch, variant, config, config.confidence_threshold))
     zero = next(iter(outputs[0].values())).sum() * 0.0
     sup = sum((terms[k] for k in SUPERVISED_TERMS if k in terms), zero)
     ssl = sum((terms[k] for k in SSL_TERMS if k in terms), zero)
-    weighted_ssl = params["ssl_weight"] * ramp * ssl
+    weighted_ssl = config.ssl_weight * ramp * ssl
     return {**terms, "sup": sup, "ssl": ssl, "weighted_ssl": weighted_ssl, "total": sup + weighted_ssl}
 
 

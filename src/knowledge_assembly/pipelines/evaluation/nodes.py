@@ -1,4 +1,5 @@
-"""Nodes of the ``evaluation`` pipeline."""
+"""Nodes of the ``evaluation`` pipeline: outputs of the networks → reID / PAR metrics → summary; retrieval examples."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,19 +8,59 @@ import numpy as np
 import pandas as pd
 
 from knowledge_assembly.config import EvaluationConfig
-from knowledge_assembly.evaluation.evaluate import EvaluationData, evaluate_bundle
+from knowledge_assembly.evaluation import evaluate
+from knowledge_assembly.models.bundle import ModelBundle
 
 
-def evaluate_variant(
-    bundle: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame, query_images: np.ndarray,
-    gallery_images: np.ndarray, par_test: pd.DataFrame, par_test_images: np.ndarray, reid_attributes: pd.DataFrame,
-    reid_attribute_images: np.ndarray, params: EvaluationConfig,
-) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """reID mAP / CMC on query vs gallery, PAR metrics on the PA-100K test split and on UPAR-labelled
-    Market-1501 images (the reID domain; never used for training), averaged over the bundle's networks.
+def network_outputs(
+    bundle: ModelBundle,
+    query_images: np.ndarray,
+    gallery_images: np.ndarray,
+    par_test_images: np.ndarray,
+    reid_attribute_images: np.ndarray,
+    config: EvaluationConfig,
+) -> list[evaluate.NetworkOutputs]:
+    """Features and attribute probabilities of every network of the bundle on the test images."""
+    images = evaluate.TestImages(query_images, gallery_images, par_test_images, reid_attribute_images)
+    return evaluate.network_outputs(bundle, images, config.batch_size)
 
-    Also returns the per-attribute table and what the retrieval figure shows.
-    """
-    data = EvaluationData(reid_query, reid_gallery, query_images, gallery_images, par_test, par_test_images,
-                          reid_attributes, reid_attribute_images)
-    return evaluate_bundle(bundle, data, params.as_dict())
+
+def reid_metrics(
+    outputs: list[evaluate.NetworkOutputs],
+    reid_query: pd.DataFrame,
+    reid_gallery: pd.DataFrame,
+    config: EvaluationConfig,
+) -> list[dict[str, Any]]:
+    """reID mAP and CMC of every network on query vs gallery."""
+    return evaluate.reid_metrics(outputs, reid_query, reid_gallery, config)
+
+
+def par_metrics(
+    outputs: list[evaluate.NetworkOutputs],
+    par_test: pd.DataFrame,
+    reid_attributes: pd.DataFrame,
+    attribute_names: list[str],
+    config: EvaluationConfig,
+) -> list[dict[str, Any]]:
+    """PAR metrics of every network on the PA-100K test split and on the UPAR-labelled Market-1501 images
+    (the reID domain; never used for training)."""
+    return evaluate.par_metrics(outputs, par_test, reid_attributes, attribute_names, config)
+
+
+def summarise_metrics(
+    bundle: ModelBundle, reid: list[dict[str, Any]], par: list[dict[str, Any]], config: EvaluationConfig
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The variant's metrics (mean over its networks) and its per-attribute table."""
+    return evaluate.summarise(bundle, reid, par, config)
+
+
+def retrieval_examples(
+    outputs: list[evaluate.NetworkOutputs],
+    reid_query: pd.DataFrame,
+    reid_gallery: pd.DataFrame,
+    reid_attributes: pd.DataFrame,
+    attribute_names: list[str],
+    config: EvaluationConfig,
+) -> dict[str, Any]:
+    """What the retrieval figure shows: a few queries of the first network with their top-k gallery items."""
+    return evaluate.retrieval_examples(outputs[0], reid_query, reid_gallery, reid_attributes, attribute_names, config)

@@ -1,22 +1,69 @@
 """``evaluation`` pipeline of one variant, in the variant's namespace."""
+
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import evaluate_variant
+from .nodes import network_outputs, par_metrics, reid_metrics, retrieval_examples, summarise_metrics
 
-SHARED_INPUTS = {"reid_query", "reid_gallery", "reid_query_images", "reid_gallery_images", "par_test", "par_test_images",
-                 "reid_attributes", "reid_attributes_images"}
+SHARED_INPUTS = {
+    "reid_query",
+    "reid_gallery",
+    "reid_query_images",
+    "reid_gallery_images",
+    "par_test",
+    "par_test_images",
+    "reid_attributes",
+    "reid_attributes_images",
+    "par_attributes",
+}
 
 
-def create_pipeline(variant: str = "ka", **kwargs) -> Pipeline:
+def create_pipeline(variant: str, **kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                evaluate_variant,
-                ["model", "reid_query", "reid_gallery", "reid_query_images", "reid_gallery_images",
-                 "par_test", "par_test_images", "reid_attributes", "reid_attributes_images", "params:evaluation"],
-                ["metrics", "attribute_table", "retrieval"],
-                name="evaluate",
-            )
+                network_outputs,
+                [
+                    "model",
+                    "reid_query_images",
+                    "reid_gallery_images",
+                    "par_test_images",
+                    "reid_attributes_images",
+                    "params:evaluation",
+                ],
+                "network_outputs",
+                name="network_outputs",
+            ),
+            Node(
+                reid_metrics,
+                ["network_outputs", "reid_query", "reid_gallery", "params:evaluation"],
+                "reid_metrics",
+                name="reid_metrics",
+            ),
+            Node(
+                par_metrics,
+                ["network_outputs", "par_test", "reid_attributes", "par_attributes", "params:evaluation"],
+                "par_metrics",
+                name="par_metrics",
+            ),
+            Node(
+                summarise_metrics,
+                ["model", "reid_metrics", "par_metrics", "params:evaluation"],
+                ["metrics", "attribute_table"],
+                name="summarise_metrics",
+            ),
+            Node(
+                retrieval_examples,
+                [
+                    "network_outputs",
+                    "reid_query",
+                    "reid_gallery",
+                    "reid_attributes",
+                    "par_attributes",
+                    "params:evaluation",
+                ],
+                "retrieval",
+                name="retrieval_examples",
+            ),
         ],
         namespace=variant,
         inputs=SHARED_INPUTS,

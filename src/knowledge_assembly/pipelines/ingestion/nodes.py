@@ -1,8 +1,9 @@
 """Nodes of the ``ingestion`` pipeline.
 
-Every check runs before the last node, so the persisted manifests are written
-only when all raw inputs are valid.
+Every check runs before the manifests are written (by ``write_manifests``, or with the image caches by
+``model_input``), so they are written only when all raw inputs are valid.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,7 +46,10 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str) -> pd.Dat
     index = pd.DataFrame(rows, columns=["path", "image", "split"])
     missing = [name for name in index["image"] if name not in present and not (directory / name).is_file()]
     if missing:
-        raise RawDataError(directory / missing[0], f"listed in {params['annotation_file']} but missing ({len(missing)} missing: {summarise(missing)})")
+        raise RawDataError(
+            directory / missing[0],
+            f"listed in {params['annotation_file']} but missing ({len(missing)} missing: {summarise(missing)})",
+        )
     require_regular_files([root / path for path in index["path"]])
     check_jpegs([root / path for path in index["path"]], image_check)
     return index
@@ -73,12 +77,18 @@ def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """Rows whose image lies under ``prefix``, with ``path`` relative to it."""
     prefix = prefix.rstrip("/") + "/"
     rows = labels[labels["image"].str.startswith(prefix)]
-    return rows.assign(path=rows["image"].str.slice(len(prefix))).drop(columns=["image", "source"]).reset_index(drop=True)
+    return (
+        rows.assign(path=rows["image"].str.slice(len(prefix))).drop(columns=["image", "source"]).reset_index(drop=True)
+    )
 
 
 def assemble_manifests(
-    market_index: pd.DataFrame, pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, market_labels: pd.DataFrame,
-    attribute_names: list[str], params: dict[str, Any],
+    market_index: pd.DataFrame,
+    pa100k_index: pd.DataFrame,
+    par_labels: pd.DataFrame,
+    market_labels: pd.DataFrame,
+    attribute_names: list[str],
+    params: dict[str, Any],
 ) -> tuple[pd.DataFrame, ...]:
     """reID train/query/gallery and PAR train/val/test manifests, the UPAR-labelled Market-1501 images
     (``reid_attributes``: evaluation only, never a training input), plus the attribute names."""
@@ -106,11 +116,20 @@ def assemble_manifests(
     return (*manifests, reid_attributes, list(attribute_names))
 
 
-def reid_domain_labels(market_index: pd.DataFrame, market_labels: pd.DataFrame, attribute_names: list[str]) -> pd.DataFrame:
+def reid_domain_labels(
+    market_index: pd.DataFrame, market_labels: pd.DataFrame, attribute_names: list[str]
+) -> pd.DataFrame:
     """UPAR's labels of Market-1501 images that are in the reID manifests (``split``: train/query/gallery)."""
     images = market1501.drop_junk(market_index)[["path", "pid", "camid", "split"]]
     labelled = images.merge(market_labels, on="path", how="inner")
     if len(labelled) < len(market_labels):
-        logger.warning("%d UPAR Market-1501 rows name images outside the Market-1501 folders; ignored",
-                       len(market_labels) - len(labelled))
+        logger.warning(
+            "%d UPAR Market-1501 rows name images outside the Market-1501 folders; ignored",
+            len(market_labels) - len(labelled),
+        )
     return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)
+
+
+def write_manifests(*manifests: Any) -> list[Any]:
+    """The checked manifests, unchanged, for the catalog to write (ingestion without image caches)."""
+    return list(manifests)

@@ -1,38 +1,51 @@
 """Nodes of the ``model_input`` pipeline."""
+
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from knowledge_assembly.formats.images import decode_to_file
 
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
+CACHED = (
+    "reid_train",
+    "reid_query",
+    "reid_gallery",
+    "par_train",
+    "par_test",
+    "reid_attributes",
+)  # what training and evaluation read
 
 
-def cache_images(folder: Path, size: list[int], market1501_raw: Path, pa100k_raw: Path,
-                 **manifests: pd.DataFrame) -> list[np.memmap]:
-    """Decode every image of every manifest once, resized to ``size`` = [width, height], into memory-mapped
-    files staged in ``folder``; the catalog then renames each into place.
+def cache_images(
+    folder: Path, size: list[int], market1501_raw: Path, pa100k_raw: Path, **manifests: Any
+) -> dict[str, Any]:
+    """Decode every image of the :data:`CACHED` manifests once, resized to ``size`` = [width, height], into
+    memory-mapped files staged in ``folder``; return every checked manifest and every cache (``<name>_images``)
+    for the catalog to write (the caches are renamed into place).
 
-    All or nothing: any image that fails to decode raises (naming it) before a single cache is replaced,
-    and the staged files are removed. Manifests named ``par_*`` list PA-100K images, the others Market-1501's.
+    All or nothing: any image that fails to decode raises (naming it) before a single manifest or cache is
+    replaced, and the staged files are removed. Manifests named ``par_*`` list PA-100K images, the others
+    Market-1501's.
     """
     for leftover in folder.glob(f"{STAGING_PREFIX}*"):  # from a run that was killed
         leftover.unlink()
-    staged: list[np.memmap] = []
+    staged: dict[str, np.memmap] = {}
     try:
-        for name, manifest in manifests.items():
+        for name in CACHED:
             root = pa100k_raw if name.startswith("par_") else market1501_raw
             file = folder / f"{STAGING_PREFIX}{name}.npy"
-            staged.append(decode_to_file([root / path for path in manifest["path"]], (int(size[0]), int(size[1])), file))
-            logger.info("Decoded %d images of %s", len(manifest), name)
+            paths = [root / path for path in manifests[name]["path"]]
+            staged[f"{name}_images"] = decode_to_file(paths, (int(size[0]), int(size[1])), file)
+            logger.info("Decoded %d images of %s", len(paths), name)
     except BaseException:
-        for cache in staged:
+        for cache in staged.values():
             Path(cache.filename).unlink(missing_ok=True)
         raise
-    return staged
+    return {**manifests, **staged}

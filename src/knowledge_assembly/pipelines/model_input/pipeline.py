@@ -1,21 +1,24 @@
-"""``model_input`` pipeline: one image cache per manifest that training or evaluation reads."""
+"""``model_input`` pipeline: the manifests and one image cache for each that training or evaluation reads."""
+
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import cache_images
-
-CACHED = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_test", "reid_attributes")
+from ..ingestion import pipeline as ingestion
+from .nodes import CACHED, cache_images
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One node decodes every cache, so a bad image leaves all caches as they were."""
-    return Pipeline(
-        [
-            Node(
-                cache_images,
-                {"folder": "image_cache_folder", "size": "params:model_input.image_size",
-                 "market1501_raw": "market1501_raw", "pa100k_raw": "pa100k_raw", **{name: name for name in CACHED}},
-                [f"{name}_images" for name in CACHED],
-                name="cache_images",
-            ),
-        ]
+    """Ingestion, then one node that decodes every cache and hands the catalog all manifests and caches
+    together: a bad image leaves every manifest and cache as it was."""
+    decode = Node(
+        cache_images,
+        {
+            "folder": "image_cache_folder",
+            "size": "params:model_input.image_size",
+            "market1501_raw": "market1501_raw",
+            "pa100k_raw": "pa100k_raw",
+            **dict(zip(ingestion.MANIFESTS, ingestion.CHECKED)),
+        },
+        {**{name: name for name in ingestion.MANIFESTS}, **{f"{name}_images": f"{name}_images" for name in CACHED}},
+        name="cache_images",
     )
+    return ingestion.create_pipeline(write=False) + Pipeline([decode])

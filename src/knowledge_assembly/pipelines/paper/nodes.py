@@ -1,4 +1,5 @@
 """Nodes of the ``paper`` pipeline."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig
-from knowledge_assembly.pipelines.evaluation.nodes import evaluate_variant
+from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, VariantConfig
+from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle
 from knowledge_assembly.pipelines.training.nodes import train_variant
 from knowledge_assembly.reports import tables
 
@@ -20,34 +21,76 @@ HEADLINE_DROPPED = ("cmc", "per_attribute_mA", "per_attribute_tpr", "per_attribu
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """Metrics without the per-rank and per-attribute lists."""
-    return {key: {k: v for k, v in value.items() if k not in HEADLINE_DROPPED} if isinstance(value, dict) else value
-            for key, value in metrics.items()}
+    return {
+        key: {k: v for k, v in value.items() if k not in HEADLINE_DROPPED} if isinstance(value, dict) else value
+        for key, value in metrics.items()
+    }
 
 
 def train_and_evaluate_seeds(
-    name: str, seeds: list[int], reid_train: pd.DataFrame, par_train: pd.DataFrame, reid_images: np.ndarray,
-    par_images: np.ndarray, attribute_names: list[str], checkpoints: Path, training: TrainingConfig,
-    model: ModelConfig, variants: dict[str, Any], reid_query: pd.DataFrame, reid_gallery: pd.DataFrame,
-    query_images: np.ndarray, gallery_images: np.ndarray, par_test: pd.DataFrame, par_test_images: np.ndarray,
-    reid_attributes: pd.DataFrame, reid_attribute_images: np.ndarray, evaluation: EvaluationConfig,
+    name: str,
+    seeds: list[int],
+    reid_train: pd.DataFrame,
+    par_train: pd.DataFrame,
+    reid_images: np.ndarray,
+    par_images: np.ndarray,
+    attribute_names: list[str],
+    checkpoints: Path,
+    training: TrainingConfig,
+    model: ModelConfig,
+    variant: VariantConfig,
+    reid_query: pd.DataFrame,
+    reid_gallery: pd.DataFrame,
+    query_images: np.ndarray,
+    gallery_images: np.ndarray,
+    par_test: pd.DataFrame,
+    par_test_images: np.ndarray,
+    reid_attributes: pd.DataFrame,
+    reid_attribute_images: np.ndarray,
+    evaluation: EvaluationConfig,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
     if not seeds:
         raise ValueError("paper.seeds is empty: list the training seeds to report, e.g. [0, 1, 2]")
+    images = TestImages(query_images, gallery_images, par_test_images, reid_attribute_images)
     results = []
     for seed in seeds:
-        bundle, _ = train_variant(name, reid_train, par_train, reid_images, par_images, attribute_names, checkpoints,
-                                  training, model, variants, seed=seed)
-        metrics, _, _ = evaluate_variant(bundle, reid_query, reid_gallery, query_images, gallery_images, par_test,
-                                         par_test_images, reid_attributes, reid_attribute_images, evaluation)
+        bundle, _ = train_variant(
+            name,
+            reid_train,
+            par_train,
+            reid_images,
+            par_images,
+            attribute_names,
+            checkpoints,
+            training,
+            model,
+            variant,
+            seed=seed,
+        )
+        metrics = evaluate_bundle(bundle, images, reid_query, reid_gallery, par_test, reid_attributes, evaluation)
         results.append(_headline(metrics))
         logger.info("%s seed %d: mAP %.4f, PA-100K mA %.4f", name, seed, metrics["reid"]["mAP"], metrics["par"]["mA"])
     return results
 
 
-def paper_tables(**runs: list[dict[str, Any]]) -> tuple[pd.DataFrame, str, pd.DataFrame, str]:
-    """Table 1 (baselines vs KA) and Table 2 (ablations), mean ± std over seeds, as CSV frames and Markdown."""
-    table1 = tables.metrics_table(runs, tables.TABLE1_ROWS)
-    table2 = tables.metrics_table(runs, tables.TABLE2_ROWS)
-    return (table1, tables.to_markdown(table1, "Table 1: baselines and Knowledge Assembly (%, mean ± std over seeds)"),
-            table2, tables.to_markdown(table2, "Table 2: ablations of Knowledge Assembly (%, mean ± std over seeds)"))
+def paper_tables(
+    variants: dict[str, dict[str, VariantConfig]], **runs: list[dict[str, Any]]
+) -> tuple[pd.DataFrame, str, pd.DataFrame, str]:
+    """Table 1 (baselines vs KA) and Table 2 (ablations), mean ± std over seeds, as CSV frames and Markdown.
+    Each variant's ``rows`` says in which table it appears, under which label."""
+    rows = {
+        name: (spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)).rows
+        for group in variants.values()
+        for name, spec in group.items()
+    }
+    table1, table2 = (
+        tables.metrics_table(runs, [(name, labels[table]) for name, labels in rows.items() if table in labels])
+        for table in ("table1", "table2")
+    )
+    return (
+        table1,
+        tables.to_markdown(table1, "Table 1: baselines and Knowledge Assembly (%, mean ± std over seeds)"),
+        table2,
+        tables.to_markdown(table2, "Table 2: ablations of Knowledge Assembly (%, mean ± std over seeds)"),
+    )

@@ -1,4 +1,5 @@
 """Figures of one variant."""
+
 from .pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

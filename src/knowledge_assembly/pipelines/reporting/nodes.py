@@ -1,4 +1,5 @@
 """Nodes of the ``reporting`` pipelines."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,9 +11,9 @@ from matplotlib.figure import Figure
 from knowledge_assembly.reports import figures
 
 
-def plot_training_curves(history: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
+def plot_training_curves(history: pd.DataFrame, variant: str) -> Figure:
     """Loss terms per epoch."""
-    return figures.training_curves(history, metrics["variant"])
+    return figures.training_curves(history, variant)
 
 
 def plot_cmc(metrics: dict[str, Any]) -> Figure:
@@ -20,14 +21,24 @@ def plot_cmc(metrics: dict[str, Any]) -> Figure:
     return figures.cmc_curve(metrics["reid"]["cmc"], metrics["variant"])
 
 
-def plot_attribute_bars(attribute_table: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
+def plot_attribute_bars(attribute_table: pd.DataFrame, variant: str) -> Figure:
     """mA of every attribute on PA-100K and, where UPAR labels Market-1501 images, on the reID domain."""
-    return figures.attribute_bars(attribute_table, metrics["variant"])
+    return figures.attribute_bars(attribute_table, variant)
 
 
-def plot_retrieval(retrieval: dict[str, Any], query_images: np.ndarray, gallery_images: np.ndarray, metrics: dict[str, Any]) -> Figure:
+def plot_retrieval(
+    retrieval: dict[str, Any], query_images: np.ndarray, gallery_images: np.ndarray, variant: str
+) -> Figure:
     """Queries, their top-k gallery crops marked correct/incorrect, and predicted attributes."""
-    lines = [figures.attribute_lines(retrieval["names"], probabilities, truth, retrieval["threshold"])
-             for probabilities, truth in zip(retrieval["probabilities"], retrieval["truth"])]
-    return figures.retrieval(np.asarray(query_images[retrieval["query"]]), gallery_images, retrieval["top"],
-                             retrieval["correct"], lines, metrics["variant"])
+    lines = [
+        figures.attribute_lines(retrieval["names"], probabilities, truth, retrieval["threshold"])
+        for probabilities, truth in zip(retrieval["probabilities"], retrieval["truth"])
+    ]
+    return figures.retrieval(
+        np.asarray(query_images[retrieval["query"]]),
+        gallery_images,
+        retrieval["top"],
+        retrieval["correct"],
+        lines,
+        variant,
+    )

@@ -1,4 +1,5 @@
 """Nodes of the ``synthetic`` pipeline."""
+
 from __future__ import annotations
 
 from typing import Any

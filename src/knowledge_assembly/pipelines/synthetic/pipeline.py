@@ -1,4 +1,5 @@
 """``synthetic`` pipeline: parameters → raw Market-1501 / PA-100K / UPAR folders."""
+
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import generate_raw_data

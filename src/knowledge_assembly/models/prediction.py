@@ -1,12 +1,13 @@
-"""Run a trained network over images."""
+"""Run a trained network over images: the graph used by evaluation, the inference command and ONNX export."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..models import KANet
-from ..training.batches import normalise, to_float
+from .ka_net import KANet
+from .preprocessing import normalise, to_float
 
 
 class InferenceModel(nn.Module):
@@ -31,13 +32,18 @@ OUTPUTS = ("reid_feature", "attribute_probability", "dataset_probability")
 
 
 @torch.no_grad()
-def predict(network: KANet, images: np.ndarray, batch_size: int = 128, device: str | torch.device = "cpu",
-            par_domain: bool = False) -> dict[str, np.ndarray]:
+def predict(
+    network: KANet,
+    images: np.ndarray,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    par_domain: bool = False,
+) -> dict[str, np.ndarray]:
     """reID features, attribute probabilities and dataset probability for ``(N, H, W, 3)`` uint8 images."""
     model = InferenceModel(network, par_domain).eval().to(device)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUTS}
     for start in range(0, len(images), batch_size):
-        outputs = model(to_float(images[start:start + batch_size]).to(device))
+        outputs = model(to_float(images[start : start + batch_size]).to(device))
         for name, value in zip(OUTPUTS, outputs):
             parts[name].append(value.cpu().numpy())
     return {k: np.concatenate(v) if v else np.empty((0,)) for k, v in parts.items()}

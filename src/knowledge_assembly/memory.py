@@ -1,4 +1,5 @@
 """Allocator settings for CPU training."""
+
 from __future__ import annotations
 
 import ctypes

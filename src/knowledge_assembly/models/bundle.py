@@ -1,0 +1,84 @@
+"""The one home of a trained model: what training writes and evaluation, inference and the catalog read."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import ModelConfig
+from ..files import ModelFileError, load_state, save_state
+from .ka_net import KANet, restore_network
+
+FORMAT = "knowledge_assembly.model_bundle/1"
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """The trained networks of one variant (two for twin variants) and what is needed to run them.
+
+    ``image_size`` is (width, height) of the network input; ``trained_tasks`` the supervised tasks
+    (``reid``, ``par``) of the variant. Saved as plain tensors, lists and numbers, so it loads
+    with ``weights_only=True``.
+    """
+
+    variant: str
+    model: ModelConfig
+    attributes: tuple[str, ...]
+    num_ids: int
+    image_size: tuple[int, int]
+    seed: int
+    trained_tasks: tuple[str, ...]
+    state_dicts: tuple[dict[str, torch.Tensor], ...]
+
+    def networks(self) -> list[KANet]:
+        """Every trained network, in evaluation mode."""
+        return [
+            restore_network(self.model, self.num_ids, len(self.attributes), weights).eval()
+            for weights in self.state_dicts
+        ]
+
+    def to_state(self) -> dict[str, Any]:
+        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return {
+            **fields,
+            "format": FORMAT,
+            "model": self.model.as_dict(),
+            "attributes": list(self.attributes),
+            "image_size": list(self.image_size),
+            "trained_tasks": list(self.trained_tasks),
+            "state_dicts": list(self.state_dicts),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], path: str | Path) -> ModelBundle:
+        if "optimizer" in state and "epoch" in state:
+            raise ModelFileError(
+                path, "is a training checkpoint, not a model bundle; use data/06_models/<dataset>/<variant>.pt"
+            )
+        if state.get("format") != FORMAT:
+            raise ModelFileError(
+                path, f"not a model bundle of this project (format {state.get('format')!r}, expected {FORMAT!r})"
+            )
+        return cls(
+            state["variant"],
+            ModelConfig(**state["model"]),
+            tuple(state["attributes"]),
+            int(state["num_ids"]),
+            tuple(state["image_size"]),
+            int(state["seed"]),
+            tuple(state["trained_tasks"]),
+            tuple(state["state_dicts"]),
+        )
+
+    def save(self, path: Path) -> None:
+        save_state(self.to_state(), path)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelBundle:
+        """Load a bundle file with ``weights_only``: a file holding other pickled objects is refused, nothing in
+        it runs."""
+        return cls.from_state(load_state(path), path)

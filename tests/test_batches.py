@@ -1,0 +1,91 @@
+"""Batch composition, sharding and the run fingerprint, tested directly (no Kedro session needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from knowledge_assembly.training.batches import TrainingData, epoch_plan, pk_batches, random_batches
+from knowledge_assembly.training.checkpoint import source_digest
+from knowledge_assembly.training.loop import config_digest
+from knowledge_assembly.training.objective import Batch
+
+from .conftest import BASE_TRAINING, REPO, model_config, training_config, variant_config
+
+
+def _data(ids: int = 10, per_id: int = 5, par: int = 50) -> TrainingData:
+    labels = np.repeat(np.arange(ids), per_id)
+    images = np.zeros((len(labels), 8, 4, 3), np.uint8)
+    return TrainingData(images, labels, np.zeros((par, 8, 4, 3), np.uint8), np.zeros((par, 40), np.uint8))
+
+
+def test_pk_batches_hold_p_identities_with_k_images_each():
+    labels = np.repeat(np.arange(7), [1, 2, 4, 4, 6, 8, 3])
+    batches = pk_batches(labels, p=3, k=2, rng=np.random.default_rng(0))
+    assert batches
+    for batch in batches:
+        ids, counts = np.unique(labels[batch], return_counts=True)
+        assert len(batch) == 6 and len(ids) == 3 and (counts == 2).all()
+    used = np.concatenate(batches)
+    assert len(np.unique(used[np.isin(labels[used], [4, 5])])) == len(used[np.isin(labels[used], [4, 5])])  # no repeats
+    assert pk_batches(labels, p=3, k=2, rng=np.random.default_rng(0))[0].tolist() == batches[0].tolist()  # seeded
+
+
+def test_random_batches_cover_every_index_before_repeating():
+    batches = random_batches(10, 4, 5, np.random.default_rng(1))
+    assert [len(b) for b in batches] == [4] * 5
+    first_pass = np.concatenate(batches)[:10]
+    assert sorted(first_pass.tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("use_reid, use_par", [(True, True), (True, False), (False, True)])
+def test_every_variant_gets_the_same_number_of_iterations(use_reid, use_par):
+    """An epoch is as long for reid_only, par_only and the mixed variants: one pass over the larger set."""
+    data = _data(ids=10, per_id=5, par=50)
+    plan = epoch_plan(data, 4, 2, 8, use_reid, use_par, np.random.default_rng(0))
+    assert len(plan) == max(-(-50 // 8), 50 // 8)
+    reid_sizes, par_sizes = {len(r) for r, _ in plan}, {len(p) for _, p in plan}
+    assert reid_sizes == ({8} if use_reid else {0}) and par_sizes == ({8} if use_par else {0})
+
+
+def test_epoch_plan_refuses_too_few_identities():
+    with pytest.raises(ValueError, match="fewer than 12 identities"):
+        epoch_plan(_data(ids=3), 12, 2, 8, True, True, np.random.default_rng(0))
+
+
+def test_batch_shard_splits_reid_and_par_rows_evenly():
+    batch = Batch(4, torch.arange(4), torch.arange(6 * 2, dtype=torch.float32).view(6, 2), None)
+    rows0, first = batch.shard(0, 2)
+    rows1, second = batch.shard(1, 2)
+    assert rows0.tolist() == [0, 1, 4, 5, 6] and rows1.tolist() == [2, 3, 7, 8, 9]
+    assert first.id_labels.tolist() == [0, 1] and second.id_labels.tolist() == [2, 3]
+    assert torch.equal(torch.cat([first.attributes, second.attributes]), batch.attributes)
+    with pytest.raises(ValueError, match="cannot be split evenly over 4 processes"):
+        batch.shard(0, 4)
+
+
+def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):
+    data, config, model = _data(), training_config(), model_config()
+    variant = variant_config(**BASE_TRAINING["variants"]["ssl"]["ka"])
+    base = config_digest(variant, config, model, data)
+    assert config_digest(variant, dataclasses.replace(config, progress=False, resume=False), model, data) == base
+    assert config_digest(dataclasses.replace(variant, rows={"table1": "renamed"}), config, model, data) == base
+    assert config_digest(variant, dataclasses.replace(config, lr=1e-2), model, data) != base
+    assert config_digest(variant, config, dataclasses.replace(model, hidden_dim=8), data) != base
+    relabelled = dataclasses.replace(data, reid_labels=data.reid_labels[::-1].copy())
+    assert config_digest(variant, config, model, relabelled) != base
+    package = tmp_path / "knowledge_assembly"
+    for folder in ("models", "training", "reports"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "a.py").write_text("x = 1\n")
+    before = source_digest("models", "training", root=package)
+    (package / "reports" / "a.py").write_text("x = 2\n")
+    assert source_digest("models", "training", root=package) == before  # code that does not shape weights
+    (package / "training" / "a.py").write_text("x = 2\n")
+    assert source_digest("models", "training", root=package) != before
+    assert source_digest("models", "training") == source_digest(
+        "models", "training", root=REPO / "src/knowledge_assembly"
+    )

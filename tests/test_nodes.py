@@ -1,0 +1,106 @@
+"""Pipelines run against an in-memory DataCatalog (no files, no session): evaluation of a bundle, the tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from knowledge_assembly.config import EvaluationConfig, VariantConfig
+from knowledge_assembly.models import build_model
+from knowledge_assembly.models.bundle import ModelBundle
+from knowledge_assembly.pipelines import evaluation, paper
+
+from .conftest import BASE_TRAINING, TINY_MODEL, model_config
+
+NAMES = [f"attribute_{i}" for i in range(40)]
+EVALUATION = EvaluationConfig(
+    distance="cosine", max_rank=5, threshold=0.5, batch_size=16, retrieval_queries=2, retrieval_top_k=3
+)
+
+
+def _manifest(pids: list[int], cams: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"path": [f"q/{i}.jpg" for i in range(len(pids))], "pid": pids, "camid": cams})
+
+
+def _labels(rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    frame = pd.DataFrame(rng.integers(0, 2, (rows, 40)), columns=NAMES)
+    return frame.assign(path=[f"p/{i}.jpg" for i in range(rows)])
+
+
+def _run(pipeline, data: dict) -> DataCatalog:
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in data.items()})
+    SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+def test_evaluation_pipeline_summarises_every_network_of_a_bundle():
+    rng = np.random.default_rng(0)
+    model = model_config(**TINY_MODEL)
+    states = tuple(build_model(model, 5, 40, seed).state_dict() for seed in (0, 1))
+    bundle = ModelBundle("twin", model, tuple(NAMES), 5, (16, 32), 3, ("reid", "par"), states)
+    query, gallery = _manifest([1, 2, 3], [0, 1, 0]), _manifest([1, 1, 2, 3, 3, 0], [1, 0, 0, 1, 0, 1])
+
+    def images(n: int) -> np.ndarray:
+        return rng.integers(0, 255, (n, 32, 16, 3), dtype=np.uint8)
+
+    catalog = _run(
+        evaluation.create_pipeline("twin"),
+        {
+            "twin.model": bundle,
+            "reid_query": query,
+            "reid_gallery": gallery,
+            "reid_query_images": images(3),
+            "reid_gallery_images": images(6),
+            "par_test": _labels(7, rng),
+            "par_test_images": images(7),
+            "reid_attributes": _labels(4, rng),
+            "reid_attributes_images": images(4),
+            "par_attributes": NAMES,
+            "params:evaluation": EVALUATION,
+        },
+    )
+    metrics, table = catalog.load("twin.metrics"), catalog.load("twin.attribute_table")
+    assert metrics["variant"] == "twin" and metrics["seed"] == 3 and metrics["networks"] == 2
+    per_network = [n["reid"]["mAP"] for n in metrics["per_network"]]
+    assert metrics["reid"]["mAP"] == np.mean(per_network) and len(metrics["reid"]["cmc"]) == 5
+    assert list(table["attribute"]) == NAMES and table["mA"].mean() == metrics["par"]["mA"]
+    assert table["reid_domain_mA"].notna().all()
+    retrieval = catalog.load("twin.retrieval")
+    assert retrieval["top"].shape == (2, 3) and retrieval["truth"] == [None, None]
+    assert retrieval["probabilities"].shape == (2, 40) and retrieval["correct"].dtype == bool
+
+
+def test_tables_take_rows_and_labels_from_the_variant_parameters():
+    def seed(mAP: float, mA: float, tasks: list[str]) -> dict:
+        return {
+            "trained_tasks": tasks,
+            "reid": {"mAP": mAP, "rank1": mAP, "rank5": mAP, "rank10": mAP},
+            "par": {k: mA for k in ("mA", "accuracy", "precision", "recall", "f1", "mA_colour", "mA_other")},
+            "reid_domain_par": {"mA": mA, "f1": mA},
+        }
+
+    variants = {
+        "supervised": {"solo": {"networks": 1, "supervised": ["reid"], "rows": {"table1": "Solo"}}},
+        "ssl": {
+            "duo": VariantConfig(
+                networks=2, supervised=["reid", "par"], ssl=["dice"], rows={"table1": "Duo", "table2": "Duo again"}
+            )
+        },
+    }
+    catalog = _run(
+        paper.create_tables_pipeline(["solo", "duo"]),
+        {
+            "params:variants": variants,
+            "solo.seed_metrics": [seed(0.5, 0.0, ["reid"]), seed(0.7, 0.0, ["reid"])],
+            "duo.seed_metrics": [seed(0.6, 0.8, ["par", "reid"])],
+        },
+    )
+    table1, table2 = catalog.load("paper_table1"), catalog.load("paper_table2")
+    assert list(table1["Method"]) == ["Solo", "Duo"] and list(table2["Method"]) == ["Duo again"]
+    solo = table1.set_index("variant").loc["solo"]
+    assert solo["Market-1501 mAP"] == 60.0 and solo["Market-1501 mAP std"] == round(np.std([50, 70], ddof=1), 2)
+    assert np.isnan(solo["PA-100K mA"])
+    assert "| Solo " in catalog.load("paper_table1_markdown")
+    assert set(BASE_TRAINING["variants"]) == {"supervised", "ssl"}
