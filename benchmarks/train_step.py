@@ -21,9 +21,9 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from knowledge_assembly.config import ModelConfig, TrainingConfig, VariantConfig
+from knowledge_assembly.memory import retain_freed_memory
 from knowledge_assembly.models import build_model
 from knowledge_assembly.training.loop import forward_losses, optimise
-from knowledge_assembly.memory import retain_freed_memory
 from knowledge_assembly.training.objective import Batch
 
 PARAMS_FILE = "conf/base/parameters_training.yml"

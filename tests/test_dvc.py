@@ -51,6 +51,10 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     _set(conf / "parameters_training.yml", "training", {**TINY_TRAINING, "epochs": 1})
     _set(conf / "parameters_training.yml", "model", TINY_MODEL)
     _set(conf / "parameters_paper.yml", "paper", {"seeds": [0, 1]})
+    # four variants stand for all (every variant trains in test_training): the stages come from this list
+    variants = yaml.safe_load((conf / "parameters_training.yml").read_text())["variants"]
+    kept = {"supervised": ("reid_only", "mtl"), "ssl": ("par_ssl", "ka")}
+    _set(conf / "parameters_training.yml", "variants", {g: {v: variants[g][v] for v in kept[g]} for g in kept})
     _run(["git", "init", "-q"], repo)
     _run(
         ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "project", "--allow-empty"],
@@ -61,6 +65,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
 
     first = _run(["dvc", "repro"], repo)
     assert "Running stage 'train_ssl@ka'" in first and "Running stage 'tables'" in first
+    assert "train_supervised@par_only" not in first  # a variant removed from the parameters has no stage
     table = (repo / "data/08_reporting/synthetic/paper/table1.md").read_text()
     assert "\n| KA (ours) " in table
     second = _run(["dvc", "repro"], repo)

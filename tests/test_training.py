@@ -269,6 +269,7 @@ def test_domain_specific_batchnorm_trains_evaluates_and_restores(raw_project):
     keys = bundle.state_dicts[0]
     assert "trunk.1.weight" in keys and "trunk.1.domains.0.weight" not in keys  # one shared affine transform
     assert not torch.equal(keys["trunk.1.domains.0.running_mean"], keys["trunk.1.domains.1.running_mean"])
+    assert {"par.neck.domains.1.running_var", "reid.conv.1.domains.0.running_mean"} <= set(keys)  # the heads too
     history = pd.read_csv(raw_project.data / "08_reporting/synthetic/ka_dsbn/training_history.csv")
     assert {"dataset_bce", "dice", "reid_triplet", "par_triplet"} <= set(history.columns)
     metrics = json.loads((raw_project.data / "08_reporting/synthetic/ka_dsbn/metrics.json").read_text())

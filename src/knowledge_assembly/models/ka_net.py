@@ -119,7 +119,7 @@ def split_batch_norm(module: nn.Module) -> nn.Module:
 def _network(config: ModelConfig, num_ids: int, num_attributes: int) -> KANet:
     model = KANet(config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck)
     if config.domain_bn:
-        split_batch_norm(model.trunk)
+        split_batch_norm(model)
     return model
 
 
@@ -128,15 +128,15 @@ def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: in
     ``config.pretrained`` picks backbone weights (see :mod:`.weights`).
 
     The two KA instances differ only in ``seed`` (head initialisation), as in the paper.
-    ``config.domain_bn`` gives every BatchNorm of the shared trunk reID-domain and PAR-domain
-    statistics with one shared scale and shift (the task heads keep plain BatchNorm).
+    ``config.domain_bn`` gives every BatchNorm of the network (trunk and both task heads) reID-domain and
+    PAR-domain statistics with one shared scale and shift.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = KANet(config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck)
     load_backbone_weights(model.trunk, config.backbone, config.pretrained, config.allow_weight_download)
     if config.domain_bn:
-        split_batch_norm(model.trunk)
+        split_batch_norm(model)
     return model
 
 

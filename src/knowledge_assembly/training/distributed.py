@@ -20,10 +20,10 @@ import torch.multiprocessing as mp
 
 from ..config import ModelConfig, TrainingConfig, VariantConfig
 from ..files import load_state, save_state
+from ..memory import retain_freed_memory
 from ..models import restore_network
 from .batches import TrainingData
 from .loop import TrainResult, train
-from ..memory import retain_freed_memory
 
 
 def free_port() -> int:
