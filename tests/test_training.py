@@ -174,6 +174,9 @@ def test_distributed_training_matches_single_process(raw_project):
     assert list(ddp_history["iterations"]) == list(single_history["iterations"])
     for term in ("id", "attr", "total"):
         np.testing.assert_allclose(ddp_history[term], single_history[term], rtol=0.05, err_msg=term)
+    for term in ("grad_reid", "grad_par"):  # logged in DDP too: the global batch's gradient (BatchNorm per 2-image
+        ratio = ddp_history[term] / single_history[term]  # shard makes it differ from one process's a little)
+        assert ratio.between(0.5, 2.0).all(), (term, list(ratio))
     total, close = 0, 0
     for key, value in single.state_dicts[0].items():
         if value.dtype.is_floating_point and value.numel() > 1:

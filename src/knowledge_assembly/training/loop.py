@@ -250,8 +250,8 @@ def train_epoch(
             world_size,
         )
         check_finite(terms, name, epoch, iteration)
-        if iteration == 0 and world_size == 1:
-            meter.gradient_norms = trunk_gradient_norms(terms, list(run.networks[0].trunk.parameters()))
+        if iteration == 0:
+            meter.gradient_norms = trunk_gradient_norms(terms, list(run.networks[0].trunk.parameters()), world_size)
         optimise(run.optimizer, terms["total"])
         bar.set_postfix(meter.add(mean_over_ranks(terms, world_size), batch.size))
     lr = run.optimizer.param_groups[0]["lr"]

@@ -147,11 +147,14 @@ def step_losses(
 GRADIENT_TERMS = {"grad_reid": "id", "grad_par": "attr", "grad_dataset": "dataset", "grad_ssl": "weighted_ssl"}
 
 
-def trunk_gradient_norms(terms: dict[str, torch.Tensor], trunk: list[torch.nn.Parameter]) -> dict[str, float]:
+def trunk_gradient_norms(
+    terms: dict[str, torch.Tensor], trunk: list[torch.nn.Parameter], world_size: int = 1
+) -> dict[str, float]:
     """L2 norm of each task's gradient on the shared trunk (reID CE, attribute BCE, dataset BCE, λ·L_ssl).
 
     Makes an imbalance between the tasks visible: a task whose gradient is far
-    smaller than the others' barely shapes the shared features.
+    smaller than the others' barely shapes the shared features. With ``world_size`` > 1
+    the gradients of the ranks' shards are averaged first (the gradient of the global batch).
     """
     norms = {}
     has_ssl = any(k in terms for k in SSL_TERMS)
@@ -159,5 +162,11 @@ def trunk_gradient_norms(terms: dict[str, torch.Tensor], trunk: list[torch.nn.Pa
         if key not in terms or not terms[key].requires_grad or (key == "weighted_ssl" and not has_ssl):
             continue
         grads = torch.autograd.grad(terms[key], trunk, retain_graph=True, allow_unused=True)
-        norms[name] = float(torch.sqrt(sum((g.detach().float() ** 2).sum() for g in grads if g is not None)))
+        flat = torch.cat(
+            [(torch.zeros_like(p) if g is None else g.detach()).float().flatten() for g, p in zip(grads, trunk)]
+        )
+        if world_size > 1:
+            torch.distributed.all_reduce(flat)
+            flat /= world_size
+        norms[name] = float(flat.norm())
     return norms
