@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,21 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference material not found at {REFERENCE}")
     return REFERENCE
+
+
+def kedro_command(*args: str) -> list[str]:
+    """``kedro run --env test`` with ``args``, as a subprocess command."""
+    return [sys.executable, "-m", "kedro", "run", "--env", "test", *args]
+
+
+def infer(project: Project, *args: Any) -> subprocess.CompletedProcess:
+    """The inference command, run in ``project``."""
+    command = [sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)]
+    return subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def trained(raw_project: Project) -> Project:
+    """A project with an ``mtl`` model trained for one epoch by a real ``kedro run``."""
+    raw_project.run(["mtl"], training={"epochs": 1})
+    return raw_project

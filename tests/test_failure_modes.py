@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +20,8 @@ from knowledge_assembly.files import ModelFileError
 from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import RawDataError
 from knowledge_assembly.training.checkpoint import RunCheckpoint
+
+from .conftest import infer, kedro_command
 
 SOURCES = Path(__file__).resolve().parents[1] / "src"
 
@@ -40,38 +41,22 @@ def _payload(path: Path, marker: Path) -> Path:
     return path
 
 
-def _infer(project, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.fixture
-def trained(raw_project):
-    raw_project.run(["mtl"], training={"epochs": 1})
-    return raw_project
-
-
 def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
     marker = trained.root / "payload-ran"
     models = trained.data / "06_models/synthetic"
     image = next((trained.raw("market1501") / "query").iterdir())
     payload = _payload(trained.root / "payload.pt", marker)
 
-    result = _infer(trained, "--model", payload, image)
+    result = infer(trained, "--model", payload, image)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert f"error: {payload}: refused: not a plain PyTorch state file" in result.stderr, result.stderr
 
     text = trained.root / "notes.txt"
     text.write_text("not a model\n")
-    result = _infer(trained, "--model", text, image)
+    result = infer(trained, "--model", text, image)
     assert result.returncode == 1 and f"{text}: unreadable" in result.stderr and result.stderr.count("\n") == 1
 
-    result = _infer(trained, "--model", models / "checkpoints/mtl-seed0.pt", image)
+    result = infer(trained, "--model", models / "checkpoints/mtl-seed0.pt", image)
     assert result.returncode == 1 and "is a training checkpoint, not a model bundle" in result.stderr
 
     shutil.copy(payload, models / "mtl.pt")  # evaluation reads the bundle through the catalog
@@ -106,18 +91,7 @@ def test_edited_code_retrains_instead_of_resuming(raw_project, tmp_path):
 
     def kedro_run(sources: Path) -> str:
         env = {**os.environ, "PYTHONPATH": str(sources), "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
-        command = [
-            sys.executable,
-            "-m",
-            "kedro",
-            "run",
-            "--env",
-            "test",
-            "--pipelines",
-            "train_par_only",
-            "--params",
-            "training.epochs=1",
-        ]
+        command = kedro_command("--pipelines", "train_par_only", "--params", "training.epochs=1")
         done = subprocess.run(command, cwd=raw_project.root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout + done.stderr
@@ -201,7 +175,7 @@ def test_the_real_environment_never_receives_synthetic_data(project):
 
 
 def test_an_unknown_parameter_key_fails_before_any_work(raw_project):
-    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "training.epoch=1"]
+    command = kedro_command("--params", "training.epoch=1")
     done = subprocess.run(
         command,
         cwd=raw_project.root,

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from knowledge_assembly.inference import load_bundle_model
 from knowledge_assembly.models.prediction import predict
 
-
-@pytest.fixture
-def trained(raw_project):
-    raw_project.run(["mtl"], training={"epochs": 1})
-    return raw_project
-
-
-def _cli(project, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from .conftest import infer
 
 
 def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(trained):
@@ -35,7 +18,7 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
     query = pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")
     images = [trained.raw("market1501") / p for p in query["path"][:2]]
     onnx_path = trained.root / "exports" / "mtl.onnx"
-    result = _cli(
+    result = infer(
         trained, "--model", model_path, *images, "--output", trained.root / "out.json", "--export-onnx", onnx_path
     )
     assert result.returncode == 0, result.stderr
@@ -55,7 +38,7 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
 def test_inference_command_names_an_unreadable_image(trained, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    result = _cli(trained, "--model", trained.data / "06_models/synthetic/mtl.pt", broken)
+    result = infer(trained, "--model", trained.data / "06_models/synthetic/mtl.pt", broken)
     assert result.returncode == 1 and f"{broken}: cannot decode image" in result.stderr
-    missing = _cli(trained, "--model", tmp_path / "none.pt", broken)
+    missing = infer(trained, "--model", tmp_path / "none.pt", broken)
     assert missing.returncode == 1 and "none.pt: model bundle not found" in missing.stderr

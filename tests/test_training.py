@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -26,7 +25,7 @@ from knowledge_assembly.models.weights import WeightsUnavailableError
 from knowledge_assembly.pipeline_registry import configured_variants
 from knowledge_assembly.training.loop import NonFiniteLossError
 
-from .conftest import REPO, TINY_MODEL, model_config
+from .conftest import REPO, TINY_MODEL, kedro_command, model_config
 
 VARIANTS = list(configured_variants(REPO / "conf"))
 
@@ -89,18 +88,7 @@ def test_resume_after_kill_matches_uninterrupted_run(raw_project):
     checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
     shutil.rmtree(checkpoints)
 
-    command = [
-        sys.executable,
-        "-m",
-        "kedro",
-        "run",
-        "--env",
-        "test",
-        "--pipelines",
-        "ka",
-        "--params",
-        f"training.epochs={epochs}",
-    ]
+    command = kedro_command("--pipelines", "ka", "--params", f"training.epochs={epochs}")
     process = subprocess.Popen(
         command,
         cwd=raw_project.root,

@@ -2,24 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from ..evaluation import pipeline as evaluation
+from ..training import pipeline as training
 from .nodes import paper_tables, train_and_evaluate_seeds
 
-SHARED_INPUTS = {
-    "reid_train",
-    "par_train",
-    "reid_train_images",
-    "par_train_images",
-    "par_attributes",
-    "checkpoints",
-    "reid_query",
-    "reid_gallery",
-    "reid_query_images",
-    "reid_gallery_images",
-    "par_test",
-    "par_test_images",
-    "reid_attributes",
-    "reid_attributes_images",
-}
+SHARED_INPUTS = training.SHARED_INPUTS | evaluation.SHARED_INPUTS
 
 
 def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
