@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             "pa100k_raw": "pa100k_raw",
             **dict(zip(ingestion.MANIFESTS, ingestion.CHECKED)),
         },
+        # manifests first: the catalog saves outputs in this order, and each cache records its manifest when saved
         {**{name: name for name in ingestion.MANIFESTS}, **{f"{name}_images": f"{name}_images" for name in CACHED}},
         name="cache_images",
     )

@@ -9,46 +9,31 @@ from .nodes import paper_tables, train_and_evaluate_seeds
 SHARED_INPUTS = training.SHARED_INPUTS | evaluation.SHARED_INPUTS
 
 
+# what evaluating a seed reads, in the order of train_and_evaluate_seeds' arguments after the training inputs
+EVALUATION_INPUTS = [
+    "reid_query",
+    "reid_gallery",
+    "reid_query_images",
+    "reid_gallery_images",
+    "par_test",
+    "par_test_images",
+    "reid_attributes",
+    "reid_attributes_images",
+    "params:evaluation",
+]
+
+
 def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
+    inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
     return Pipeline(
-        [
-            Node(
-                train_and_evaluate_seeds,
-                [
-                    "variant_name",
-                    "params:paper.seeds",
-                    "reid_train",
-                    "par_train",
-                    "reid_train_images",
-                    "par_train_images",
-                    "par_attributes",
-                    "checkpoints",
-                    "params:training",
-                    "params:model",
-                    "params:variant",
-                    "reid_query",
-                    "reid_gallery",
-                    "reid_query_images",
-                    "reid_gallery_images",
-                    "par_test",
-                    "par_test_images",
-                    "reid_attributes",
-                    "reid_attributes_images",
-                    "params:evaluation",
-                ],
-                "seed_metrics",
-                name="train_and_evaluate_seeds",
-            )
-        ],
+        [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
         namespace=variant,
         inputs=SHARED_INPUTS,
         parameters={
+            **training.parameter_mapping(parameters_key),
             "params:paper.seeds": "params:paper.seeds",
-            "params:training": "params:training",
-            "params:model": "params:model",
             "params:evaluation": "params:evaluation",
-            "params:variant": f"params:{parameters_key}",
         },
     )
 

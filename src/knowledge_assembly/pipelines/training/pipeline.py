@@ -6,35 +6,35 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import train_variant
 
 SHARED_INPUTS = {"reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes", "checkpoints"}
+# what training reads, after the variant's name, in the order of train_variant's arguments
+TRAINING_INPUTS = [
+    "reid_train",
+    "par_train",
+    "reid_train_images",
+    "par_train_images",
+    "par_attributes",
+    "checkpoints",
+    "params:training",
+    "params:model",
+    "params:variant",
+]
+
+
+def parameter_mapping(parameters_key: str) -> dict[str, str]:
+    """Shared ``training`` and ``model`` parameters; ``params:variant`` is the entry at ``parameters_key``
+    (e.g. ``variants.ssl.ka``)."""
+    return {
+        "params:training": "params:training",
+        "params:model": "params:model",
+        "params:variant": f"params:{parameters_key}",
+    }
 
 
 def create_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
     return Pipeline(
-        [
-            Node(
-                train_variant,
-                [
-                    "variant_name",
-                    "reid_train",
-                    "par_train",
-                    "reid_train_images",
-                    "par_train_images",
-                    "par_attributes",
-                    "checkpoints",
-                    "params:training",
-                    "params:model",
-                    "params:variant",
-                ],
-                ["model", "training_history"],
-                name="train",
-            )
-        ],
+        [Node(train_variant, ["variant_name", *TRAINING_INPUTS], ["model", "training_history"], name="train")],
         namespace=variant,
         inputs=SHARED_INPUTS,
-        parameters={
-            "params:training": "params:training",
-            "params:model": "params:model",
-            "params:variant": f"params:{parameters_key}",
-        },
+        parameters=parameter_mapping(parameters_key),
     )
