@@ -76,6 +76,20 @@ def test_pseudo_bce_and_pseudo_cross_entropy():
     assert value.item() == pytest.approx(math.log(4), abs=1e-6)
 
 
+def test_pseudo_attribute_bce_is_summed_over_attributes_against_the_other_models_decisions():
+    # logits 0 (p = .5) against other's [+3, -2, +1] -> targets [1, 0, 1]: each element log 2, summed = 3 log 2
+    other = torch.tensor([[3.0, -2.0, 1.0], [-1.0, -1.0, -1.0]])
+    value = losses.pseudo_attribute_bce(torch.zeros(2, 3), other)
+    assert value.item() == pytest.approx(3 * math.log(2), abs=1e-6)
+    # only confident elements count; images still count in the mean: (log 2 + 0) / 2
+    mask = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    logits = torch.zeros(2, 3, requires_grad=True)
+    masked = losses.pseudo_attribute_bce(logits, other, mask)
+    assert masked.item() == pytest.approx(math.log(2) / 2, abs=1e-6)
+    masked.backward()
+    assert logits.grad[0, 0].item() == pytest.approx(-0.25) and logits.grad[1].abs().sum() == 0
+
+
 def _outputs(seed: int, n: int = 4, ids: int = 3, attributes: int = 5) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {

@@ -6,7 +6,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-LOSS_TERMS = ("id", "attr", "dataset", "reid_triplet", "par_triplet", "dataset_bce", "dice", "id_pseudo", "total")
+LOSS_TERMS = (
+    "id",
+    "attr",
+    "dataset",
+    "reid_triplet",
+    "par_triplet",
+    "dataset_bce",
+    "dice",
+    "attribute_pseudo",
+    "id_pseudo",
+    "total",
+)
 
 
 def training_curves(history: pd.DataFrame, title: str) -> Figure:

@@ -84,6 +84,14 @@ def pseudo_dice(logits: torch.Tensor, other_logits: torch.Tensor, mask: torch.Te
     return dice_loss(torch.sigmoid(logits), (other_logits.detach() > 0).float(), mask=mask)
 
 
+def pseudo_attribute_bce(
+    logits: torch.Tensor, other_logits: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Attribute BCE (summed over attributes, averaged over images, as the supervised term) against the other
+    model's hard decisions (>0.5): cross pseudo-supervision on the supervised term's scale (Chen et al., CPS)."""
+    return attribute_bce(logits, (other_logits.detach() > 0).float(), mask=mask)
+
+
 def pseudo_bce(logit: torch.Tensor, other_logit: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """BCE of this model's dataset logit against the other model's hard decision (>0.5)."""
     loss = F.binary_cross_entropy_with_logits(logit, (other_logit.detach() > 0).float(), reduction="none")
