@@ -21,6 +21,7 @@ def fix_threads(training: TrainingConfig) -> None:
     if training.num_threads > 0:
         torch.set_num_threads(training.num_threads)
     torch.use_deterministic_algorithms(training.deterministic, warn_only=True)
+    torch.backends.cudnn.benchmark = not training.deterministic  # autotuned convolutions when allowed
 
 
 def train_variant(
