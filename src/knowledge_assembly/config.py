@@ -107,15 +107,21 @@ class TrainingConfig(StrictConfig):
     positive_ratio_weighting: bool
     dataset_logit_supervision: bool
     triplet_margin: float
+    crop_padding: int
     ssl_weight: float
     ssl_warmup_epochs: int
     confidence_threshold: float
     num_threads: int
     deterministic: bool
     device: str
+    prefetch_batches: int
+    precision: str
+    channels_last: bool
+    compile: bool
     resume: bool
     progress: bool
     world_size: int
+    sync_batch_norm: bool
     nodes: int
     node_rank: int
     master_addr: str
@@ -130,10 +136,12 @@ class TrainingConfig(StrictConfig):
             "seed",
             "weight_decay",
             "triplet_margin",
+            "crop_padding",
             "ssl_weight",
             "ssl_warmup_epochs",
             "num_threads",
             "node_rank",
+            "prefetch_batches",
         )
         if not 0 < self.final_lr_ratio <= 1:
             problems.append(f"final_lr_ratio must be in (0, 1], got {self.final_lr_ratio}")
@@ -143,6 +151,8 @@ class TrainingConfig(StrictConfig):
             problems.append(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.precision not in ("fp32", "bf16"):
+            problems.append(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.node_rank >= self.nodes:
             problems.append(f"node_rank {self.node_rank} must be < nodes {self.nodes}")
         return problems
@@ -193,7 +203,7 @@ class EvaluationConfig(StrictConfig):
 
 
 SUPERVISED_TASKS = ("reid", "par")
-SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "id_pseudo")
+SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "attribute_pseudo", "id_pseudo")
 VIEWS = ("single", "weak_strong")
 TABLES = ("table1", "table2")
 

@@ -78,30 +78,58 @@ def epoch_plan(
     return [(reid[i] if use_reid else empty, par[i] if use_par else empty) for i in range(iterations)]
 
 
-def weak_view(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flip and a random crop of the reflect-padded image."""
-    batch, _, height, width = images.shape
-    flip = torch.rand(batch, generator=generator) < 0.5
+def _share(drawn: torch.Tensor, rows: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+    return (drawn if rows is None else drawn[rows]).to(device)
+
+
+def weak_view(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    rows: torch.Tensor | None = None,
+    global_size: int = 0,
+    pad: int = 4,
+) -> torch.Tensor:
+    """Random horizontal flip and a random crop of the reflect-padded image, as batched tensor ops.
+
+    ``images`` may live on any device; the random draws come from the CPU ``generator`` in a fixed
+    order, so a seed gives the same views on every device. In a distributed run ``images`` are the
+    ``rows`` of a global batch of ``global_size``: draws are made for the whole global batch, so each
+    process augments its rows exactly as a single process would.
+    """
+    _, _, height, width = images.shape
+    count, device = len(images) if rows is None else global_size, images.device
+    flip = _share(torch.rand(count, generator=generator) < 0.5, rows, device)
+    dy = _share(torch.randint(0, 2 * pad + 1, (count,), generator=generator), rows, device)
+    dx = _share(torch.randint(0, 2 * pad + 1, (count,), generator=generator), rows, device)
     images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
-    return torch.stack([padded[i, :, dy[i] : dy[i] + height, dx[i] : dx[i] + width] for i in range(batch)])
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect").permute(0, 2, 3, 1)
+    y = dy[:, None] + torch.arange(height, device=device)
+    x = dx[:, None] + torch.arange(width, device=device)
+    every = torch.arange(len(images), device=device)[:, None, None]
+    return padded[every, y[:, :, None], x[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
-def strong_view(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Weak view + brightness/contrast jitter + random erasing (FixMatch-style strong augmentation)."""
-    images = weak_view(images, generator)
-    batch, _, height, width = images.shape
-    brightness = 1.0 + (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5) * 0.8
-    contrast = 1.0 + (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5) * 0.8
+def strong_view(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    rows: torch.Tensor | None = None,
+    global_size: int = 0,
+    pad: int = 4,
+) -> torch.Tensor:
+    """Weak view + brightness/contrast jitter + random erasing (FixMatch-style strong augmentation), batched."""
+    images = weak_view(images, generator, rows, global_size, pad)
+    _, _, height, width = images.shape
+    count, device = len(images) if rows is None else global_size, images.device
+    brightness = _share(1.0 + (torch.rand(count, 1, 1, 1, generator=generator) - 0.5) * 0.8, rows, device)
+    contrast = _share(1.0 + (torch.rand(count, 1, 1, 1, generator=generator) - 0.5) * 0.8, rows, device)
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     images = ((images * brightness - mean) * contrast + mean).clamp(0, 1)
-    eh = torch.randint(height // 8, height // 2, (batch,), generator=generator)
-    ew = torch.randint(width // 8, width // 2, (batch,), generator=generator)
-    y0 = (torch.rand(batch, generator=generator) * (height - eh)).long()
-    x0 = (torch.rand(batch, generator=generator) * (width - ew)).long()
-    images = images.clone()
-    for i in range(batch):
-        images[i, :, y0[i] : y0[i] + eh[i], x0[i] : x0[i] + ew[i]] = 0.5
-    return images
+    eh = torch.randint(height // 8, height // 2, (count,), generator=generator)
+    ew = torch.randint(width // 8, width // 2, (count,), generator=generator)
+    y0 = (torch.rand(count, generator=generator) * (height - eh)).long()
+    x0 = (torch.rand(count, generator=generator) * (width - ew)).long()
+    y, x = torch.arange(height)[None, :], torch.arange(width)[None, :]
+    inside_y = (y >= y0[:, None]) & (y < (y0 + eh)[:, None])
+    inside_x = (x >= x0[:, None]) & (x < (x0 + ew)[:, None])
+    erased = _share(inside_y[:, :, None] & inside_x[:, None, :], rows, device)
+    return torch.where(erased[:, None], torch.full_like(images, 0.5), images)

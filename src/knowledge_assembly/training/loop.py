@@ -19,10 +19,11 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..config import ModelConfig, TrainingConfig, VariantConfig
 from ..models import KANet, build_model
-from ..models.preprocessing import normalise, to_float
+from ..models.preprocessing import normalise
 from .batches import TrainingData, epoch_plan, strong_view, weak_view
 from .checkpoint import source_digest
 from .hooks import training_hooks
+from .input_pipeline import Prefetcher, device_images
 from .objective import Batch, ssl_ramp, step_losses, trunk_gradient_norms
 
 
@@ -42,7 +43,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-RUN_ONLY_SETTINGS = ("resume", "progress", "device", "node_rank", "master_addr", "master_port")
+RUN_ONLY_SETTINGS = ("resume", "progress", "device", "prefetch_batches", "node_rank", "master_addr", "master_port")
 
 
 def config_digest(variant: VariantConfig, config: TrainingConfig, model: ModelConfig, data: TrainingData) -> str:
@@ -92,10 +93,13 @@ class TrainingRun:
             build_model(model, data.num_ids, data.par_labels.shape[1], config.seed + i).to(device)
             for i in range(variant.networks)
         ]
+        if config.channels_last:
+            networks = [network.to(memory_format=torch.channels_last) for network in networks]
         replicas: list[nn.Module] = list(networks)
         if world_size > 1:
-            ids = [device.index] if device.type == "cuda" else None
-            replicas = [DistributedDataParallel(n, device_ids=ids, find_unused_parameters=True) for n in networks]
+            replicas = [distributed_replica(network, device, config.sync_batch_norm) for network in networks]
+        if config.compile:
+            replicas = [torch.compile(replica) for replica in replicas]
         parameters = [p for network in networks for p in network.parameters()]
         optimizer = torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -123,20 +127,13 @@ class TrainingRun:
         self.history, self.start_epoch = list(state["history"]), int(state["epoch"])
 
 
-def gather_batch(
-    data: TrainingData,
-    reid_index: np.ndarray,
-    par_index: np.ndarray,
-    positive_ratio: torch.Tensor | None,
-    device: torch.device,
-) -> tuple[torch.Tensor, Batch]:
-    """The images ([0, 1] floats, CPU) and labels of one mixed batch: reID rows first, then PAR rows."""
-    reid_index, par_index = np.sort(reid_index), np.sort(par_index)  # sorted: sequential reads of the memory map
-    images = np.concatenate([data.reid_images[reid_index], data.par_images[par_index]])
-    labels = torch.from_numpy(data.reid_labels[reid_index].astype(np.int64))
-    attributes = torch.from_numpy(data.par_labels[par_index].astype(np.float32))
-    ratio = None if positive_ratio is None else positive_ratio.to(device)
-    return to_float(images), Batch(len(reid_index), labels.to(device), attributes.to(device), ratio)
+def distributed_replica(network: KANet, device: torch.device, sync_batch_norm: bool) -> nn.Module:
+    """``network`` wrapped in DistributedDataParallel; on CUDA with ``sync_batch_norm`` its BatchNorm layers
+    compute batch statistics over the global batch (torch's SyncBatchNorm, same parameters and buffers)."""
+    if device.type == "cuda" and sync_batch_norm:
+        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(network, device_ids=ids, find_unused_parameters=True)
 
 
 def forward_losses(
@@ -147,25 +144,33 @@ def forward_losses(
     config: TrainingConfig,
     generator: torch.Generator,
     ramp: float = 1.0,
-    rank: int = 0,
-    world_size: int = 1,
+    rows: torch.Tensor | None = None,
+    global_size: int = 0,
 ) -> dict[str, torch.Tensor]:
-    """Augment the global batch ``images`` ([0, 1] floats, CPU), keep this rank's share, run every network and
-    return the loss terms.
+    """Augment ``images`` ([0, 1] floats on the training device) as batched tensor ops, run every network
+    and return the loss terms.
 
-    Every rank augments the whole global batch with the same generator, so a
-    distributed run sees exactly the images a single process would.
+    In a distributed run ``images`` and ``batch`` are this rank's ``rows`` of the global batch; the
+    augmentations are drawn for the whole global batch, so every rank sees exactly the images a
+    single process would. With ``precision: bf16`` the networks run under autocast; with
+    ``channels_last`` their inputs are NHWC.
     """
-    device = next(networks[0].parameters()).device
-    weak = weak_view(images, generator)
-    strong = strong_view(images, generator) if variant.views == "weak_strong" else None
-    if world_size > 1:
-        rows, batch = batch.shard(rank, world_size)
-        weak, strong = weak[rows], None if strong is None else strong[rows]
-    weak = normalise(weak).to(device)
-    outputs = [network(weak, batch.n_reid) for network in networks]
-    strong_out = networks[0](normalise(strong).to(device), batch.n_reid) if strong is not None else None
-    return step_losses(outputs, batch, variant, config, strong_out, ramp)
+    pad = config.crop_padding
+    weak = normalise(weak_view(images, generator, rows, global_size, pad))
+    strong = strong_view(images, generator, rows, global_size, pad) if variant.views == "weak_strong" else None
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        outputs = [network(weak.contiguous(memory_format=layout), batch.n_reid) for network in networks]
+        strong_out = None
+        if strong is not None:
+            strong_out = networks[0](normalise(strong).contiguous(memory_format=layout), batch.n_reid)
+    outputs = [_float32(out) for out in outputs]
+    return step_losses(outputs, batch, variant, config, None if strong_out is None else _float32(strong_out), ramp)
+
+
+def _float32(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Network outputs in float32 (losses are computed outside autocast, in full precision)."""
+    return {key: value.float() for key, value in outputs.items()}
 
 
 def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
@@ -182,6 +187,7 @@ class EpochMeter:
     gradient_norms: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     images: int = 0
+    data_wait_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
     def add(self, terms: dict[str, float], images: int) -> dict[str, str]:
@@ -199,6 +205,7 @@ class EpochMeter:
             "lr": lr,
             "iterations": iterations,
             "images_per_second": self.images / seconds,
+            "data_wait_share": self.data_wait_seconds / seconds,
             **{k: v / max(iterations, 1) for k, v in self.sums.items()},
             **self.gradient_norms,
         }
@@ -233,27 +240,32 @@ def train_epoch(
         rng,
     )
     meter = EpochMeter()
+    batches = Prefetcher(data, plan, config.prefetch_batches, run.device.type == "cuda", rank, world_size)
     bar = tqdm(
-        plan, desc=f"{name} epoch {epoch + 1}/{config.epochs}", disable=not (config.progress and rank == 0), leave=False
+        batches,
+        desc=f"{name} epoch {epoch + 1}/{config.epochs}",
+        disable=not (config.progress and rank == 0),
+        leave=False,
     )
-    for iteration, (reid_index, par_index) in enumerate(bar):
-        images, batch = gather_batch(data, reid_index, par_index, run.positive_ratio, run.device)
+    ratio = None if run.positive_ratio is None else run.positive_ratio.to(run.device)
+    for iteration, host in enumerate(bar):
+        images = device_images(host.images, run.device)
+        batch = Batch(
+            host.n_reid,
+            host.id_labels.to(run.device, non_blocking=True),
+            host.attributes.to(run.device, non_blocking=True),
+            ratio,
+        )
+        ramp = ssl_ramp(epoch, config.ssl_warmup_epochs)
         terms = forward_losses(
-            run.replicas,
-            images,
-            batch,
-            variant,
-            config,
-            generator,
-            ssl_ramp(epoch, config.ssl_warmup_epochs),
-            rank,
-            world_size,
+            run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size
         )
         check_finite(terms, name, epoch, iteration)
         if iteration == 0:
             meter.gradient_norms = trunk_gradient_norms(terms, list(run.networks[0].trunk.parameters()), world_size)
         optimise(run.optimizer, terms["total"])
-        bar.set_postfix(meter.add(mean_over_ranks(terms, world_size), batch.size))
+        bar.set_postfix(meter.add(mean_over_ranks(terms, world_size), host.global_size))
+    meter.data_wait_seconds = batches.wait_seconds
     lr = run.optimizer.param_groups[0]["lr"]
     run.scheduler.step()
     return meter.record(epoch, lr, len(plan))

@@ -28,21 +28,26 @@ class Batch:
 
     def shard(self, rank: int, world_size: int) -> tuple[torch.Tensor, Batch]:
         """Rows of this rank's equal share of the reID rows and of the PAR rows, and its sub-batch."""
-        n_par = len(self.attributes)
-        if self.n_reid % world_size or n_par % world_size:
-            raise ValueError(
-                f"batch of {self.n_reid} reID + {n_par} PAR images cannot be split evenly over {world_size} processes"
-            )
-        reid_share, par_share = self.n_reid // world_size, n_par // world_size
-        reid_rows = torch.arange(rank * reid_share, (rank + 1) * reid_share)
-        par_rows = torch.arange(rank * par_share, (rank + 1) * par_share)
-        rows = torch.cat([reid_rows, self.n_reid + par_rows])
-        return rows, Batch(
-            reid_share,
+        reid_rows, par_rows = shard_rows(self.n_reid, len(self.attributes), rank, world_size)
+        return torch.cat([reid_rows, self.n_reid + par_rows]), Batch(
+            len(reid_rows),
             self.id_labels[reid_rows.to(self.id_labels.device)],
             self.attributes[par_rows.to(self.attributes.device)],
             self.positive_ratio,
         )
+
+
+def shard_rows(n_reid: int, n_par: int, rank: int, world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's equal share of a batch's reID rows and of its PAR rows (each counted from 0)."""
+    if n_reid % world_size or n_par % world_size:
+        raise ValueError(
+            f"batch of {n_reid} reID + {n_par} PAR images cannot be split evenly over {world_size} processes"
+        )
+    reid_share, par_share = n_reid // world_size, n_par // world_size
+    return (
+        torch.arange(rank * reid_share, (rank + 1) * reid_share),
+        torch.arange(rank * par_share, (rank + 1) * par_share),
+    )
 
 
 def supervised_terms(
@@ -91,6 +96,12 @@ def cross_terms(
     if "dice" in variant.ssl:
         mask = None if threshold is None else _confident(torch.sigmoid(teacher["attribute_logits"].detach()), threshold)
         terms["dice"] = losses.pseudo_dice(student["attribute_logits"], teacher["attribute_logits"], mask)
+    if "attribute_pseudo" in variant.ssl:  # hard pseudo-labels: always only where the teacher is confident
+        confidence = threshold if threshold is not None else config.confidence_threshold
+        mask = _confident(torch.sigmoid(teacher["attribute_logits"].detach()), confidence)
+        terms["attribute_pseudo"] = losses.pseudo_attribute_bce(
+            student["attribute_logits"], teacher["attribute_logits"], mask
+        )
     if "id_pseudo" in variant.ssl:
         confidence = torch.softmax(teacher["id_logits"].detach(), dim=1).max(dim=1).values
         mask = (confidence > (threshold or 0.0)).float()
