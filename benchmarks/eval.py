@@ -1,4 +1,4 @@
-"""reID evaluation at full Market-1501 scale (3,368 x 15,913): vectorised vs per-query loop; prints JSON.
+"""reID evaluation at full Market-1501 scale (3,368 x 15,913): sorted search vs per-query loop (target >= 5x); JSON.
 
 pids and cameras come from the real file lists in ``../shared/reference`` (junk
 dropped, distractors kept); features are random 128-d vectors, so the distance
@@ -38,7 +38,7 @@ def main() -> None:
     distance_s = time.perf_counter() - start
     start = time.perf_counter()
     cmc, mean_ap = evaluate_rank(distmat, q_pids, g_pids, q_cams, g_cams)
-    vectorised_s = time.perf_counter() - start
+    search_s = time.perf_counter() - start
     start = time.perf_counter()
     loop_cmc, loop_map = evaluate_rank_loop(distmat, q_pids, g_pids, q_cams, g_cams)
     loop_s = time.perf_counter() - start
@@ -50,10 +50,11 @@ def main() -> None:
                 "gallery": len(g_pids),
                 "seconds": {
                     "distance_matrix": round(distance_s, 3),
-                    "vectorised": round(vectorised_s, 3),
+                    "sorted_search": round(search_s, 3),
                     "per_query_loop": round(loop_s, 3),
                 },
-                "speedup_vs_loop": round(loop_s / vectorised_s, 2),
+                "speedup_vs_loop": round(loop_s / search_s, 2),
+                "target_speedup_min": 5,
                 "max_abs_difference": {"cmc": float(np.abs(cmc - loop_cmc).max()), "mAP": abs(mean_ap - loop_map)},
                 "mAP": mean_ap,
                 "rank1": float(cmc[0]),

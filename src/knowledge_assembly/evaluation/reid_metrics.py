@@ -1,10 +1,16 @@
-"""Market-1501 retrieval metrics (mAP, CMC), vectorised over queries.
+"""Market-1501 retrieval metrics (mAP, CMC) without ranking the whole gallery.
 
 Same semantics as torchreid's ``evaluate_rank`` (``eval_market1501``): gallery
 items with the query's pid *and* camera are removed per query, distractors
 (pid 0) stay, queries without a remaining match are skipped, AP is the mean
-precision at each true match, CMC is clipped to 1. Ranking uses the same
-``np.argsort`` so ties order identically.
+precision at each true match, CMC is clipped to 1.
+
+AP and CMC only need the rank of each true match among the kept items. Each
+query's distances are sorted as values (no argsort), and a binary search gives
+the number of gallery items closer than each match; the removed items closer
+than it are subtracted. Where a query's distances have ties, the order among
+tied items matters, so those queries are ranked with the same ``np.argsort``
+as torchreid and tie exactly as it does.
 """
 
 from __future__ import annotations
@@ -55,28 +61,58 @@ def evaluate_rank(
     check_rank_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
     num_q, num_g = distmat.shape
     max_rank = min(max_rank, num_g)
-    cmc_sum = np.zeros(max_rank, dtype=np.float64)
-    ap_sum, valid = 0.0, 0
+    same_pid = _gallery_by_pid(g_pids)
+    first_ranks, ap_sum = [], 0.0
     for start in range(0, num_q, chunk):
-        rows = slice(start, min(start + chunk, num_q))
-        order = np.argsort(distmat[rows], axis=1)
-        pids, cams = g_pids[order], g_camids[order]
-        same_pid = pids == q_pids[rows, None]
-        keep = ~(same_pid & (cams == q_camids[rows, None]))
-        match = same_pid & keep
-        has_match = match.any(axis=1)
-        match, keep = match[has_match], keep[has_match]
-        rank = np.cumsum(keep, axis=1)  # 1-based rank among kept items
-        hits = np.cumsum(match, axis=1)  # matches so far
-        precision = np.where(match, hits / np.maximum(rank, 1), 0.0)
-        ap_sum += float((precision.sum(axis=1) / match.sum(axis=1)).sum())
-        first = np.argmax(match, axis=1)  # column of the first match
-        first_rank = rank[np.arange(len(first)), first]  # its rank among kept items
-        cmc_sum += (first_rank[:, None] <= np.arange(1, max_rank + 1)[None, :]).sum(axis=0)
-        valid += int(has_match.sum())
-    if valid == 0:
+        block = np.asarray(distmat[start : start + chunk])
+        ordered = np.sort(block, axis=1)
+        for row, (q_pid, q_cam) in enumerate(zip(q_pids[start : start + chunk], q_camids[start : start + chunk])):
+            same = same_pid.get(q_pid, _NONE)
+            ranks = _match_ranks(block[row], ordered[row], same, g_camids[same] == q_cam)
+            if ranks is None:  # a match or removed item ties with another item: rank as torchreid does
+                ranks = _match_ranks_argsort(block[row], g_pids, g_camids, q_pid, q_cam)
+            if len(ranks):
+                ap_sum += float(np.mean(np.arange(1, len(ranks) + 1) / ranks))
+                first_ranks.append(ranks[0])
+    if not first_ranks:
         raise ValueError("no query has a match in the gallery")
-    return (cmc_sum / valid).astype(np.float32), ap_sum / valid
+    counts = np.bincount(np.minimum(first_ranks, max_rank + 1), minlength=max_rank + 2)[1 : max_rank + 1]
+    return (np.cumsum(counts) / len(first_ranks)).astype(np.float32), ap_sum / len(first_ranks)
+
+
+_NONE = np.empty(0, dtype=np.int64)
+
+
+def _gallery_by_pid(g_pids: np.ndarray) -> dict:
+    """Gallery indices of each pid."""
+    order = np.argsort(g_pids, kind="stable")
+    pids, starts = np.unique(g_pids[order], return_index=True)
+    return dict(zip(pids.tolist(), np.split(order, starts[1:])))
+
+
+def _match_ranks(
+    distances: np.ndarray, ordered: np.ndarray, same: np.ndarray, removed: np.ndarray
+) -> np.ndarray | None:
+    """1-based ranks among kept items of each true match, ascending, from the query's sorted distances
+    ``ordered``; None when a same-pid item's distance ties with another item's (the order of ties matters)."""
+    relevant = distances[same]
+    if len(relevant) and np.any(
+        np.searchsorted(ordered, relevant, side="right") - np.searchsorted(ordered, relevant, side="left") > 1
+    ):
+        return None
+    matches = np.sort(relevant[~removed])
+    closer = np.searchsorted(ordered, matches, side="left")
+    return closer - np.searchsorted(np.sort(relevant[removed]), matches, side="left") + 1
+
+
+def _match_ranks_argsort(
+    distances: np.ndarray, g_pids: np.ndarray, g_camids: np.ndarray, q_pid: int, q_cam: int
+) -> np.ndarray:
+    """The same, ranking the whole gallery with ``np.argsort`` as torchreid does (for distances with ties)."""
+    order = np.argsort(distances)
+    pids, cams = g_pids[order], g_camids[order]
+    keep = ~((pids == q_pid) & (cams == q_cam))
+    return np.flatnonzero((pids == q_pid)[keep]) + 1
 
 
 def evaluate_rank_loop(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50) -> tuple[np.ndarray, float]:
