@@ -51,6 +51,13 @@ def test_every_variant_gets_the_same_number_of_iterations(use_reid, use_par):
     assert reid_sizes == ({8} if use_reid else {0}) and par_sizes == ({8} if use_par else {0})
 
 
+@pytest.mark.parametrize("iterations", [1, 3, 20])
+def test_a_fixed_number_of_iterations_per_epoch_cycles_or_cuts_the_sets(iterations):
+    data = _data(ids=10, per_id=5, par=50)
+    plan = epoch_plan(data, 4, 2, 8, True, True, np.random.default_rng(0), iterations)
+    assert len(plan) == iterations and all(len(r) == 8 and len(p) == 8 for r, p in plan)
+
+
 def test_epoch_plan_refuses_too_few_identities():
     with pytest.raises(ValueError, match="fewer than 12 identities"):
         epoch_plan(_data(ids=3), 12, 2, 8, True, True, np.random.default_rng(0))

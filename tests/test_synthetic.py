@@ -84,6 +84,23 @@ def test_generator_is_reproducible_from_its_seed():
     assert _digest(first[0]) != _digest(other[0])
 
 
+def test_generator_writes_exact_real_style_sizes_when_asked():
+    """The rehearsal's mode: exact train / query / gallery counts (as Market-1501's 12,936 / 3,368 / 13,115)."""
+    sizes = {"train": 37, "query": 21, "gallery": 45}
+    market = {**TINY_SYNTHETIC["market1501"], "cameras_per_id": [2, 6], "images": sizes}
+    files = synthetic_raw_data({**TINY_SYNTHETIC, "market1501": market})[0]
+    train, query, gallery = (
+        [k for k in files if k.startswith(f"{folder}/") and k.endswith(".jpg")]
+        for folder in ("bounding_box_train", "query", "bounding_box_test")
+    )
+    assert len(train) == 37 and len(query) == 21
+    assert len(gallery) == 45 + market["distractors"] + market["junk"]
+    test_ids = {market1501.parse_name(name.split("/")[1]).pid for name in query}
+    assert len(test_ids) == market["test_ids"]  # every test identity has queries
+    with pytest.raises(ValueError, match="synthetic query: 99 cannot be spread over 8 slots of 2..6"):
+        synthetic_raw_data({**TINY_SYNTHETIC, "market1501": {**market, "images": {**sizes, "query": 99}}})
+
+
 def _pixels(paths) -> np.ndarray:
     return np.stack(
         [np.asarray(Image.open(p).convert("RGB").resize((16, 32)), dtype=np.float32).ravel() / 255 for p in paths]

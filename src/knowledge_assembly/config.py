@@ -97,6 +97,7 @@ class TrainingConfig(StrictConfig):
 
     seed: int
     epochs: int
+    iterations_per_epoch: int | None
     ids_per_batch: int
     images_per_id: int
     par_batch_size: int
@@ -151,6 +152,8 @@ class TrainingConfig(StrictConfig):
             problems.append(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.iterations_per_epoch is not None and self.iterations_per_epoch <= 0:
+            problems.append(f"iterations_per_epoch must be > 0 or null, got {self.iterations_per_epoch}")
         if self.precision not in ("fp32", "bf16"):
             problems.append(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.node_rank >= self.nodes:

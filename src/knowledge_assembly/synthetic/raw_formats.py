@@ -5,6 +5,8 @@ Each builder returns ``{relative path: file bytes}``; writing is the caller's jo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,13 +49,16 @@ def market1501_files(
         files[f"{folder}/{name}"] = _jpeg(person, styles[cam], rng, size, crop)
         return name
 
-    for pid, train in zip(pids.tolist(), is_train):
+    sizes = _exact_sizes(params, is_train, rng) if params.get("images") else None
+    for i, (pid, train) in enumerate(zip(pids.tolist(), is_train)):
         person = sample_person(rng)
-        cams = rng.choice(np.arange(1, cameras + 1), _ranged(rng, params["cameras_per_id"]), replace=False)
+        n_cams = sizes.cameras[i] if sizes else _ranged(rng, params["cameras_per_id"])
+        cams = rng.choice(np.arange(1, cameras + 1), n_cams, replace=False)
         for cam in cams.tolist():
             if not train:
                 add("query", pid, cam, person, 0)
-            for bbox in range(1, _ranged(rng, params["images_per_camera"]) + 1):
+            count = next(sizes.boxes) if sizes else _ranged(rng, params["images_per_camera"])
+            for bbox in range(1, count + 1):
                 name = add("bounding_box_train" if train else "bounding_box_test", pid, cam, person, bbox)
                 if train:
                     labels.append((f"Market1501/bounding_box_train/{name}", person.attributes))
@@ -79,6 +84,37 @@ def market1501_files(
     files["bounding_box_train/Thumbs.db"] = THUMBS_DB
     files["bounding_box_test/Thumbs.db"] = THUMBS_DB
     return files, _label_frame(labels)
+
+
+@dataclass
+class _Sizes:
+    cameras: np.ndarray  # cameras per identity
+    boxes: Iterator[int]  # boxes per (identity, camera), in the order the identities are written
+
+
+def _exact_sizes(params: dict[str, Any], is_train: np.ndarray, rng: np.random.Generator) -> _Sizes:
+    """Cameras per identity and boxes per identity and camera that give exactly ``params["images"]``'s train,
+    query and gallery counts (e.g. Market-1501's 12,936 / 3,368 / 13,115 + distractors), within the ranges."""
+    images, low, high = params["images"], *params["cameras_per_id"]
+    cameras = np.empty(len(is_train), dtype=np.int64)
+    cameras[~is_train] = _spread(images["query"], int((~is_train).sum()), low, high, rng, "query")
+    cameras[is_train] = rng.integers(low, high + 1, int(is_train.sum()))
+    train_boxes = iter(_spread(images["train"], int(cameras[is_train].sum()), 1, 10**6, rng, "train"))
+    test_boxes = iter(_spread(images["gallery"], int(cameras[~is_train].sum()), 1, 10**6, rng, "gallery"))
+    boxes = [next(train_boxes if train else test_boxes) for train, n in zip(is_train, cameras) for _ in range(n)]
+    return _Sizes(cameras, iter(boxes))
+
+
+def _spread(total: int, slots: int, low: int, high: int, rng: np.random.Generator, what: str) -> np.ndarray:
+    """``slots`` random integers in [low, high] that sum to ``total``."""
+    if not slots * low <= total <= slots * high:
+        raise ValueError(f"synthetic {what}: {total} cannot be spread over {slots} slots of {low}..{high}")
+    counts = np.full(slots, low, dtype=np.int64)
+    while (remaining := total - int(counts.sum())) > 0:
+        open_slots = np.flatnonzero(counts < high)
+        counts[open_slots] += rng.multinomial(remaining, np.full(len(open_slots), 1 / len(open_slots)))
+        counts = np.minimum(counts, high)
+    return counts
 
 
 def pa100k_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, bytes], pd.DataFrame]:

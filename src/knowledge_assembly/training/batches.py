@@ -56,17 +56,19 @@ def epoch_plan(
     use_reid: bool,
     use_par: bool,
     rng: np.random.Generator,
+    iterations: int | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(reID indices, PAR indices) per iteration of one epoch.
 
-    An epoch has the same number of iterations for every variant: enough
-    batches to pass once over the larger of the two training sets. A dataset a
-    variant does not use contributes empty index arrays; the ones it uses are
-    cycled (several PK passes, several PAR shuffles) to fill the epoch.
+    An epoch has the same number of iterations for every variant: ``iterations``, or by default
+    enough batches to pass once over the larger of the two training sets. A dataset a variant does
+    not use contributes empty index arrays; the ones it uses are cycled (several PK passes, several
+    PAR shuffles) to fill the epoch.
     """
-    iterations = max(
-        -(-len(data.reid_labels) // (ids_per_batch * images_per_id)), len(data.par_labels) // par_batch_size, 1
-    )
+    if iterations is None:
+        iterations = max(
+            -(-len(data.reid_labels) // (ids_per_batch * images_per_id)), len(data.par_labels) // par_batch_size, 1
+        )
     reid: list[np.ndarray] = []
     while use_reid and len(reid) < iterations:
         more = pk_batches(data.reid_labels, ids_per_batch, images_per_id, rng)

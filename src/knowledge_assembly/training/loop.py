@@ -238,6 +238,7 @@ def train_epoch(
         variant.uses_reid_data,
         variant.uses_par_data,
         rng,
+        config.iterations_per_epoch,
     )
     meter = EpochMeter()
     batches = Prefetcher(data, plan, config.prefetch_batches, run.device.type == "cuda", rank, world_size)
