@@ -66,20 +66,22 @@ def cached_images(folder: Path, count: int, height: int, width: int) -> np.ndarr
     return np.load(folder / f"{height}x{width}.npy", mmap_mode="r")
 
 
+def cached_data(folder: Path, count: int, height: int, width: int) -> TrainingData:
+    """Training data on a memory-mapped cache: 4 images per identity, the same images as PAR images."""
+    images = cached_images(folder, count, height, width)
+    attributes = (np.random.default_rng(0).random((count, 40)) > 0.7).astype(np.float32)
+    return TrainingData(images, np.repeat(np.arange(count // 4), 4), images, attributes)
+
+
+def mixed_plan(data: TrainingData, training: TrainingConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    sizes = (training.ids_per_batch, training.images_per_id, training.par_batch_size)
+    return epoch_plan(data, *sizes, True, True, np.random.default_rng(seed))
+
+
 def data_preparation(folder: Path, training: TrainingConfig, height: int, width: int, device: torch.device) -> dict:
     """img/s of the host gather (one thread, as the prefetcher runs it) and of device conversion + augmentation."""
-    images = cached_images(folder, 4096, height, width)
-    labels = np.repeat(np.arange(len(images) // 4), 4)
-    data = TrainingData(images, labels, images, np.zeros((len(images), 40), np.float32))
-    plan = epoch_plan(
-        data,
-        training.ids_per_batch,
-        training.images_per_id,
-        training.par_batch_size,
-        True,
-        True,
-        np.random.default_rng(0),
-    )
+    data = cached_data(folder, 4096, height, width)
+    plan = mixed_plan(data, training, seed=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -111,25 +113,13 @@ def waiting_share(
     steps: int,
 ) -> dict:
     """Share of a KA step's time spent waiting for the next batch, with and without the prefetching thread."""
-    images = cached_images(folder, 1024, height, width)
-    labels = np.repeat(np.arange(len(images) // 4), 4)
-    data = TrainingData(
-        images, labels, images, (np.random.default_rng(0).random((len(images), 40)) > 0.7).astype(np.float32)
-    )
-    networks = [build_model(model, int(labels.max()) + 1, 40, seed=i).to(device) for i in range(variant.networks)]
+    data = cached_data(folder, 1024, height, width)
+    networks = [build_model(model, data.num_ids, 40, seed=i).to(device) for i in range(variant.networks)]
     optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     shares = {}
     for depth in (0, 2):
-        plan = epoch_plan(
-            data,
-            training.ids_per_batch,
-            training.images_per_id,
-            training.par_batch_size,
-            True,
-            True,
-            np.random.default_rng(depth),
-        )[:steps]
+        plan = mixed_plan(data, training, seed=depth)[:steps]
         batches = Prefetcher(data, plan, depth, pin=device.type == "cuda")
         start = time.perf_counter()
         for host in batches:
