@@ -23,6 +23,11 @@ EVALUATION_INPUTS = [
 ]
 
 
+def seed_metrics(variant: str) -> str:
+    """The dataset of a variant's per-seed metrics (``seeds/<variant>.json``)."""
+    return f"{variant}_seed_metrics"
+
+
 def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
     inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
@@ -30,6 +35,7 @@ def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeli
         [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
         namespace=variant,
         inputs=SHARED_INPUTS,
+        outputs={"seed_metrics": seed_metrics(variant)},  # read by the tables node, outside the namespace
         parameters={
             **training.parameter_mapping(parameters_key),
             "params:paper.seeds": "params:paper.seeds",
@@ -43,7 +49,7 @@ def create_tables_pipeline(variants: list[str]) -> Pipeline:
         [
             Node(
                 paper_tables,
-                {"variants": "params:variants", **{variant: f"{variant}.seed_metrics" for variant in variants}},
+                {"variants": "params:variants", **{variant: seed_metrics(variant) for variant in variants}},
                 ["paper_table1", "paper_table1_markdown", "paper_table2", "paper_table2_markdown"],
                 name="paper_tables",
             )
