@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from knowledge_assembly.training.batches import TrainingData, epoch_plan, pk_batches, random_batches
 from knowledge_assembly.training.checkpoint import source_digest
-from knowledge_assembly.training.loop import config_digest
+from knowledge_assembly.training.loop import EpochMeter, config_digest
 from knowledge_assembly.training.objective import Batch
 
 from .conftest import BASE_TRAINING, REPO, model_config, training_config, variant_config
@@ -96,3 +97,12 @@ def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):
     assert source_digest("models", "training") == source_digest(
         "models", "training", root=REPO / "src/knowledge_assembly"
     )
+
+
+def test_the_progress_line_is_compact_and_shows_loss_terms_lr_and_speed():
+    meter = EpochMeter(started=time.perf_counter() - 0.01)  # 6,400 img/s
+    terms = {"total": 186.376, "sup": 180.0, "id": 18.859, "attr": 165.973, "ssl": 14.382, "dice": 0.98, "dataset": 1.5}
+    meter.add(terms, 64)
+    line = f"ka_imgaug 10/10 240/240 00:17<00:01 {meter.progress(2e-3)}"  # what tqdm prints around it
+    assert len(line) <= 100, line
+    assert "loss 186.4 (id 18.86 attr 166 ssl 14.38) lr 2.0e-03" in line and line.endswith("img/s")

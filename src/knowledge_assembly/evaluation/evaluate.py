@@ -158,6 +158,19 @@ def summarise(
     return metrics, attribute_table(metrics, list(bundle.attributes))
 
 
+def summary_line(metrics: dict[str, Any]) -> str:
+    """One line of a variant's headline metrics (%), the tasks it does not learn left out."""
+    parts = [f"{metrics['variant']} seed {metrics['seed']}:"]
+    reid, par, market_par = metrics.get("reid"), metrics.get("par"), metrics.get("reid_domain_par")
+    if reid:
+        parts.append(f"mAP {100 * reid['mAP']:.1f}, R-1 {100 * reid['rank1']:.1f}")
+    if par:
+        parts.append(f"PA-100K mA {100 * par['mA']:.1f}, F1 {100 * par['f1']:.1f}")
+    if market_par:
+        parts.append(f"Market-1501 PAR mA {100 * market_par['mA']:.1f}")
+    return parts[0] + " " + " | ".join(parts[1:])
+
+
 def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
     """Per attribute: PA-100K mA, TPR, TNR and test positives, and mA on the reID domain (UPAR's Market-1501 labels)."""
     par = metrics["par"]

@@ -179,6 +179,9 @@ def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
     optimizer.step()
 
 
+PROGRESS_TERMS = ("id", "attr", "ssl")  # the progress line's main terms; every term is in the epoch log
+
+
 @dataclass
 class EpochMeter:
     """Running means of the loss terms, images per second and the trunk gradient norms of one epoch."""
@@ -190,13 +193,19 @@ class EpochMeter:
     data_wait_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
-    def add(self, terms: dict[str, float], images: int) -> dict[str, str]:
-        """Count one step; return what the progress bar shows."""
+    def add(self, terms: dict[str, float], images: int) -> None:
+        """Count one step."""
         self.steps, self.images = self.steps + 1, self.images + images
         for key, value in terms.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
+
+    def progress(self, lr: float) -> str:
+        """What the progress line shows after the bar's counts and ETA: running mean of the total loss and
+        of the main terms, the learning rate and images per second (fits 100 columns)."""
+        means = {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+        terms = " ".join(f"{key} {means[key]:.4g}" for key in PROGRESS_TERMS if key in means and means[key])
         rate = self.images / (time.perf_counter() - self.started)
-        return {**{k: f"{v / self.steps:.3f}" for k, v in self.sums.items()}, "img/s": f"{rate:.0f}"}
+        return f"loss {means.get('total', 0.0):.4g} ({terms}) lr {lr:.1e} {rate:.0f} img/s"
 
     def record(self, epoch: int, lr: float, iterations: int) -> dict[str, float]:
         seconds = time.perf_counter() - self.started
@@ -244,10 +253,13 @@ def train_epoch(
     batches = Prefetcher(data, plan, config.prefetch_batches, run.device.type == "cuda", rank, world_size)
     bar = tqdm(
         batches,
-        desc=f"{name} epoch {epoch + 1}/{config.epochs}",
+        desc=f"{name} {epoch + 1}/{config.epochs}",
         disable=not (config.progress and rank == 0),
         leave=False,
+        ncols=100,
+        bar_format="{desc} {n_fmt}/{total_fmt} {elapsed}<{remaining} {postfix}",
     )
+    lr = run.optimizer.param_groups[0]["lr"]  # the epoch's lr: the scheduler steps after it
     ratio = None if run.positive_ratio is None else run.positive_ratio.to(run.device)
     for iteration, host in enumerate(bar):
         images = device_images(host.images, run.device)
@@ -265,9 +277,9 @@ def train_epoch(
         if iteration == 0:
             meter.gradient_norms = trunk_gradient_norms(terms, list(run.networks[0].trunk.parameters()), world_size)
         optimise(run.optimizer, terms["total"])
-        bar.set_postfix(meter.add(mean_over_ranks(terms, world_size), host.global_size))
+        meter.add(mean_over_ranks(terms, world_size), host.global_size)
+        bar.set_postfix_str(meter.progress(lr), refresh=False)
     meter.data_wait_seconds = batches.wait_seconds
-    lr = run.optimizer.param_groups[0]["lr"]
     run.scheduler.step()
     return meter.record(epoch, lr, len(plan))
 

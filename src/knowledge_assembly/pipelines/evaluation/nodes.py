@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation import evaluate
 from knowledge_assembly.models.bundle import ModelBundle
+
+logger = logging.getLogger(__name__)
 
 
 def network_outputs(
@@ -50,8 +53,10 @@ def par_metrics(
 def summarise_metrics(
     bundle: ModelBundle, reid: list[dict[str, Any]], par: list[dict[str, Any]], config: EvaluationConfig
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The variant's metrics (mean over its networks) and its per-attribute table."""
-    return evaluate.summarise(bundle, reid, par, config)
+    """The variant's metrics (mean over its networks) and its per-attribute table; logs one summary line."""
+    metrics, table = evaluate.summarise(bundle, reid, par, config)
+    logger.info(evaluate.summary_line(metrics))
+    return metrics, table
 
 
 def retrieval_examples(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, VariantConfig
-from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle
+from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.training.nodes import train_variant
 from knowledge_assembly.reports import tables
 
@@ -70,7 +70,7 @@ def train_and_evaluate_seeds(
         )
         metrics = evaluate_bundle(bundle, images, reid_query, reid_gallery, par_test, reid_attributes, evaluation)
         results.append(_headline(metrics))
-        logger.info("%s seed %d: mAP %.4f, PA-100K mA %.4f", name, seed, metrics["reid"]["mAP"], metrics["par"]["mA"])
+        logger.info(summary_line(metrics))
     return results
 
 
