@@ -58,6 +58,8 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
 
     # the notebook loads the catalog and shows the tables, metrics, history and figures
     notebook = nbformat.read(REPO / "notebooks" / "results.ipynb", as_version=4)
+    first_code = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert first_code.startswith("%load_ext kedro.ipython")  # Kedro's own loader, not a hand-built session
     (raw_project.root / "notebooks").mkdir()
     NotebookClient(
         notebook,
