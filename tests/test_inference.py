@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,7 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
     assert len(first["attributes"]) == 40 and len(first["embedding"]) == 16
     assert first["present"] == [n for n, p in first["attributes"].items() if p > 0.5]
     assert report["onnx"]["matches"] and report["onnx"]["max_abs_difference"] < 1e-4 and onnx_path.stat().st_size > 1000
+    assert report["onnx"]["weights"] == f"{onnx_path}.data" and Path(report["onnx"]["weights"]).stat().st_size > 10**5
     # the same numbers as evaluation's batched prediction on the decoded-once cache
     model, _ = load_bundle_model(model_path)
     cached = np.load(trained.data / "05_model_input/synthetic/reid_query_images.npy")[:2]
@@ -42,3 +45,39 @@ def test_inference_command_names_an_unreadable_image(trained, tmp_path):
     assert result.returncode == 1 and f"{broken}: cannot decode image" in result.stderr
     missing = infer(trained, "--model", tmp_path / "none.pt", broken)
     assert missing.returncode == 1 and "none.pt: model bundle not found" in missing.stderr
+
+
+def test_inference_reads_folders_in_batches_and_searches_a_gallery(trained, tmp_path):
+    model_path = trained.data / "06_models/synthetic/mtl.pt"
+    market = trained.raw("market1501")
+    query = pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")["path"][:3]
+    gallery = pd.read_parquet(trained.data / "03_primary/synthetic/reid_gallery.parquet")["path"][:7]
+    for folder, names in (("queries", query), ("gallery/sub", gallery)):
+        (tmp_path / folder).mkdir(parents=True)
+        for name in names:
+            shutil.copy(market / name, tmp_path / folder / Path(name).name)
+    searched = infer(
+        trained, "--model", model_path, tmp_path / "queries", "--batch-size", "2", "--gallery", tmp_path / "gallery",
+        "--top-k", "3", "--output", tmp_path / "search.json",
+    )  # fmt: skip
+    assert searched.returncode == 0, searched.stderr
+    results = json.loads((tmp_path / "search.json").read_text())["results"]
+    assert [Path(r["image"]).name for r in results] == sorted(Path(n).name for n in query)
+    # batches of 2 give what one batch gives; the gallery's embeddings come from a plain run on both folders
+    folders = (tmp_path / "queries", tmp_path / "gallery")
+    whole = infer(trained, "--model", model_path, *folders, "--output", tmp_path / "a")
+    assert whole.returncode == 0, whole.stderr
+    records = json.loads((tmp_path / "a").read_text())["results"]
+    np.testing.assert_allclose([r["embedding"] for r in results], [r["embedding"] for r in records[:3]], atol=1e-5)
+    queries, items = np.array([r["embedding"] for r in records[:3]]), np.array([r["embedding"] for r in records[3:]])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    expected = np.argsort(1 - queries @ items.T, axis=1)[:, :3]
+    for result, nearest in zip(results, expected):
+        matches = result["gallery_matches"]
+        assert [m["image"] for m in matches] == [records[3 + j]["image"] for j in nearest]
+        assert [m["distance"] for m in matches] == sorted(m["distance"] for m in matches)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = infer(trained, "--model", model_path, empty)
+    assert refused.returncode == 1 and f"{empty}: no image files" in refused.stderr

@@ -1,6 +1,7 @@
-"""Attributes and a reID embedding for image files from a trained model; ONNX export.
+"""Attributes and a reID embedding for image files or folders from a trained model; gallery search; ONNX export.
 
-knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg b.jpg [--output out.json]
+knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg photos/ [--output out.json]
+knowledge-assembly-infer --model data/06_models/synthetic/ka.pt query.jpg --gallery gallery/ --top-k 5
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --export-onnx ka.onnx
 """
 
@@ -31,6 +32,23 @@ def load_bundle_model(path: Path) -> tuple[InferenceModel, ModelBundle]:
     return InferenceModel(bundle.networks()[0]).eval(), bundle
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def image_files(inputs: list[Path]) -> list[Path]:
+    """The image files named, and those in (the sub-folders of) the folders named, sorted per folder."""
+    files: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
 def read_images(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
     """Decode and resize image files to the model's input size: ``(N, 3, H, W)`` in [0, 1]."""
     return to_float(np.stack([decode_resized(Path(path), size) for path in paths]))
@@ -51,6 +69,31 @@ def infer(
             "embedding": [float(v) for v in embedding[i]],
         }
         for i, path in enumerate(paths)
+    ]
+
+
+def infer_in_batches(
+    model: InferenceModel, bundle: ModelBundle, paths: list[Path], batch_size: int, threshold: float
+) -> list[dict[str, Any]]:
+    """:func:`infer` over ``paths``, ``batch_size`` images decoded at a time (memory bounded by the batch)."""
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(paths), batch_size):
+        batch = paths[start : start + batch_size]
+        records += infer(model, bundle, batch, read_images(batch, bundle.image_size), threshold)
+    return records
+
+
+def search_gallery(
+    queries: list[dict[str, Any]], gallery: list[dict[str, Any]], top_k: int
+) -> list[list[dict[str, Any]]]:
+    """Per query record, the ``top_k`` gallery records closest by cosine distance of the reID embeddings."""
+    query = torch.nn.functional.normalize(torch.tensor([r["embedding"] for r in queries]), dim=1)
+    items = torch.nn.functional.normalize(torch.tensor([r["embedding"] for r in gallery]), dim=1)
+    distance = 1.0 - query @ items.T
+    nearest = distance.topk(min(top_k, len(gallery)), dim=1, largest=False)
+    return [
+        [{"image": gallery[j]["image"], "distance": round(float(d), 6)} for d, j in zip(row_d, row_j.tolist())]
+        for row_d, row_j in zip(nearest.values, nearest.indices)
     ]
 
 
@@ -77,21 +120,33 @@ def export_onnx(model: InferenceModel, example: torch.Tensor, path: Path) -> flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict attributes and reID embeddings with a trained KA model.")
-    parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images")
     parser.add_argument("--model", type=Path, default=Path("data/06_models/synthetic/ka.pt"))
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=64, help="images decoded and run at a time")
+    parser.add_argument("--gallery", type=Path, help="folder of gallery images: rank them for every query image")
+    parser.add_argument("--top-k", type=int, default=5, help="gallery matches per query (with --gallery)")
     parser.add_argument("--output", type=Path, help="write JSON here instead of printing it")
     parser.add_argument("--export-onnx", type=Path, help="also export the model to this ONNX file and verify it")
     args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.top_k < 1:
+        parser.error("--batch-size and --top-k must be >= 1")
     try:
         model, bundle = load_bundle_model(args.model)
-        images = read_images(args.images, bundle.image_size)
-        results = infer(model, bundle, args.images, images, args.threshold)
+        paths = image_files(args.images)
+        results = infer_in_batches(model, bundle, paths, args.batch_size, args.threshold)
         report: dict[str, Any] = {"model": str(args.model), "variant": bundle.variant, "results": results}
+        if args.gallery:
+            gallery = infer_in_batches(model, bundle, image_files([args.gallery]), args.batch_size, args.threshold)
+            for record, matches in zip(results, search_gallery(results, gallery, args.top_k)):
+                record["gallery_matches"] = matches
         if args.export_onnx:
-            difference = export_onnx(model, images, args.export_onnx)
+            example = read_images(paths[: args.batch_size], bundle.image_size)
+            difference = export_onnx(model, example, args.export_onnx)
+            weights = args.export_onnx.with_name(args.export_onnx.name + ".data")  # ONNX external data
             report["onnx"] = {
                 "path": str(args.export_onnx),
+                "weights": str(weights) if weights.exists() else None,
                 "max_abs_difference": difference,
                 "matches": difference < 1e-4,
             }
