@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node
 from kedro.runner import SequentialRunner
@@ -81,7 +82,7 @@ def test_tables_take_rows_and_labels_from_the_variant_parameters():
     def seed(mAP: float, mA: float, tasks: list[str]) -> dict:
         return {
             "trained_tasks": tasks,
-            "reid": {"mAP": mAP, "rank1": mAP, "rank5": mAP, "rank10": mAP},
+            "reid": {"mAP": mAP, "rank1": mAP, "rank5": mAP, "rank10": mAP, "cmc": [mAP, 1.0, 1.0]},
             "par": {k: mA for k in ("mA", "accuracy", "precision", "recall", "f1", "mA_colour", "mA_other")},
             "reid_domain_par": {"mA": mA, "f1": mA},
         }
@@ -108,6 +109,12 @@ def test_tables_take_rows_and_labels_from_the_variant_parameters():
     assert solo["Market-1501 mAP"] == 60.0 and solo["Market-1501 mAP std"] == round(np.std([50, 70], ddof=1), 2)
     assert np.isnan(solo["PA-100K mA"])
     assert "| Solo " in catalog.load("paper_table1_markdown")
+    # the overlaid CMC: one curve per variant, mean over its seeds, mAP and R-1 in the legend
+    axis = catalog.load("paper_cmc_plot").axes[0]
+    legend = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert legend == ["Solo (2 seeds): mAP 60.0, R-1 60.0", "Duo (1 seed): mAP 60.0, R-1 60.0"]
+    assert list(axis.lines[0].get_ydata()) == pytest.approx([60.0, 100.0, 100.0])
+    assert all(float(tick).is_integer() for tick in axis.get_xticks())
     assert set(BASE_TRAINING["variants"]) == {"supervised", "ssl"}
 
 

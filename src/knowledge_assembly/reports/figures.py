@@ -5,43 +5,49 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-LOSS_TERMS = (
-    "id",
-    "attr",
-    "dataset",
-    "reid_triplet",
-    "par_triplet",
-    "dataset_bce",
-    "dice",
-    "attribute_pseudo",
-    "id_pseudo",
-    "total",
-)
+SUPERVISED_PLOT_TERMS = ("total", "id", "attr", "dataset")
+SSL_PLOT_TERMS = ("reid_triplet", "par_triplet", "dataset_bce", "dice", "attribute_pseudo", "id_pseudo")
 
 
 def training_curves(history: pd.DataFrame, title: str) -> Figure:
-    """One line per loss term over epochs."""
-    figure = Figure(figsize=(7, 4))
-    axis = figure.subplots()
-    for term in LOSS_TERMS:
-        if term in history:
-            axis.plot(
-                history["epoch"], history[term], marker="o", label=term, linewidth=2.5 if term == "total" else 1.5
-            )
-    axis.set(xlabel="epoch", ylabel="mean loss", title=f"{title}: training losses")
-    axis.legend(fontsize=8, ncol=2)
-    axis.grid(alpha=0.3)
+    """Panels of the supervised terms (with the total), the cross pseudo-supervision terms (if any) and the
+    learning rate over epochs, each on a log scale."""
+    panels = [
+        (name, [t for t in terms if t in history and history[t].abs().sum() > 0])
+        for name, terms in (("supervised losses", SUPERVISED_PLOT_TERMS), ("cross pseudo-supervision", SSL_PLOT_TERMS))
+    ]
+    panels = [(name, terms) for name, terms in panels if terms] + [("learning rate", ["lr"])]
+    figure = Figure(figsize=(4.2 * len(panels), 3.8))
+    for axis, (name, terms) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        for term in terms:
+            width = 2.5 if term == "total" else 1.5
+            axis.plot(history["epoch"], history[term], marker="o", label=term, linewidth=width)
+        if (history[terms] > 0).all().all():
+            axis.set_yscale("log")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set(xlabel="epoch", title=name)
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3, which="both")
+    figure.suptitle(f"{title}: training (epoch means)")
     figure.tight_layout()
     return figure
 
 
-def cmc_curve(cmc: list[float], title: str, max_rank: int = 20) -> Figure:
-    figure = Figure(figsize=(5, 4))
+def cmc_curves(curves: dict[str, tuple[list[float], float]], title: str, max_rank: int = 20) -> Figure:
+    """CMC of one or several variants overlaid, ``{label: (cmc, mAP)}``: integer ranks, mAP and R-1 in the legend."""
+    figure = Figure(figsize=(6.5, 4.5))
     axis = figure.subplots()
-    ranks = np.arange(1, min(max_rank, len(cmc)) + 1)
-    axis.plot(ranks, np.asarray(cmc[: len(ranks)]) * 100, marker="o")
-    axis.set(xlabel="rank", ylabel="matching rate (%)", title=f"{title}: CMC", ylim=(0, 100))
+    for label, (cmc, mean_ap) in curves.items():
+        ranks = np.arange(1, min(max_rank, len(cmc)) + 1)
+        values = np.asarray(cmc[: len(ranks)]) * 100
+        legend = f"{label}: mAP {100 * mean_ap:.1f}, R-1 {values[0]:.1f}"
+        axis.plot(ranks, values, marker="o", markersize=3, label=legend)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set(xlabel="rank", ylabel="matching rate (%)", title=f"{title}: CMC", ylim=(0, 101))
+    axis.set_xlim(0.5, max_rank + 0.5)
+    axis.legend(fontsize=8, loc="lower right")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure

@@ -8,19 +8,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, VariantConfig
 from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.training.nodes import train_variant
-from knowledge_assembly.reports import tables
+from knowledge_assembly.reports import figures, tables
 
 logger = logging.getLogger(__name__)
 
-HEADLINE_DROPPED = ("cmc", "per_attribute_mA", "per_attribute_tpr", "per_attribute_tnr", "per_attribute_positives")
+HEADLINE_DROPPED = ("per_attribute_mA", "per_attribute_tpr", "per_attribute_tnr", "per_attribute_positives")
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics without the per-rank and per-attribute lists."""
+    """Metrics without the per-attribute lists (the CMC stays, for the overlaid CMC figure)."""
     return {
         key: {k: v for k, v in value.items() if k not in HEADLINE_DROPPED} if isinstance(value, dict) else value
         for key, value in metrics.items()
@@ -94,3 +95,18 @@ def paper_tables(
         table2,
         tables.to_markdown(table2, "Table 2: ablations of Knowledge Assembly (%, mean ± std over seeds)"),
     )
+
+
+def plot_paper_cmc(variants: dict[str, dict[str, VariantConfig]], **runs: list[dict[str, Any]]) -> Figure:
+    """CMC of every variant that learns reID, mean over its seeds, overlaid; mAP and R-1 in the legend."""
+    curves = {}
+    for group in variants.values():
+        for name, spec in group.items():
+            seeds = [m for m in runs.get(name, []) if m.get("reid") and "cmc" in m["reid"]]
+            if seeds:
+                rows = (spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)).rows
+                label = next(iter(rows.values()), name)
+                cmc = np.mean([m["reid"]["cmc"] for m in seeds], axis=0)
+                mean_ap = float(np.mean([m["reid"]["mAP"] for m in seeds]))
+                curves[f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"] = (cmc, mean_ap)
+    return figures.cmc_curves(curves, "All variants")

@@ -4,7 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ..evaluation import pipeline as evaluation
 from ..training import pipeline as training
-from .nodes import paper_tables, train_and_evaluate_seeds
+from .nodes import paper_tables, plot_paper_cmc, train_and_evaluate_seeds
 
 SHARED_INPUTS = training.SHARED_INPUTS | evaluation.SHARED_INPUTS
 
@@ -45,13 +45,15 @@ def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeli
 
 
 def create_tables_pipeline(variants: list[str]) -> Pipeline:
+    inputs = {"variants": "params:variants", **{variant: seed_metrics(variant) for variant in variants}}
     return Pipeline(
         [
             Node(
                 paper_tables,
-                {"variants": "params:variants", **{variant: seed_metrics(variant) for variant in variants}},
+                inputs,
                 ["paper_table1", "paper_table1_markdown", "paper_table2", "paper_table2_markdown"],
                 name="paper_tables",
-            )
+            ),
+            Node(plot_paper_cmc, inputs, "paper_cmc_plot", name="plot_paper_cmc"),
         ]
     )

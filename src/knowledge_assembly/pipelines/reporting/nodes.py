@@ -17,8 +17,9 @@ def plot_training_curves(history: pd.DataFrame, variant: str) -> Figure:
 
 
 def plot_cmc(metrics: dict[str, Any]) -> Figure:
-    """CMC curve of query vs gallery."""
-    return figures.cmc_curve(metrics["reid"]["cmc"], metrics["variant"])
+    """CMC curve of query vs gallery, mAP and R-1 in the legend."""
+    name = metrics["variant"]
+    return figures.cmc_curves({name: (metrics["reid"]["cmc"], metrics["reid"]["mAP"])}, name)
 
 
 def plot_attribute_bars(attribute_table: pd.DataFrame, variant: str) -> Figure:
