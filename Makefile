@@ -30,7 +30,7 @@ test: setup browser
 
 ## Static kedro-viz lineage site in build/ (serve it with: python -m http.server -d build)
 viz: setup
-	$(BIN)/kedro viz build
+	$(BIN)/kedro viz build --include-previews
 
 ## Speed benchmarks; each prints JSON.
 bench: setup

@@ -94,3 +94,23 @@ def test_viz_site_renders_the_graph_in_headless_chromium(project, tmp_path):
     assert "reid_train" in dom.replace(" ", "_").lower() or "Reid Train" in dom
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "blank screenshot"
+
+
+def test_viz_build_includes_previews_of_tables_metrics_and_figures(trained):
+    """`make viz` builds with --include-previews: a trained run's manifests, metrics and plots show in the site."""
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert "kedro viz build --include-previews" in makefile
+    _kedro(["viz", "build", "--include-previews"], trained.root)
+    build = trained.root / "build" / "api"
+    nodes = json.loads((build / "pipelines" / "mtl").read_text())["nodes"]
+    ids = {n["name"]: n["id"] for n in nodes if n["type"] == "data"}
+    previews = {
+        name: json.loads((build / "nodes" / ids[name]).read_text()).get("preview_type")
+        for name in ("reid_train", "mtl.metrics", "mtl.training_history", "mtl.cmc_plot")
+    }
+    assert previews == {
+        "reid_train": "TablePreview",
+        "mtl.metrics": "JSONPreview",
+        "mtl.training_history": "TablePreview",
+        "mtl.cmc_plot": "ImagePreview",
+    }
