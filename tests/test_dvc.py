@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -10,6 +11,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from knowledge_assembly.config import TrainingConfig
+from knowledge_assembly.training.loop import RUN_ONLY_SETTINGS
 
 from .conftest import REPO, TINY_MODEL, TINY_SYNTHETIC, TINY_TRAINING
 
@@ -81,3 +85,19 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     text = json.dumps(json.loads(_run(["dvc", "exp", "show", "--json"], repo, stdout_only=True)))
     assert "training.ssl_weight" in text or "ssl_weight" in text
     assert "data/08_reporting/synthetic/ka/metrics.json" in text and "mAP" in text
+
+
+def test_every_training_setting_that_shapes_the_weights_is_a_dvc_parameter_of_the_training_stages():
+    """`dvc repro` must rerun a variant when a setting of its training fingerprint changes."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    shaping = {f.name for f in dataclasses.fields(TrainingConfig)} - set(RUN_ONLY_SETTINGS) - {"nodes"}
+    ssl_only = {"dataset_logit_supervision", "triplet_margin", "ssl_weight", "ssl_warmup_epochs"}
+    ssl_only |= {"confidence_threshold"}
+    for stage, expected in (("train_ssl", shaping), ("train_supervised", shaping - ssl_only)):
+        keys = {
+            key.removeprefix("training.")
+            for entry in stages[stage]["do"]["params"]
+            for key in entry.get("conf/base/parameters_training.yml", [])
+            if key.startswith("training.")
+        }
+        assert expected <= keys, (stage, sorted(expected - keys))
