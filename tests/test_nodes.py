@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import warnings
 
 import numpy as np
@@ -41,7 +42,7 @@ def _run(pipeline, data: dict) -> DataCatalog:
     return catalog
 
 
-def test_evaluation_pipeline_summarises_every_network_of_a_bundle():
+def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
     rng = np.random.default_rng(0)
     model = model_config(**TINY_MODEL)
     states = tuple(build_model(model, 5, 40, seed).state_dict() for seed in (0, 1))
@@ -65,9 +66,19 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle():
             "reid_attributes_images": images(4),
             "par_attributes": NAMES,
             "params:evaluation": EVALUATION,
+            "tracking": tmp_path,
         },
     )
     metrics, table = catalog.load("twin.metrics"), catalog.load("twin.attribute_table")
+    # DVC's headline columns: five numbers, no per-attribute lists
+    tracked = json.loads((tmp_path / "twin" / "eval" / "metrics.json").read_text())
+    assert tracked == {
+        "reid_mAP": metrics["reid"]["mAP"],
+        "reid_rank1": metrics["reid"]["rank1"],
+        "par_mA": metrics["par"]["mA"],
+        "par_f1": metrics["par"]["f1"],
+        "reid_domain_par_mA": metrics["reid_domain_par"]["mA"],
+    }
     assert metrics["variant"] == "twin" and metrics["seed"] == 3 and metrics["networks"] == 2
     per_network = [n["reid"]["mAP"] for n in metrics["per_network"]]
     assert metrics["reid"]["mAP"] == np.mean(per_network) and len(metrics["reid"]["cmc"]) == 5

@@ -57,6 +57,7 @@ def _worker(
     model: ModelConfig,
     checkpoint_path: Path | None,
     result_file: Path,
+    tracking_folder: Path | None = None,
 ) -> None:
     """One process of the group: its device, threads and allocator settings, then :func:`train` on its rank."""
     rank = node_rank * per_node + local_rank
@@ -72,7 +73,7 @@ def _worker(
     try:
         arrays = TrainingData(*(_restore(v) for v in data))
         local = dataclasses.replace(config, device=f"cuda:{local_rank}" if cuda else "cpu")
-        result = train(name, variant, arrays, local, model, checkpoint_path, rank, world_size)
+        result = train(name, variant, arrays, local, model, checkpoint_path, rank, world_size, tracking_folder)
         if local_rank == 0:
             save_state({"models": [n.state_dict() for n in result.networks], "history": result.history}, result_file)
     finally:
@@ -86,6 +87,7 @@ def train_distributed(
     config: TrainingConfig,
     model: ModelConfig,
     checkpoint_path: Path | None,
+    tracking_folder: Path | None = None,
 ) -> TrainResult:
     """Spawn this machine's share of ``training.world_size`` processes and return rank 0's trained networks."""
     world_size, nodes = config.world_size, config.nodes
@@ -113,6 +115,7 @@ def train_distributed(
                 model,
                 checkpoint_path,
                 result_file,
+                tracking_folder,
             ),
             nprocs=per_node,
             join=True,

@@ -70,6 +70,32 @@ class Checkpointing(TrainingHook):
             self.checkpoint.finish()
 
 
+class LiveTracking(TrainingHook):
+    """Every epoch's record as DVCLive metrics (``train/<term>``, step = epoch) and the run's settings as its
+    params, in ``folder``: ``dvc plots`` draws the curves, ``dvc exp show`` lists the params. A resumed run
+    continues its curves; a run that starts over starts them over."""
+
+    def __init__(self, folder: Path, params: dict):
+        self.folder, self.params = Path(folder), params
+
+    def before_training(self, run: TrainingRun) -> None:
+        from dvclive import Live
+
+        self.live = Live(str(self.folder), resume=run.start_epoch > 0, save_dvc_exp=False, dvcyaml=False)
+        self.live.log_params(self.params)
+
+    def after_epoch(self, run: TrainingRun) -> None:
+        record = run.history[-1]
+        self.live.step = int(record["epoch"])
+        for key, value in record.items():
+            if key not in ("epoch", "iterations"):
+                self.live.log_metric(f"train/{key}", float(value))
+        self.live.next_step()
+
+    def after_training(self, run: TrainingRun) -> None:
+        self.live.end()
+
+
 class Barrier(TrainingHook):
     """Every rank waits for the others (and for rank 0's checkpoint) after each epoch."""
 
@@ -78,10 +104,19 @@ class Barrier(TrainingHook):
 
 
 def training_hooks(
-    name: str, config: TrainingConfig, checkpoint_path: Path | None, fingerprint: str, rank: int, world_size: int
+    name: str,
+    config: TrainingConfig,
+    checkpoint_path: Path | None,
+    fingerprint: str,
+    rank: int,
+    world_size: int,
+    tracking: tuple[Path, dict] | None = None,
 ) -> list[TrainingHook]:
-    """Rank 0 logs and writes checkpoints; every rank resumes; distributed runs meet at a barrier each epoch."""
+    """Rank 0 logs, tracks (``tracking``: DVCLive folder and params) and writes checkpoints; every rank resumes;
+    distributed runs meet at a barrier each epoch."""
     hooks: list[TrainingHook] = [EpochLog(name, config.epochs)] if rank == 0 else []
+    if tracking is not None and rank == 0:
+        hooks.append(LiveTracking(*tracking))
     if checkpoint_path is not None:
         hooks.append(Checkpointing(RunCheckpoint(Path(checkpoint_path), fingerprint), config.resume, rank == 0, name))
     if world_size > 1:

@@ -293,8 +293,10 @@ def train(
     checkpoint_path: Path | None = None,
     rank: int = 0,
     world_size: int = 1,
+    tracking_folder: Path | None = None,
 ) -> TrainResult:
-    """Train variant ``name``; with ``checkpoint_path``, save after every epoch and resume if asked.
+    """Train variant ``name``; with ``checkpoint_path``, save after every epoch and resume if asked; with
+    ``tracking_folder``, log every epoch and the settings there with DVCLive.
 
     A resumed run ends with the same weights as an uninterrupted one. The checkpoint carries a
     fingerprint of the settings, data and code, so a run only ever resumes its own configuration.
@@ -304,7 +306,8 @@ def train(
     """
     run = TrainingRun.create(variant, data, config, model, world_size)
     fingerprint = config_digest(variant, config, model, data)
-    hooks = training_hooks(name, config, checkpoint_path, fingerprint, rank, world_size)
+    tracking = None if tracking_folder is None else (tracking_folder, tracked_params(variant, config, model))
+    hooks = training_hooks(name, config, checkpoint_path, fingerprint, rank, world_size, tracking)
     for hook in hooks:
         hook.before_training(run)
     for epoch in range(run.start_epoch, config.epochs):
@@ -314,6 +317,13 @@ def train(
     for hook in hooks:
         hook.after_training(run)
     return TrainResult(run.networks, run.history)
+
+
+def tracked_params(variant: VariantConfig, config: TrainingConfig, model: ModelConfig) -> dict[str, Any]:
+    """The settings a run is tracked with (plain JSON types)."""
+    learned = {k: v for k, v in variant.as_dict().items() if k != "rows"}
+    settings = {"variant": learned, "training": config.as_dict(), "model": model.as_dict()}
+    return json.loads(json.dumps(settings, default=list))
 
 
 def mean_over_ranks(terms: dict[str, torch.Tensor], world_size: int) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation import evaluate
 from knowledge_assembly.models.bundle import ModelBundle
+from knowledge_assembly.reports.tracking import log_final_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +53,17 @@ def par_metrics(
 
 
 def summarise_metrics(
-    bundle: ModelBundle, reid: list[dict[str, Any]], par: list[dict[str, Any]], config: EvaluationConfig
+    bundle: ModelBundle,
+    reid: list[dict[str, Any]],
+    par: list[dict[str, Any]],
+    config: EvaluationConfig,
+    tracking: Path,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The variant's metrics (mean over its networks) and its per-attribute table; logs one summary line."""
+    """The variant's metrics (mean over its networks) and its per-attribute table; logs one summary line and
+    the headline numbers for DVC (``<tracking>/<variant>/eval``)."""
     metrics, table = evaluate.summarise(bundle, reid, par, config)
     logger.info(evaluate.summary_line(metrics))
+    log_final_metrics(Path(tracking) / bundle.variant / "eval", metrics)
     return metrics, table
 
 

@@ -14,6 +14,7 @@ SHARED_INPUTS = {
     "reid_attributes",
     "reid_attributes_images",
     "par_attributes",
+    "tracking",
 }
 
 
@@ -47,7 +48,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
             ),
             Node(
                 summarise_metrics,
-                ["model", "reid_metrics", "par_metrics", "params:evaluation"],
+                ["model", "reid_metrics", "par_metrics", "params:evaluation", "tracking"],
                 ["metrics", "attribute_table"],
                 name="summarise_metrics",
             ),

@@ -14,6 +14,7 @@ from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingCon
 from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.training.nodes import train_variant
 from knowledge_assembly.reports import figures, tables
+from knowledge_assembly.reports.tracking import log_final_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def train_and_evaluate_seeds(
     par_images: np.ndarray,
     attribute_names: list[str],
     checkpoints: Path,
+    tracking: Path,
     training: TrainingConfig,
     model: ModelConfig,
     variant: VariantConfig,
@@ -64,12 +66,14 @@ def train_and_evaluate_seeds(
             par_images,
             attribute_names,
             checkpoints,
+            tracking,
             training,
             model,
             variant,
             seed=seed,
         )
         metrics = evaluate_bundle(bundle, images, reid_query, reid_gallery, par_test, reid_attributes, evaluation)
+        log_final_metrics(Path(tracking) / name / f"seed{seed}" / "eval", metrics)
         results.append(_headline(metrics))
         logger.info(summary_line(metrics))
     return results

@@ -32,12 +32,15 @@ def train_variant(
     par_images: np.ndarray,
     attribute_names: list[str],
     checkpoints: Path,
+    tracking: Path,
     training: TrainingConfig,
     model: ModelConfig,
     variant: VariantConfig,
     seed: int | None = None,
 ) -> tuple[ModelBundle, pd.DataFrame]:
-    """Train variant ``name`` (its epoch checkpoint in ``checkpoints``); return the model bundle and loss history.
+    """Train variant ``name`` (its epoch checkpoint in ``checkpoints``, its DVCLive curves and settings in
+    ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper pipeline); return the
+    model bundle and loss history.
 
     ``seed`` replaces ``training.seed`` (the paper pipeline trains every seed of ``paper.seeds``);
     ``domain_bn: true`` in the variant turns on domain-specific BatchNorm like ``model.domain_bn``.
@@ -48,10 +51,11 @@ def train_variant(
     fix_threads(training)
     data = TrainingData(reid_images, reid_train["label"].to_numpy(), par_images, par_train[attribute_names].to_numpy())
     checkpoint = Path(checkpoints) / f"{name}-seed{training.seed}.pt"
+    live = Path(tracking) / name / ("train" if seed is None else f"seed{training.seed}/train")
     if training.world_size > 1:
-        result = train_distributed(name, variant, data, training, model, checkpoint)
+        result = train_distributed(name, variant, data, training, model, checkpoint, live)
     else:
-        result = train(name, variant, data, training, model, checkpoint)
+        result = train(name, variant, data, training, model, checkpoint, tracking_folder=live)
     bundle = ModelBundle(
         variant=name,
         model=model,

@@ -5,7 +5,15 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import train_variant
 
-SHARED_INPUTS = {"reid_train", "par_train", "reid_train_images", "par_train_images", "par_attributes", "checkpoints"}
+SHARED_INPUTS = {
+    "reid_train",
+    "par_train",
+    "reid_train_images",
+    "par_train_images",
+    "par_attributes",
+    "checkpoints",
+    "tracking",
+}
 # what training reads, after the variant's name, in the order of train_variant's arguments
 TRAINING_INPUTS = [
     "reid_train",
@@ -14,6 +22,7 @@ TRAINING_INPUTS = [
     "par_train_images",
     "par_attributes",
     "checkpoints",
+    "tracking",
     "params:training",
     "params:model",
     "params:variant",
