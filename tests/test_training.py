@@ -146,7 +146,12 @@ def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, m
 def test_progress_bar_shows_epoch_loss_terms_and_speed(raw_project, capsys):
     raw_project.run(["mtl"], training={"epochs": 1, "progress": True})
     err = capsys.readouterr().err
-    assert "mtl epoch 1/1" in err and "img/s=" in err and "attr=" in err and "id=" in err
+    lines = err.replace("\r", "\n").splitlines()
+    shown = [part.rstrip() for part in lines if part.startswith("mtl 1/1 ") and "img/s" in part]
+    assert shown, lines[-5:]
+    line = shown[-1]
+    assert "loss " in line and "(id " in line and " attr " in line and " lr 2.0e-03 " in line, line
+    assert line.endswith("img/s") and len(line) <= 100, line
 
 
 def test_distributed_training_matches_single_process(raw_project):
