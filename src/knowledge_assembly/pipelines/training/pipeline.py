@@ -5,15 +5,6 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import train_variant
 
-SHARED_INPUTS = {
-    "reid_train",
-    "par_train",
-    "reid_train_images",
-    "par_train_images",
-    "par_attributes",
-    "checkpoints",
-    "tracking",
-}
 # what training reads, after the variant's name, in the order of train_variant's arguments
 TRAINING_INPUTS = [
     "reid_train",
@@ -27,6 +18,8 @@ TRAINING_INPUTS = [
     "params:model",
     "params:variant",
 ]
+# the datasets among them, shared by every variant's namespaced pipeline
+SHARED_INPUTS = {name for name in TRAINING_INPUTS if not name.startswith("params:")}
 
 
 def parameter_mapping(parameters_key: str) -> dict[str, str]:
