@@ -103,6 +103,6 @@ def test_the_progress_line_is_compact_and_shows_loss_terms_lr_and_speed():
     meter = EpochMeter(started=time.perf_counter() - 0.01)  # 6,400 img/s
     terms = {"total": 186.376, "sup": 180.0, "id": 18.859, "attr": 165.973, "ssl": 14.382, "dice": 0.98, "dataset": 1.5}
     meter.add(terms, 64)
-    line = f"ka_imgaug 10/10 240/240 00:17<00:01 {meter.progress(2e-3)}"  # what tqdm prints around it
+    line = f"ka_imgaug 10/10 240/240 00:17<00:01, {meter.progress(2e-3)}"  # what tqdm prints around it
     assert len(line) <= 100, line
     assert "loss 186.4 (id 18.86 attr 166 ssl 14.38) lr 2.0e-03" in line and line.endswith("img/s")

@@ -257,7 +257,7 @@ def train_epoch(
         disable=not (config.progress and rank == 0),
         leave=False,
         ncols=100,
-        bar_format="{desc} {n_fmt}/{total_fmt} {elapsed}<{remaining} {postfix}",
+        bar_format="{desc} {n_fmt}/{total_fmt} {elapsed}<{remaining}{postfix}",  # tqdm puts ", " before the postfix
     )
     lr = run.optimizer.param_groups[0]["lr"]  # the epoch's lr: the scheduler steps after it
     ratio = None if run.positive_ratio is None else run.positive_ratio.to(run.device)
