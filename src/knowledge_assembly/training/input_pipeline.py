@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.preprocessing import to_float
 from .batches import TrainingData
 from .objective import shard_rows
 
@@ -63,7 +64,7 @@ def gather_host_batch(
 
 def device_images(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``(B, H, W, 3)`` uint8 (pinned: copied without blocking) → ``(B, 3, H, W)`` float in [0, 1] on ``device``."""
-    return images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    return to_float(images.to(device, non_blocking=True))
 
 
 class Prefetcher:
