@@ -11,8 +11,8 @@ import torch
 
 from knowledge_assembly.training.batches import TrainingData, epoch_plan, pk_batches, random_batches
 from knowledge_assembly.training.checkpoint import source_digest
+from knowledge_assembly.training.input_pipeline import gather_host_batch
 from knowledge_assembly.training.loop import EpochMeter, config_digest
-from knowledge_assembly.training.objective import Batch
 
 from .conftest import BASE_TRAINING, REPO, model_config, training_config, variant_config
 
@@ -64,15 +64,19 @@ def test_epoch_plan_refuses_too_few_identities():
         epoch_plan(_data(ids=3), 12, 2, 8, True, True, np.random.default_rng(0))
 
 
-def test_batch_shard_splits_reid_and_par_rows_evenly():
-    batch = Batch(4, torch.arange(4), torch.arange(6 * 2, dtype=torch.float32).view(6, 2), None)
-    rows0, first = batch.shard(0, 2)
-    rows1, second = batch.shard(1, 2)
-    assert rows0.tolist() == [0, 1, 4, 5, 6] and rows1.tolist() == [2, 3, 7, 8, 9]
+def test_a_batch_is_sharded_into_equal_shares_of_its_reid_and_par_rows():
+    data = TrainingData(
+        np.zeros((4, 8, 4, 3), np.uint8),
+        np.arange(4),
+        np.zeros((6, 8, 4, 3), np.uint8),
+        np.arange(6 * 2, dtype=np.float32).reshape(6, 2),
+    )
+    first, second = (gather_host_batch(data, np.arange(4), np.arange(6), False, rank, 2) for rank in (0, 1))
+    assert first.rows.tolist() == [0, 1, 4, 5, 6] and second.rows.tolist() == [2, 3, 7, 8, 9]
     assert first.id_labels.tolist() == [0, 1] and second.id_labels.tolist() == [2, 3]
-    assert torch.equal(torch.cat([first.attributes, second.attributes]), batch.attributes)
+    assert torch.equal(torch.cat([first.attributes, second.attributes]), torch.from_numpy(data.par_labels))
     with pytest.raises(ValueError, match="cannot be split evenly over 4 processes"):
-        batch.shard(0, 4)
+        gather_host_batch(data, np.arange(4), np.arange(6), False, 0, 4)
 
 
 def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):

@@ -26,16 +26,6 @@ class Batch:
     def size(self) -> int:
         return self.n_reid + len(self.attributes)
 
-    def shard(self, rank: int, world_size: int) -> tuple[torch.Tensor, Batch]:
-        """Rows of this rank's equal share of the reID rows and of the PAR rows, and its sub-batch."""
-        reid_rows, par_rows = shard_rows(self.n_reid, len(self.attributes), rank, world_size)
-        return torch.cat([reid_rows, self.n_reid + par_rows]), Batch(
-            len(reid_rows),
-            self.id_labels[reid_rows.to(self.id_labels.device)],
-            self.attributes[par_rows.to(self.attributes.device)],
-            self.positive_ratio,
-        )
-
 
 def shard_rows(n_reid: int, n_par: int, rank: int, world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's equal share of a batch's reID rows and of its PAR rows (each counted from 0)."""
