@@ -79,16 +79,21 @@ def train_and_evaluate_seeds(
     return results
 
 
+def table_rows(variants: dict[str, dict[str, VariantConfig]]) -> dict[str, dict[str, str]]:
+    """Every variant's ``rows`` (its label in Table 1 / Table 2), in parameter order."""
+    return {
+        name: (spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)).rows
+        for group in variants.values()
+        for name, spec in group.items()
+    }
+
+
 def paper_tables(
     variants: dict[str, dict[str, VariantConfig]], **runs: list[dict[str, Any]]
 ) -> tuple[pd.DataFrame, str, pd.DataFrame, str]:
     """Table 1 (baselines vs KA) and Table 2 (ablations), mean ± std over seeds, as CSV frames and Markdown.
     Each variant's ``rows`` says in which table it appears, under which label."""
-    rows = {
-        name: (spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)).rows
-        for group in variants.values()
-        for name, spec in group.items()
-    }
+    rows = table_rows(variants)
     table1, table2 = (
         tables.metrics_table(runs, [(name, labels[table]) for name, labels in rows.items() if table in labels])
         for table in ("table1", "table2")
@@ -104,13 +109,11 @@ def paper_tables(
 def plot_paper_cmc(variants: dict[str, dict[str, VariantConfig]], **runs: list[dict[str, Any]]) -> Figure:
     """CMC of every variant that learns reID, mean over its seeds, overlaid; mAP and R-1 in the legend."""
     curves = {}
-    for group in variants.values():
-        for name, spec in group.items():
-            seeds = [m for m in runs.get(name, []) if m.get("reid") and "cmc" in m["reid"]]
-            if seeds:
-                rows = (spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)).rows
-                label = next(iter(rows.values()), name)
-                cmc = np.mean([m["reid"]["cmc"] for m in seeds], axis=0)
-                mean_ap = float(np.mean([m["reid"]["mAP"] for m in seeds]))
-                curves[f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"] = (cmc, mean_ap)
+    for name, labels in table_rows(variants).items():
+        seeds = [m for m in runs.get(name, []) if m.get("reid") and "cmc" in m["reid"]]
+        if seeds:
+            cmc = np.mean([m["reid"]["cmc"] for m in seeds], axis=0)
+            mean_ap = float(np.mean([m["reid"]["mAP"] for m in seeds]))
+            label = next(iter(labels.values()), name)
+            curves[f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"] = (cmc, mean_ap)
     return figures.cmc_curves(curves, "All variants")
