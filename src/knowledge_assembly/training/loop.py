@@ -46,11 +46,16 @@ def resolve_device(name: str) -> torch.device:
 RUN_ONLY_SETTINGS = ("resume", "progress", "device", "prefetch_batches", "node_rank", "master_addr", "master_port")
 
 
+def learned_settings(variant: VariantConfig) -> dict[str, Any]:
+    """What of a variant shapes its weights: everything but its table labels (``rows``)."""
+    return {k: v for k, v in variant.as_dict().items() if k != "rows"}
+
+
 def config_digest(variant: VariantConfig, config: TrainingConfig, model: ModelConfig, data: TrainingData) -> str:
     """Fingerprint of everything that shapes the weights: settings, labels and image shapes, and the
     model/training source code (so an edited package never resumes a checkpoint of the old code)."""
     settings = {k: v for k, v in config.as_dict().items() if k not in RUN_ONLY_SETTINGS}
-    learned = {k: v for k, v in variant.as_dict().items() if k != "rows"}  # table labels do not shape weights
+    learned = learned_settings(variant)
     labels = hashlib.sha256(
         np.ascontiguousarray(data.reid_labels).tobytes() + np.ascontiguousarray(data.par_labels).tobytes()
     )
@@ -321,8 +326,7 @@ def train(
 
 def tracked_params(variant: VariantConfig, config: TrainingConfig, model: ModelConfig) -> dict[str, Any]:
     """The settings a run is tracked with (plain JSON types)."""
-    learned = {k: v for k, v in variant.as_dict().items() if k != "rows"}
-    settings = {"variant": learned, "training": config.as_dict(), "model": model.as_dict()}
+    settings = {"variant": learned_settings(variant), "training": config.as_dict(), "model": model.as_dict()}
     return json.loads(json.dumps(settings, default=list))
 
 
