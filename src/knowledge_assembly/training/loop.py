@@ -266,6 +266,7 @@ def train_epoch(
     )
     lr = run.optimizer.param_groups[0]["lr"]  # the epoch's lr: the scheduler steps after it
     ratio = None if run.positive_ratio is None else run.positive_ratio.to(run.device)
+    ramp = ssl_ramp(epoch, config.ssl_warmup_epochs)  # λ's warm-up factor, fixed for the epoch
     for iteration, host in enumerate(bar):
         images = device_images(host.images, run.device)
         batch = Batch(
@@ -274,7 +275,6 @@ def train_epoch(
             host.attributes.to(run.device, non_blocking=True),
             ratio,
         )
-        ramp = ssl_ramp(epoch, config.ssl_warmup_epochs)
         terms = forward_losses(
             run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size
         )
