@@ -158,17 +158,31 @@ def summarise(
     return metrics, attribute_table(metrics, list(bundle.attributes))
 
 
+HEADLINE_METRICS = {  # name (the DVC metric's too): (section of the metrics, key, label in the summary line)
+    "reid_mAP": ("reid", "mAP", "mAP"),
+    "reid_rank1": ("reid", "rank1", "R-1"),
+    "par_mA": ("par", "mA", "PA-100K mA"),
+    "par_f1": ("par", "f1", "F1"),
+    "reid_domain_par_mA": ("reid_domain_par", "mA", "Market-1501 PAR mA"),
+}
+
+
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """A variant's headline numbers (the tasks it does not learn left out)."""
+    return {
+        name: float(metrics[section][key])
+        for name, (section, key, _) in HEADLINE_METRICS.items()
+        if metrics.get(section) and key in metrics[section]
+    }
+
+
 def summary_line(metrics: dict[str, Any]) -> str:
-    """One line of a variant's headline metrics (%), the tasks it does not learn left out."""
-    parts = [f"{metrics['variant']} seed {metrics['seed']}:"]
-    reid, par, market_par = metrics.get("reid"), metrics.get("par"), metrics.get("reid_domain_par")
-    if reid:
-        parts.append(f"mAP {100 * reid['mAP']:.1f}, R-1 {100 * reid['rank1']:.1f}")
-    if par:
-        parts.append(f"PA-100K mA {100 * par['mA']:.1f}, F1 {100 * par['f1']:.1f}")
-    if market_par:
-        parts.append(f"Market-1501 PAR mA {100 * market_par['mA']:.1f}")
-    return parts[0] + " " + " | ".join(parts[1:])
+    """One line of a variant's headline metrics (%), one group per task."""
+    groups: dict[str, list[str]] = {}
+    for name, value in headline_metrics(metrics).items():
+        section, _, label = HEADLINE_METRICS[name]
+        groups.setdefault(section, []).append(f"{label} {100 * value:.1f}")
+    return f"{metrics['variant']} seed {metrics['seed']}: " + " | ".join(", ".join(g) for g in groups.values())
 
 
 def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
