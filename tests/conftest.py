@@ -14,7 +14,8 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from knowledge_assembly.config import ModelConfig, TrainingConfig, VariantConfig
+from knowledge_assembly.config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
+from knowledge_assembly.files import latest_version
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
@@ -46,6 +47,10 @@ def training_config(**overrides: Any) -> TrainingConfig:
     return TrainingConfig(**{**BASE_TRAINING["training"], **overrides})
 
 
+def validation_config(**overrides: Any) -> ValidationConfig:
+    return ValidationConfig(**{**BASE_TRAINING["validation"], **overrides})
+
+
 def model_config(**overrides: Any) -> ModelConfig:
     return ModelConfig(**{**BASE_TRAINING["model"], **overrides})
 
@@ -56,6 +61,7 @@ def variant_config(**fields: Any) -> VariantConfig:
 
 TINY_TRAINING = {"seed": 0, "epochs": 2, "ids_per_batch": 4, "images_per_id": 2, "par_batch_size": 8, "progress": False}
 TINY_MODEL = {"backbone": "resnet18", "pretrained": "none", "hidden_dim": 32, "feature_dim": 16}
+TINY_VALIDATION = {"reid_holdout_ids": 2}  # of the 8 tiny training identities (training needs ids_per_batch = 4)
 
 
 class Project:
@@ -83,6 +89,14 @@ class Project:
     def primary(self, dataset: str = "synthetic") -> Path:
         return self.data / "03_primary" / dataset
 
+    def report(self, variant: str, name: str) -> Path:
+        """The newest run's ``name`` (metrics.json, a figure ...) of ``variant``: its Kedro version's file."""
+        return latest_version(self.data / "08_reporting" / "synthetic" / variant / name)
+
+    def model(self, variant: str) -> Path:
+        """The newest run's model bundle file of ``variant``."""
+        return latest_version(self.data / "06_models" / "synthetic" / f"{variant}.pt")
+
 
 def make_project(root: Path) -> Project:
     """Copy ``conf`` (without ``local``) and the project files into ``root``; add a tiny ``test`` env."""
@@ -97,7 +111,7 @@ def make_project(root: Path) -> Project:
         "test",
         parameters_synthetic={"synthetic": TINY_SYNTHETIC},
         parameters_model_input={"model_input": {"image_size": [32, 64]}},
-        parameters_training={"training": TINY_TRAINING, "model": TINY_MODEL},
+        parameters_training={"training": TINY_TRAINING, "validation": TINY_VALIDATION, "model": TINY_MODEL},
     )
     return proj
 

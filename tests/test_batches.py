@@ -14,7 +14,7 @@ from knowledge_assembly.training.checkpoint import source_digest
 from knowledge_assembly.training.input_pipeline import gather_host_batch
 from knowledge_assembly.training.loop import EpochMeter, config_digest
 
-from .conftest import BASE_TRAINING, REPO, model_config, training_config, variant_config
+from .conftest import BASE_TRAINING, REPO, model_config, training_config, validation_config, variant_config
 
 
 def _data(ids: int = 10, per_id: int = 5, par: int = 50) -> TrainingData:
@@ -89,6 +89,13 @@ def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):
     assert config_digest(variant, config, dataclasses.replace(model, hidden_dim=8), data) != base
     relabelled = dataclasses.replace(data, reid_labels=data.reid_labels[::-1].copy())
     assert config_digest(variant, config, model, relabelled) != base
+    fewer_rows = dataclasses.replace(data, reid_rows=np.arange(len(data.reid_labels)) + 5)  # other images trained on
+    assert config_digest(variant, config, model, fewer_rows) != base
+    validation = validation_config()
+    validated = config_digest(variant, config, model, data, validation)
+    assert validated != base  # the holdout, the schedule and the monitor of validation shape the (best) weights
+    assert config_digest(variant, config, model, data, dataclasses.replace(validation, select="best")) == validated
+    assert config_digest(variant, config, model, data, dataclasses.replace(validation, monitor="par_mA")) != validated
     package = tmp_path / "knowledge_assembly"
     for folder in ("models", "training", "reports"):
         (package / folder).mkdir(parents=True)

@@ -13,9 +13,10 @@ from pathlib import Path
 import yaml
 
 from knowledge_assembly.config import TrainingConfig
+from knowledge_assembly.files import latest_version
 from knowledge_assembly.training.loop import RUN_ONLY_SETTINGS
 
-from .conftest import REPO, TINY_MODEL, TINY_SYNTHETIC, TINY_TRAINING
+from .conftest import REPO, TINY_MODEL, TINY_SYNTHETIC, TINY_TRAINING, TINY_VALIDATION
 
 
 def _run(args: list[str], cwd: Path, stdout_only: bool = False) -> str:
@@ -53,6 +54,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     _set(conf / "parameters_synthetic.yml", "synthetic", TINY_SYNTHETIC)
     _set(conf / "parameters_model_input.yml", "model_input", {"image_size": [32, 64]})
     _set(conf / "parameters_training.yml", "training", {**TINY_TRAINING, "epochs": 1})
+    _set(conf / "parameters_training.yml", "validation", TINY_VALIDATION)
     _set(conf / "parameters_training.yml", "model", TINY_MODEL)
     _set(conf / "parameters_paper.yml", "paper", {"seeds": [0, 1]})
     # four variants stand for all (every variant trains in test_training): the stages come from this list
@@ -70,7 +72,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     first = _run(["dvc", "repro"], repo)
     assert "Running stage 'train_ssl@ka'" in first and "Running stage 'tables'" in first
     assert "train_supervised@par_only" not in first  # a variant removed from the parameters has no stage
-    table = (repo / "data/08_reporting/synthetic/paper/table1.md").read_text()
+    table = latest_version(repo / "data/08_reporting/synthetic/paper/table1.md").read_text()
     assert "\n| KA (ours) " in table
     second = _run(["dvc", "repro"], repo)
     assert "Running stage" not in second and "up to date" in second
@@ -91,12 +93,16 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     columns = {name for file in metrics.values() for name in file["data"]}
     assert columns == {"reid_mAP", "reid_rank1", "par_mA", "par_f1", "reid_domain_par_mA"}
     plots = json.loads(_run(["dvc", "plots", "show", "--json"], repo, stdout_only=True))
-    assert "data/09_tracking/synthetic/ka/train/plots/metrics/train/total.tsv" in plots["data"]
+    for curve in ("train/total", "val/reid_mAP", "val/par_mA"):  # loss and validation curves, per experiment
+        assert f"data/09_tracking/synthetic/ka/train/plots/metrics/{curve}.tsv" in plots["data"], curve
 
 
 def test_every_training_setting_that_shapes_the_weights_is_a_dvc_parameter_of_the_training_stages():
     """`dvc repro` must rerun a variant when a setting of its training fingerprint changes."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for stage in ("train_supervised", "train_ssl", "seeds_supervised", "seeds_ssl"):  # holdout, best, select
+        files = [entry.get("conf/base/parameters_training.yml", []) for entry in stages[stage]["do"]["params"]]
+        assert any("validation" in keys for keys in files), stage
     shaping = {f.name for f in dataclasses.fields(TrainingConfig)} - set(RUN_ONLY_SETTINGS) - {"nodes"}
     ssl_only = {"dataset_logit_supervision", "triplet_margin", "ssl_weight", "ssl_warmup_epochs"}
     ssl_only |= {"confidence_threshold"}

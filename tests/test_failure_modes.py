@@ -59,7 +59,7 @@ def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
     result = infer(trained, "--model", models / "checkpoints/mtl-seed0.pt", image)
     assert result.returncode == 1 and "is a training checkpoint, not a model bundle" in result.stderr
 
-    shutil.copy(payload, models / "mtl.pt")  # evaluation reads the bundle through the catalog
+    shutil.copy(payload, trained.model("mtl"))  # evaluation reads the (newest) bundle through the catalog
     with pytest.raises(Exception, match="refused: not a plain PyTorch state file"):
         trained.run(["evaluate_mtl"])
 
@@ -78,9 +78,8 @@ def test_one_checkpoint_per_variant_and_seed_follows_the_parameters(raw_project,
     with caplog.at_level(logging.WARNING):
         raw_project.run(["train_reid_only"], training={"epochs": 1, "lr": 1e-2})
     assert "checkpoint of other parameters, data or code; training from scratch" in caplog.text
-    assert sorted(p.name for p in checkpoints.iterdir()) == [
-        "reid_only-seed0.pt"
-    ]  # no spare, no file per parameter set
+    # no spare, no file per parameter set; the best validated epoch of this run beside it
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["reid_only-seed0.best.pt", "reid_only-seed0.pt"]
     assert load(checkpoints / "reid_only-seed0.pt")["digest"] != first
 
 

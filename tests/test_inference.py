@@ -16,7 +16,7 @@ from .conftest import infer
 
 
 def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(trained):
-    model_path = trained.data / "06_models/synthetic/mtl.pt"
+    model_path = trained.data / "06_models/synthetic/mtl.pt"  # Kedro's versioned folder: its newest run is used
     query = pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")
     images = [trained.raw("market1501") / p for p in query["path"][:2]]
     onnx_path = trained.root / "exports" / "mtl.onnx"
@@ -26,13 +26,14 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
     assert result.returncode == 0, result.stderr
     report = json.loads((trained.root / "out.json").read_text())
     assert report["variant"] == "mtl" and [r["image"] for r in report["results"]] == [str(p) for p in images]
+    assert report["model"] == str(trained.model("mtl"))  # the versioned folder's newest run, named
     first = report["results"][0]
     assert len(first["attributes"]) == 40 and len(first["embedding"]) == 16
     assert first["present"] == [n for n, p in first["attributes"].items() if p > 0.5]
     assert report["onnx"]["matches"] and report["onnx"]["max_abs_difference"] < 1e-4 and onnx_path.stat().st_size > 1000
     assert report["onnx"]["weights"] == f"{onnx_path}.data" and Path(report["onnx"]["weights"]).stat().st_size > 10**5
     # the same numbers as evaluation's batched prediction on the decoded-once cache
-    model, _ = load_bundle_model(model_path)
+    model, _ = load_bundle_model(trained.model("mtl"))
     cached = np.load(trained.data / "05_model_input/synthetic/reid_query_images.npy")[:2]
     expected = predict(model.network, cached)
     np.testing.assert_allclose([r["embedding"] for r in report["results"]], expected["reid_feature"], atol=1e-4)

@@ -25,9 +25,8 @@ TABLE2_ROWS = [spec["rows"]["table2"] for spec in SPECS.values() if "table2" in 
 
 def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(raw_project):
     raw_project.run(["paper"], training={"epochs": 1}, paper={"seeds": [0, 1]})
-    reports = raw_project.data / "08_reporting" / "synthetic"
-    table1 = pd.read_csv(reports / "paper" / "table1.csv")
-    table2 = pd.read_csv(reports / "paper" / "table2.csv")
+    table1 = pd.read_csv(raw_project.report("paper", "table1.csv"))
+    table2 = pd.read_csv(raw_project.report("paper", "table2.csv"))
     assert list(table1["Method"]) == TABLE1_ROWS and "KA (ours)" in TABLE1_ROWS  # rows and labels from the parameters
     assert list(table2["Method"]) == TABLE2_ROWS and "KA w/ NetAug+Tri" in TABLE2_ROWS
     assert list(table1.columns) == ["Method", "variant", "seeds"] + [x for *_, c in COLUMNS for x in (c, c + STD)]
@@ -40,19 +39,19 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     )
     assert table1.set_index("variant").loc["ka"].notna().all()
     # each row is the mean (and sample std) of that variant's seeds, each seed the mean of its networks
-    seeds = json.loads((reports / "seeds" / "ka.json").read_text())
+    seeds = json.loads(raw_project.report("seeds", "ka.json").read_text())
     assert [m["seed"] for m in seeds] == [0, 1] and all(m["networks"] == 2 for m in seeds)
     values = [100 * m["reid_domain_par"]["mA"] for m in seeds]
     ka = table1.set_index("variant").loc["ka"]
     assert ka["Market-1501 PAR mA"] == pytest.approx(np.mean(values), abs=0.01)
     assert ka["Market-1501 PAR mA" + STD] == pytest.approx(np.std(values, ddof=1), abs=0.01)
-    markdown = (reports / "paper" / "table1.md").read_text()
+    markdown = raw_project.report("paper", "table1.md").read_text()
     assert markdown.count("\n| ") == 1 + len(TABLE1_ROWS) and " ± " in markdown
     par_only = next(line for line in markdown.splitlines() if line.startswith("| PAR only "))
     assert [cell.strip() for cell in par_only.split("|")][3] == "–"  # no reID mAP for a PAR-only model
     for variant in VARIANTS:
         for figure in ("training_curves", "cmc", "attribute", "retrieval"):
-            with Image.open(reports / variant / f"{figure}.png") as image:
+            with Image.open(raw_project.report(variant, f"{figure}.png")) as image:
                 pixels = np.asarray(image.convert("L"), dtype=float)
             assert image.width > 300 and pixels.std() > 10, (variant, figure)
 
@@ -73,7 +72,8 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
         str(o.get("data", {}).get("text/markdown", "")) + str(o.get("data", {}).get("text/html", "")) for o in outputs
     )
     assert "Table 1: baselines and Knowledge Assembly" in text and "KA w/ NetAug+Tri" in text
-    assert "reID mAP" in text and "par_triplet" in text
+    assert "reID mAP" in text and "par_triplet" in text and "val_par_mA" in text  # metrics, losses, validation
+    assert "ka" in text and "reid_domain_par_mA" in text  # the table of kept runs
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # 4 figures + the loss plot
 
 

@@ -1,6 +1,11 @@
-"""DVCLive tracking of a training run: per-epoch curves and the settings, in the run's folder."""
+"""DVCLive tracking of a training run (per-epoch curves and settings); every run kept and listed (`kedro runs`)."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import yaml
 
@@ -21,3 +26,45 @@ def test_training_logs_every_epoch_and_its_settings_with_dvclive(tmp_path):
     assert (folder / "plots" / "metrics" / "train" / "lr.tsv").exists()
     params = yaml.safe_load((folder / "params.yaml").read_text())
     assert params["training"]["ssl_weight"] == config.ssl_weight and params["variant"]["ssl"] == ["dice"]
+
+
+def _kedro(project, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
+    command = [sys.executable, "-m", "kedro", *args]
+    return subprocess.run(command, cwd=project.root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(raw_project):
+    raw_project.run(["mtl"], training={"epochs": 1})
+    raw_project.run(["mtl"], training={"epochs": 1, "lr": 1e-3})
+    for folder in ("06_models/synthetic/mtl.pt", "08_reporting/synthetic/mtl/metrics.json"):
+        versions = sorted((raw_project.data / folder).iterdir())
+        assert len(versions) == 2, folder  # nothing overwritten: one version per run
+    figures = raw_project.data / "08_reporting/synthetic/mtl/cmc.png"
+    assert [v.name for v in sorted(figures.iterdir())] == [v.name for v in versions]  # one version names a run
+
+    listed = _kedro(raw_project, "runs", "--env", "test", "--variant", "mtl")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    table = [line for line in listed.stdout.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert header[:3] == ["variant", "version", "seed"]
+    assert header[3:8] == ["reid_mAP", "reid_rank1", "par_mA", "par_f1", "reid_domain_par_mA"]
+    assert header[8:] == ["training.lr"]  # the one setting in which the runs differ
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+    assert [row[1] for row in rows] == [v.name for v in reversed(versions)]  # newest first
+    assert [row[8] for row in rows] == ["0.001", "0.002"]
+    newest = json.loads(raw_project.report("mtl", "metrics.json").read_text())
+    assert rows[0][3] == f"{100 * newest['reid']['mAP']:.2f}"
+    unknown = _kedro(raw_project, "runs", "--env", "test", "--variant", "mlt")
+    assert unknown.returncode != 0 and "unknown variant(s) ['mlt']" in unknown.stderr
+
+
+def test_an_output_written_before_runs_were_kept_is_named_before_any_work(raw_project):
+    old = raw_project.data / "06_models/synthetic/mtl.pt"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"an unversioned model of an earlier release")
+    done = _kedro(raw_project, "run", "--env", "test", "--pipelines", "mtl")
+    assert done.returncode != 0
+    message = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+    assert f"{old}: written before every run was kept" in message and "move these files aside" in message
+    assert not raw_project.primary().exists() and old.read_bytes().startswith(b"an unversioned")  # nothing ran

@@ -1,5 +1,5 @@
-"""Typed, validated settings: built once, at the node, from the ``training``, ``model`` and ``evaluation``
-parameter blocks (Kedro's typed parameters instantiate them from the type hints of the nodes).
+"""Typed, validated settings: built once, at the node, from the ``training``, ``validation``, ``model`` and
+``evaluation`` parameter blocks (Kedro's typed parameters instantiate them from the type hints of the nodes).
 
 An unknown key is an error naming the closest valid one; a value of the wrong type or out of range is an
 error naming the key. The YAML files in ``conf/base`` are the one place that holds the default values.
@@ -203,6 +203,36 @@ class EvaluationConfig(StrictConfig):
         if not 0 < self.threshold < 1:
             problems.append(f"threshold must be in (0, 1), got {self.threshold}")
         return problems
+
+
+VALIDATION_MONITORS = ("mean", "reid_mAP", "par_mA")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidationConfig(StrictConfig):
+    """``params:validation``: validation during training (PAR on ``par_val``, reID on training identities held out
+    of training), what the best checkpoint is scored by, and which weights become the model."""
+
+    SECTION: ClassVar[str] = "validation"
+
+    every: int
+    reid_holdout_ids: int
+    monitor: str
+    select: str
+
+    def _problems(self) -> list[str]:
+        problems = _non_negative(self, "every", "reid_holdout_ids")
+        if self.monitor not in VALIDATION_MONITORS:
+            problems.append(f"monitor must be one of {', '.join(VALIDATION_MONITORS)}, got {self.monitor!r}")
+        if self.select not in ("last", "best"):
+            problems.append(f"select must be last or best, got {self.select!r}")
+        if self.select == "best" and self.every == 0:
+            problems.append("select: best needs validation (every > 0)")
+        return problems
+
+    def validates(self, epoch: int, epochs: int) -> bool:
+        """Whether the networks are validated after ``epoch`` (0-based): every ``every`` epochs and after the last."""
+        return self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == epochs)
 
 
 SUPERVISED_TASKS = ("reid", "par")

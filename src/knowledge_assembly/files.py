@@ -39,6 +39,18 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
+def latest_version(path: Path) -> Path:
+    """``path`` itself, or, where it is a folder of Kedro versions (``<path>/<version>/<name>``), the newest
+    version's file (Kedro's order: version names sorted, last first)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    versions = sorted((str(p) for p in path.glob(f"*/{path.name}") if p.is_file()), reverse=True)
+    if not versions:
+        raise FileNotFoundError(f"{path}: a folder without any saved version (<version>/{path.name})")
+    return Path(versions[0])
+
+
 def save_state(state: dict[str, Any], path: Path) -> None:
     """``torch.save`` ``state`` (tensors, dicts, lists and plain values only) atomically."""
     with atomic_write(path) as file:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractVersionedDataset, DatasetError
 
 from knowledge_assembly.config import ConfigError, closest
 from knowledge_assembly.memory import retain_freed_memory
@@ -36,6 +38,25 @@ class ProcessHooks:
     @hook_impl
     def before_pipeline_run(self) -> None:
         retain_freed_memory()  # CPU training: reuse freed activation buffers (see knowledge_assembly.memory)
+
+
+class VersionedOutputHooks:
+    """A versioned output whose path is still a plain file (written before every run was kept) would fail only when
+    saved, after training: refuse it before any node runs, naming the files."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        legacy = []
+        for name in sorted(pipeline.all_outputs()):
+            dataset = catalog.get(name)
+            path = getattr(dataset, "_filepath", None)
+            if isinstance(dataset, AbstractVersionedDataset) and dataset._version and Path(str(path)).is_file():
+                legacy.append(str(path))
+        if legacy:
+            raise DatasetError(
+                f"{', '.join(legacy)}: written before every run was kept (Kedro versioning saves each run to "
+                "<path>/<version>/<name>); move these files aside or delete them, then run again"
+            )
 
 
 class ParameterCheckHooks:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .files import ModelFileError
+from .files import ModelFileError, latest_version
 from .formats.errors import RawDataError
 from .formats.images import decode_resized
 from .models.bundle import ModelBundle
@@ -24,10 +24,16 @@ from .models.prediction import InferenceModel
 from .models.preprocessing import to_float
 
 
-def load_bundle_model(path: Path) -> tuple[InferenceModel, ModelBundle]:
-    """The first network of a trained model bundle, ready for inference."""
-    if not Path(path).is_file():
+def bundle_file(path: Path) -> Path:
+    """``path``, or, for a Kedro-versioned model folder such as ``data/06_models/synthetic/ka.pt``, its newest
+    version's file."""
+    if not Path(path).exists():
         raise FileNotFoundError(f"{path}: model bundle not found; train with `kedro run --pipelines=ka` first")
+    return latest_version(Path(path))
+
+
+def load_bundle_model(path: Path) -> tuple[InferenceModel, ModelBundle]:
+    """The first network of a trained model bundle file, ready for inference."""
     bundle = ModelBundle.load(Path(path))
     return InferenceModel(bundle.networks()[0]).eval(), bundle
 
@@ -121,7 +127,12 @@ def export_onnx(model: InferenceModel, example: torch.Tensor, path: Path) -> flo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict attributes and reID embeddings with a trained KA model.")
     parser.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images")
-    parser.add_argument("--model", type=Path, default=Path("data/06_models/synthetic/ka.pt"))
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=Path("data/06_models/synthetic/ka.pt"),
+        help="model bundle file, or a versioned model folder (its newest run's model)",
+    )
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=64, help="images decoded and run at a time")
     parser.add_argument("--gallery", type=Path, help="folder of gallery images: rank them for every query image")
@@ -132,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1 or args.top_k < 1:
         parser.error("--batch-size and --top-k must be >= 1")
     try:
-        model, bundle = load_bundle_model(args.model)
+        model_file = bundle_file(args.model)
+        model, bundle = load_bundle_model(model_file)
         paths = image_files(args.images)
         results = infer_in_batches(model, bundle, paths, args.batch_size, args.threshold)
-        report: dict[str, Any] = {"model": str(args.model), "variant": bundle.variant, "results": results}
+        report: dict[str, Any] = {"model": str(model_file), "variant": bundle.variant, "results": results}
         if args.gallery:
             gallery = infer_in_batches(model, bundle, image_files([args.gallery]), args.batch_size, args.threshold)
             for record, matches in zip(results, search_gallery(results, gallery, args.top_k)):

@@ -137,7 +137,7 @@ def summarise(
     bundle: ModelBundle, reid: list[dict[str, Any]], par: list[dict[str, Any]], config: EvaluationConfig
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The metrics of the variant (mean over its networks, each network's headline numbers under
-    ``per_network``) and the per-attribute table."""
+    ``per_network``; the settings it was trained with under ``settings``) and the per-attribute table."""
     networks = [{"reid": r, **p} for r, p in zip(reid, par)]
     per_network = [
         {
@@ -153,6 +153,7 @@ def summarise(
         "trained_tasks": sorted(bundle.trained_tasks),
         **mean_metrics(networks),
         "per_network": per_network,
+        "settings": bundle.settings,
     }
     metrics["reid"]["distance"] = config.distance
     return metrics, attribute_table(metrics, list(bundle.attributes))

@@ -21,8 +21,9 @@ class ModelBundle:
     """The trained networks of one variant (two for twin variants) and what is needed to run them.
 
     ``image_size`` is (width, height) of the network input; ``trained_tasks`` the supervised tasks
-    (``reid``, ``par``) of the variant. Saved as plain tensors, lists and numbers, so it loads
-    with ``weights_only=True``.
+    (``reid``, ``par``) of the variant; ``settings`` the settings it was trained with (variant, training,
+    validation, model), so a run can be compared with another. Saved as plain tensors, lists, numbers and
+    strings, so it loads with ``weights_only=True``.
     """
 
     variant: str
@@ -33,6 +34,7 @@ class ModelBundle:
     seed: int
     trained_tasks: tuple[str, ...]
     state_dicts: tuple[dict[str, torch.Tensor], ...]
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def networks(self) -> list[KANet]:
         """Every trained network, in evaluation mode."""
@@ -72,6 +74,7 @@ class ModelBundle:
             int(state["seed"]),
             tuple(state["trained_tasks"]),
             tuple(state["state_dicts"]),
+            dict(state.get("settings", {})),
         )
 
     def save(self, path: Path) -> None:

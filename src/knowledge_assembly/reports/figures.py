@@ -11,26 +11,43 @@ SUPERVISED_PLOT_TERMS = ("total", "id", "attr", "dataset")
 SSL_PLOT_TERMS = ("reid_triplet", "par_triplet", "dataset_bce", "dice", "attribute_pseudo", "id_pseudo")
 
 
+VALIDATION_PLOT_TERMS = {  # history column: legend
+    "val_reid_mAP": "reID mAP (held-out ids)",
+    "val_reid_rank1": "reID R-1 (held-out ids)",
+    "val_par_mA": "PAR mA (par_val)",
+    "val_par_f1": "PAR F1 (par_val)",
+}
+
+
 def training_curves(history: pd.DataFrame, title: str) -> Figure:
-    """Panels of the supervised terms (with the total), the cross pseudo-supervision terms (if any) and the
-    learning rate over epochs, each on a log scale."""
+    """Panels of the supervised terms (with the total), the cross pseudo-supervision terms (if any), each on a log
+    scale, the validation scores (%, if validated) and the learning rate over epochs."""
     panels = [
         (name, [t for t in terms if t in history and history[t].abs().sum() > 0])
         for name, terms in (("supervised losses", SUPERVISED_PLOT_TERMS), ("cross pseudo-supervision", SSL_PLOT_TERMS))
     ]
-    panels = [(name, terms) for name, terms in panels if terms] + [("learning rate", ["lr"])]
+    validated = [t for t in VALIDATION_PLOT_TERMS if t in history and history[t].notna().any()]
+    panels = [(name, terms) for name, terms in panels if terms]
+    panels += [("validation", validated)] if validated else []
+    panels += [("learning rate", ["lr"])]
     figure = Figure(figsize=(4.2 * len(panels), 3.8))
     for axis, (name, terms) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
-        for term in terms:
-            width = 2.5 if term == "total" else 1.5
-            axis.plot(history["epoch"], history[term], marker="o", label=term, linewidth=width)
-        if (history[terms] > 0).all().all():
-            axis.set_yscale("log")
+        if name == "validation":
+            for term in terms:
+                scores = history[["epoch", term]].dropna()
+                axis.plot(scores["epoch"], 100 * scores[term], marker="o", label=VALIDATION_PLOT_TERMS[term])
+            axis.set(ylabel="%", ylim=(0, 101))
+        else:
+            for term in terms:
+                width = 2.5 if term == "total" else 1.5
+                axis.plot(history["epoch"], history[term], marker="o", label=term, linewidth=width)
+            if (history[terms] > 0).all().all():
+                axis.set_yscale("log")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set(xlabel="epoch", title=name)
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3, which="both")
-    figure.suptitle(f"{title}: training (epoch means)")
+    figure.suptitle(f"{title}: training (epoch means) and validation")
     figure.tight_layout()
     return figure
 

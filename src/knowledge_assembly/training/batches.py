@@ -10,12 +10,22 @@ import torch
 
 @dataclass
 class TrainingData:
-    """Decoded training images (``(N, H, W, 3)`` uint8, memory-mapped is fine) and their labels."""
+    """Decoded training images (``(N, H, W, 3)`` uint8, memory-mapped is fine) and their labels.
+
+    ``reid_rows``: the rows of ``reid_images`` that are training images, ascending (``None``: all of them), so
+    identities held out for validation stay in the memory-mapped cache without a copy; ``reid_labels`` has one
+    label per training row.
+    """
 
     reid_images: np.ndarray
     reid_labels: np.ndarray
     par_images: np.ndarray
     par_labels: np.ndarray
+    reid_rows: np.ndarray | None = None
+
+    def reid_cache_rows(self, index: np.ndarray) -> np.ndarray:
+        """The rows of ``reid_images`` of training images ``index``."""
+        return index if self.reid_rows is None else self.reid_rows[index]
 
     @property
     def num_ids(self) -> int:

@@ -28,7 +28,8 @@ def source_digest(*packages: str, root: Path | None = None) -> str:
 
 @dataclass(frozen=True)
 class RunCheckpoint:
-    """The one epoch checkpoint of a training run (``path``), with a spare copy of the epoch before.
+    """The one epoch checkpoint of a training run (``path``), with a spare copy of the epoch before, and the weights
+    of its best-scoring validated epoch (``best``).
 
     ``fingerprint`` identifies the run (parameters, data, code); a file with another
     fingerprint is never resumed, and is replaced by this run's first epoch.
@@ -62,6 +63,24 @@ class RunCheckpoint:
         if self.path.is_file():
             os.replace(self.path, self.spare)
         save_state({**state, "digest": self.fingerprint}, self.path)
+
+    @property
+    def best(self) -> Path:
+        """The weights of the best-scoring validated epoch, kept beside the last checkpoint."""
+        return self.path.with_name(self.path.stem + ".best.pt")
+
+    def save_best(self, models: list[dict[str, Any]], epoch: int, score: float, monitor: str) -> None:
+        save_state(
+            {"models": models, "epoch": epoch, "score": score, "monitor": monitor, "digest": self.fingerprint},
+            self.best,
+        )
+
+    def best_state(self) -> dict[str, Any]:
+        """The best epoch's weights of this run (``models``, ``epoch``, ``score``, ``monitor``)."""
+        state = load_state(self.best)
+        if state.get("digest") != self.fingerprint:
+            raise ModelFileError(self.best, "best checkpoint of other parameters, data or code")
+        return state
 
     def finish(self) -> None:
         """The run is complete: its last checkpoint stays (a rerun resumes it at once); the spare goes."""

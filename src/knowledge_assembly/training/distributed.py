@@ -18,12 +18,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from ..config import ModelConfig, TrainingConfig, VariantConfig
+from ..config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from ..files import load_state, save_state
 from ..memory import retain_freed_memory
 from ..models import restore_network
 from .batches import TrainingData
 from .loop import TrainResult, train
+from .validation import ValidationSet
 
 
 def free_port() -> int:
@@ -32,15 +33,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _portable(array: np.ndarray) -> object:
+def _portable(array: np.ndarray | None) -> object:
     """Memory-mapped arrays travel to the workers as their file name, not their contents."""
     return ("memmap", array.filename) if isinstance(array, np.memmap) and array.filename else array
 
 
-def _restore(value: object) -> np.ndarray:
+def _restore(value: object) -> np.ndarray | None:
     if isinstance(value, tuple) and value[0] == "memmap":
         return np.load(value[1], mmap_mode="r")
     return value
+
+
+def _portable_arrays(data: TrainingData | ValidationSet | None) -> tuple | None:
+    return None if data is None else tuple(_portable(getattr(data, f.name)) for f in dataclasses.fields(data))
+
+
+def _restored_arrays(kind: type, arrays: tuple | None):
+    return None if arrays is None else kind(*(_restore(value) for value in arrays))
 
 
 def _worker(
@@ -58,6 +67,8 @@ def _worker(
     checkpoint_path: Path | None,
     result_file: Path,
     tracking_folder: Path | None = None,
+    validation: ValidationConfig | None = None,
+    validation_arrays: tuple | None = None,
 ) -> None:
     """One process of the group: its device, threads and allocator settings, then :func:`train` on its rank."""
     rank = node_rank * per_node + local_rank
@@ -71,9 +82,22 @@ def _worker(
         "nccl" if cuda else "gloo", init_method=f"tcp://{address}:{port}", rank=rank, world_size=world_size
     )
     try:
-        arrays = TrainingData(*(_restore(v) for v in data))
+        arrays = _restored_arrays(TrainingData, data)
+        validation_set = _restored_arrays(ValidationSet, validation_arrays)
         local = dataclasses.replace(config, device=f"cuda:{local_rank}" if cuda else "cpu")
-        result = train(name, variant, arrays, local, model, checkpoint_path, rank, world_size, tracking_folder)
+        result = train(
+            name,
+            variant,
+            arrays,
+            local,
+            model,
+            checkpoint_path,
+            rank,
+            world_size,
+            tracking_folder,
+            validation,
+            validation_set,
+        )
         if local_rank == 0:
             save_state({"models": [n.state_dict() for n in result.networks], "history": result.history}, result_file)
     finally:
@@ -88,8 +112,11 @@ def train_distributed(
     model: ModelConfig,
     checkpoint_path: Path | None,
     tracking_folder: Path | None = None,
+    validation: ValidationConfig | None = None,
+    validation_set: ValidationSet | None = None,
 ) -> TrainResult:
-    """Spawn this machine's share of ``training.world_size`` processes and return rank 0's trained networks."""
+    """Spawn this machine's share of ``training.world_size`` processes and return rank 0's trained networks
+    (rank 0 validates, with ``validation`` and ``validation_set``)."""
     world_size, nodes = config.world_size, config.nodes
     if world_size % nodes:
         raise ValueError(f"training.world_size={world_size} must be a multiple of training.nodes={nodes}")
@@ -97,7 +124,6 @@ def train_distributed(
         raise ValueError("a run over several machines needs training.master_addr and training.master_port")
     per_node = world_size // nodes
     address, port = config.master_addr or "127.0.0.1", config.master_port or free_port()
-    portable = tuple(_portable(a) for a in (data.reid_images, data.reid_labels, data.par_images, data.par_labels))
     with tempfile.TemporaryDirectory(prefix="ka-ddp-") as folder:
         result_file = Path(folder) / "result.pt"
         mp.spawn(
@@ -110,12 +136,14 @@ def train_distributed(
                 port,
                 name,
                 variant,
-                portable,
+                _portable_arrays(data),
                 config,
                 model,
                 checkpoint_path,
                 result_file,
                 tracking_folder,
+                validation,
+                _portable_arrays(validation_set),
             ),
             nprocs=per_node,
             join=True,

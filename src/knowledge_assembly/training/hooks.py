@@ -1,5 +1,5 @@
-"""What happens around the epochs of a training run, apart from training: resume and checkpoints, the epoch
-log line, the distributed barrier."""
+"""What happens around the epochs of a training run, apart from training: validation and the best checkpoint,
+resume and checkpoints, the epoch log line, DVCLive tracking, the distributed barrier."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..config import TrainingConfig
+from ..config import TrainingConfig, ValidationConfig
 from .checkpoint import RunCheckpoint
+from .validation import ValidationSet, monitored_score, validate
 
 if TYPE_CHECKING:
     from .loop import TrainingRun
 
 logger = logging.getLogger(__name__)
+
+VALIDATION_BATCH = 128  # images per forward pass when validating
 
 
 class TrainingHook:
@@ -29,6 +32,65 @@ class TrainingHook:
 
     def after_training(self, run: TrainingRun) -> None:
         pass
+
+
+class Validation(TrainingHook):
+    """After the epochs that ``config`` validates: the networks on ``data`` for the supervised ``tasks``; the scores
+    (``val_*``) join the epoch's record, so the log, DVCLive, the history and the checkpoint carry them."""
+
+    def __init__(self, config: ValidationConfig, data: ValidationSet, tasks: tuple[str, ...], epochs: int):
+        self.config, self.data, self.tasks, self.epochs = config, data, tasks, epochs
+
+    @property
+    def scores_anything(self) -> bool:
+        """Whether the variant learns a task that has validation data."""
+        return ("reid" in self.tasks and len(self.data.reid_pids) > 0) or (
+            "par" in self.tasks and len(self.data.par_labels) > 0
+        )
+
+    def after_epoch(self, run: TrainingRun) -> None:
+        if self.config.validates(len(run.history) - 1, self.epochs):
+            run.history[-1].update(validate(run.networks, self.data, self.tasks, VALIDATION_BATCH, run.device))
+
+
+class BestCheckpoint(TrainingHook):
+    """Keeps the weights of the epoch with the best monitored validation score beside the last checkpoint
+    (``checkpoint.best``), written before the epoch's checkpoint so that a killed run never loses its best epoch.
+    A resumed run continues from the best score of its history; a run from scratch removes an earlier run's file.
+    With ``select_best`` the run ends with the best epoch's weights instead of the last's."""
+
+    def __init__(self, checkpoint: RunCheckpoint, monitor: str, select_best: bool, name: str):
+        self.checkpoint, self.monitor, self.select_best, self.name = checkpoint, monitor, select_best, name
+        self.score: float | None = None
+        self.started = False
+
+    def after_epoch(self, run: TrainingRun) -> None:
+        if not self.started:  # the first epoch of this process: after any resume
+            self.started = True
+            if run.start_epoch == 0:
+                self.checkpoint.best.unlink(missing_ok=True)
+            earlier = (monitored_score(r, self.monitor) for r in run.history[:-1])
+            self.score = max((s for s in earlier if s is not None), default=None)
+        score = monitored_score(run.history[-1], self.monitor)
+        if score is not None and (self.score is None or score > self.score):
+            self.score = score
+            models = [network.state_dict() for network in run.networks]
+            self.checkpoint.save_best(models, len(run.history), score, self.monitor)
+
+    def after_training(self, run: TrainingRun) -> None:
+        if not self.select_best:
+            return
+        best = self.checkpoint.best_state()
+        for network, weights in zip(run.networks, best["models"]):
+            network.load_state_dict(weights)
+        logger.info(
+            "%s: the model is the best validated epoch, %d of %d (val %s %.4g)",
+            self.name,
+            best["epoch"],
+            len(run.history),
+            best["monitor"],
+            best["score"],
+        )
 
 
 class EpochLog(TrainingHook):
@@ -70,10 +132,15 @@ class Checkpointing(TrainingHook):
             self.checkpoint.finish()
 
 
+def tracked_name(key: str) -> str:
+    """The DVCLive name of an epoch record's key: ``val/<metric>`` for validation scores, else ``train/<term>``."""
+    return f"val/{key.removeprefix('val_')}" if key.startswith("val_") else f"train/{key}"
+
+
 class LiveTracking(TrainingHook):
-    """Every epoch's record as DVCLive metrics (``train/<term>``, step = epoch) and the run's settings as its
-    params, in ``folder``: ``dvc plots`` draws the curves, ``dvc exp show`` lists the params. A resumed run
-    continues its curves; a run that starts over starts them over."""
+    """Every epoch's record as DVCLive metrics (``train/<term>``, ``val/<metric>``; step = epoch) and the run's
+    settings as its params, in ``folder``: ``dvc plots`` draws the curves, ``dvc exp show`` lists the params. A
+    resumed run continues its curves; a run that starts over starts them over."""
 
     def __init__(self, folder: Path, params: dict):
         self.folder, self.params = Path(folder), params
@@ -89,7 +156,7 @@ class LiveTracking(TrainingHook):
         self.live.step = int(record["epoch"])
         for key, value in record.items():
             if key not in ("epoch", "iterations"):
-                self.live.log_metric(f"train/{key}", float(value))
+                self.live.log_metric(tracked_name(key), float(value))
         self.live.next_step()
 
     def after_training(self, run: TrainingRun) -> None:
@@ -111,14 +178,30 @@ def training_hooks(
     rank: int,
     world_size: int,
     tracking: tuple[Path, dict] | None = None,
+    validation: Validation | None = None,
 ) -> list[TrainingHook]:
-    """Rank 0 logs, tracks (``tracking``: DVCLive folder and params) and writes checkpoints; every rank resumes;
-    distributed runs meet at a barrier each epoch."""
-    hooks: list[TrainingHook] = [EpochLog(name, config.epochs)] if rank == 0 else []
-    if tracking is not None and rank == 0:
+    """Rank 0 validates (``validation``), logs, tracks (``tracking``: DVCLive folder and params) and writes
+    checkpoints (the best validated epoch beside the last); every rank resumes; distributed runs meet at a barrier
+    each epoch."""
+    writes = rank == 0
+    hooks: list[TrainingHook] = [validation] if validation is not None and writes else []
+    hooks += [EpochLog(name, config.epochs)] if writes else []
+    if tracking is not None and writes:
         hooks.append(LiveTracking(*tracking))
     if checkpoint_path is not None:
-        hooks.append(Checkpointing(RunCheckpoint(Path(checkpoint_path), fingerprint), config.resume, rank == 0, name))
+        checkpoint = RunCheckpoint(Path(checkpoint_path), fingerprint)
+        if validation is not None and writes:
+            select_best = validation.config.select == "best"
+            hooks.append(BestCheckpoint(checkpoint, validation.config.monitor, select_best, name))
+        hooks.append(Checkpointing(checkpoint, config.resume, writes, name))
+    if validation is not None and validation.config.select == "best":
+        if checkpoint_path is None:
+            raise ValueError(f"{name}: validation.select: best keeps the best weights beside a checkpoint; none given")
+        if not validation.scores_anything:
+            raise ValueError(
+                f"{name}: validation.select: best, but the variant learns no task that has validation data "
+                "(reID needs validation.reid_holdout_ids > 0)"
+            )
     if world_size > 1:
         hooks.append(Barrier())
     return hooks

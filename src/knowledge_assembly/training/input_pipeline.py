@@ -54,7 +54,8 @@ def gather_host_batch(
         reid_rows, par_rows = shard_rows(len(reid_index), len(par_index), rank, world_size)
         rows = torch.cat([reid_rows, len(reid_index) + par_rows])
         reid_index, par_index = reid_index[reid_rows.numpy()], par_index[par_rows.numpy()]
-    images = torch.from_numpy(np.concatenate([data.reid_images[reid_index], data.par_images[par_index]]))
+    reid_images = data.reid_images[data.reid_cache_rows(reid_index)]
+    images = torch.from_numpy(np.concatenate([reid_images, data.par_images[par_index]]))
     labels = torch.from_numpy(data.reid_labels[reid_index].astype(np.int64))
     attributes = torch.from_numpy(data.par_labels[par_index].astype(np.float32))
     if pin:

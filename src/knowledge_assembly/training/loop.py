@@ -17,14 +17,15 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import ModelConfig, TrainingConfig, VariantConfig
+from ..config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from ..models import KANet, build_model
 from ..models.preprocessing import normalise
 from .batches import TrainingData, epoch_plan, strong_view, weak_view
 from .checkpoint import source_digest
-from .hooks import training_hooks
+from .hooks import Validation, training_hooks
 from .input_pipeline import Prefetcher, device_images
 from .objective import Batch, ssl_ramp, step_losses, trunk_gradient_norms
+from .validation import ValidationSet
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -51,18 +52,34 @@ def learned_settings(variant: VariantConfig) -> dict[str, Any]:
     return {k: v for k, v in variant.as_dict().items() if k != "rows"}
 
 
-def config_digest(variant: VariantConfig, config: TrainingConfig, model: ModelConfig, data: TrainingData) -> str:
-    """Fingerprint of everything that shapes the weights: settings, labels and image shapes, and the
-    model/training source code (so an edited package never resumes a checkpoint of the old code)."""
+def validation_settings(validation: ValidationConfig | None) -> dict[str, Any] | None:
+    """What of the validation settings shapes a run's weights and its best checkpoint: all but ``select``, which
+    only picks between the last and the best weights after training (so changing it resumes a finished run)."""
+    return None if validation is None else {k: v for k, v in validation.as_dict().items() if k != "select"}
+
+
+def config_digest(
+    variant: VariantConfig,
+    config: TrainingConfig,
+    model: ModelConfig,
+    data: TrainingData,
+    validation: ValidationConfig | None = None,
+) -> str:
+    """Fingerprint of everything that shapes the weights (and the best checkpoint): settings, labels, the training
+    rows and image shapes, and the model/training source code (so an edited package never resumes a checkpoint of
+    the old code)."""
     settings = {k: v for k, v in config.as_dict().items() if k not in RUN_ONLY_SETTINGS}
     learned = learned_settings(variant)
     labels = hashlib.sha256(
         np.ascontiguousarray(data.reid_labels).tobytes() + np.ascontiguousarray(data.par_labels).tobytes()
     )
+    if data.reid_rows is not None:
+        labels.update(np.ascontiguousarray(data.reid_rows, dtype=np.int64).tobytes())
     blob = json.dumps(
         [
             learned,
             settings,
+            validation_settings(validation),
             model.as_dict(),
             data.reid_images.shape,
             data.par_images.shape,
@@ -299,9 +316,13 @@ def train(
     rank: int = 0,
     world_size: int = 1,
     tracking_folder: Path | None = None,
+    validation: ValidationConfig | None = None,
+    validation_set: ValidationSet | None = None,
 ) -> TrainResult:
     """Train variant ``name``; with ``checkpoint_path``, save after every epoch and resume if asked; with
-    ``tracking_folder``, log every epoch and the settings there with DVCLive.
+    ``tracking_folder``, log every epoch and the settings there with DVCLive; with ``validation`` and
+    ``validation_set``, validate the epochs it names (scores in the history) and keep the best-scoring epoch's
+    weights beside the checkpoint.
 
     A resumed run ends with the same weights as an uninterrupted one. The checkpoint carries a
     fingerprint of the settings, data and code, so a run only ever resumes its own configuration.
@@ -310,9 +331,13 @@ def train(
     writes checkpoints, logs and the bar.
     """
     run = TrainingRun.create(variant, data, config, model, world_size)
-    fingerprint = config_digest(variant, config, model, data)
-    tracking = None if tracking_folder is None else (tracking_folder, tracked_params(variant, config, model))
-    hooks = training_hooks(name, config, checkpoint_path, fingerprint, rank, world_size, tracking)
+    fingerprint = config_digest(variant, config, model, data, validation)
+    params = tracked_params(variant, config, model, validation)
+    tracking = None if tracking_folder is None else (tracking_folder, params)
+    validator = None
+    if validation is not None and validation_set is not None:
+        validator = Validation(validation, validation_set, variant.supervised, config.epochs)
+    hooks = training_hooks(name, config, checkpoint_path, fingerprint, rank, world_size, tracking, validator)
     for hook in hooks:
         hook.before_training(run)
     for epoch in range(run.start_epoch, config.epochs):
@@ -324,9 +349,13 @@ def train(
     return TrainResult(run.networks, run.history)
 
 
-def tracked_params(variant: VariantConfig, config: TrainingConfig, model: ModelConfig) -> dict[str, Any]:
+def tracked_params(
+    variant: VariantConfig, config: TrainingConfig, model: ModelConfig, validation: ValidationConfig | None = None
+) -> dict[str, Any]:
     """The settings a run is tracked with (plain JSON types)."""
     settings = {"variant": learned_settings(variant), "training": config.as_dict(), "model": model.as_dict()}
+    if validation is not None:
+        settings["validation"] = validation.as_dict()
     return json.loads(json.dumps(settings, default=list))
 
 

@@ -18,9 +18,10 @@ CACHED = (
     "reid_query",
     "reid_gallery",
     "par_train",
+    "par_val",
     "par_test",
     "reid_attributes",
-)  # what training and evaluation read
+)  # what training (with its validation) and evaluation read
 
 
 def cache_images(

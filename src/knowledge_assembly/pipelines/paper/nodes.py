@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, VariantConfig
+from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.training.nodes import train_variant
 from knowledge_assembly.reports import figures, tables
@@ -34,12 +34,15 @@ def train_and_evaluate_seeds(
     seeds: list[int],
     reid_train: pd.DataFrame,
     par_train: pd.DataFrame,
+    par_val: pd.DataFrame,
     reid_images: np.ndarray,
     par_images: np.ndarray,
+    par_val_images: np.ndarray,
     attribute_names: list[str],
     checkpoints: Path,
     tracking: Path,
     training: TrainingConfig,
+    validation: ValidationConfig,
     model: ModelConfig,
     variant: VariantConfig,
     reid_query: pd.DataFrame,
@@ -62,12 +65,15 @@ def train_and_evaluate_seeds(
             name,
             reid_train,
             par_train,
+            par_val,
             reid_images,
             par_images,
+            par_val_images,
             attribute_names,
             checkpoints,
             tracking,
             training,
+            validation,
             model,
             variant,
             seed=seed,

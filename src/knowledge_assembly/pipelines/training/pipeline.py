@@ -9,12 +9,15 @@ from .nodes import train_variant
 TRAINING_INPUTS = [
     "reid_train",
     "par_train",
+    "par_val",
     "reid_train_images",
     "par_train_images",
+    "par_val_images",
     "par_attributes",
     "checkpoints",
     "tracking",
     "params:training",
+    "params:validation",
     "params:model",
     "params:variant",
 ]
@@ -23,10 +26,11 @@ SHARED_INPUTS = {name for name in TRAINING_INPUTS if not name.startswith("params
 
 
 def parameter_mapping(parameters_key: str) -> dict[str, str]:
-    """Shared ``training`` and ``model`` parameters; ``params:variant`` is the entry at ``parameters_key``
-    (e.g. ``variants.ssl.ka``)."""
+    """Shared ``training``, ``validation`` and ``model`` parameters; ``params:variant`` is the entry at
+    ``parameters_key`` (e.g. ``variants.ssl.ka``)."""
     return {
         "params:training": "params:training",
+        "params:validation": "params:validation",
         "params:model": "params:model",
         "params:variant": f"params:{parameters_key}",
     }
