@@ -68,3 +68,17 @@ def test_an_output_written_before_runs_were_kept_is_named_before_any_work(raw_pr
     message = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
     assert f"{old}: written before every run was kept" in message and "move these files aside" in message
     assert not raw_project.primary().exists() and old.read_bytes().startswith(b"an unversioned")  # nothing ran
+
+
+def test_a_resumed_run_tracks_its_whole_history(tmp_path):
+    """Killed and resumed, or finished and read again (the paper pipeline's seed of a trained variant): the DVCLive
+    folder holds every epoch of the run, not only those that ran in the last process."""
+    config = training_config(epochs=2, ids_per_batch=2, images_per_id=2, par_batch_size=4, progress=False)
+    variant, model = variant_config(networks=1, supervised=["reid", "par"]), model_config(hidden_dim=32, feature_dim=16)
+    checkpoint = tmp_path / "checkpoints" / "mtl-seed0.pt"
+    first = train("mtl", variant, tiny_data(), config, model, checkpoint, tracking_folder=tmp_path / "mtl" / "train")
+    again = train("mtl", variant, tiny_data(), config, model, checkpoint, tracking_folder=tmp_path / "seed0" / "train")
+    assert again.history == first.history  # resumed after its last epoch: nothing retrained
+    for folder in ("mtl", "seed0"):
+        total = (tmp_path / folder / "train" / "plots" / "metrics" / "train" / "total.tsv").read_text().splitlines()
+        assert [float(line.split("\t")[1]) for line in total[1:]] == [r["total"] for r in first.history], folder

@@ -139,27 +139,38 @@ def tracked_name(key: str) -> str:
 
 class LiveTracking(TrainingHook):
     """Every epoch's record as DVCLive metrics (``train/<term>``, ``val/<metric>``; step = epoch) and the run's
-    settings as its params, in ``folder``: ``dvc plots`` draws the curves, ``dvc exp show`` lists the params. A
-    resumed run continues its curves; a run that starts over starts them over."""
+    settings as its params, in ``folder``: ``dvc plots`` draws the curves, ``dvc exp show`` lists the params.
+
+    The folder always holds the whole run: a resumed run (killed part-way, or finished and read again by the
+    paper pipeline's seed) first writes the epochs of its restored history again."""
 
     def __init__(self, folder: Path, params: dict):
         self.folder, self.params = Path(folder), params
+        self.live = None
 
-    def before_training(self, run: TrainingRun) -> None:
+    def _start(self, earlier: list[dict[str, float]]) -> None:
         from dvclive import Live
 
-        self.live = Live(str(self.folder), resume=run.start_epoch > 0, save_dvc_exp=False, dvcyaml=False)
+        self.live = Live(str(self.folder), resume=False, save_dvc_exp=False, dvcyaml=False)
         self.live.log_params(self.params)
+        for record in earlier:
+            self._log(record)
 
-    def after_epoch(self, run: TrainingRun) -> None:
-        record = run.history[-1]
+    def _log(self, record: dict[str, float]) -> None:
         self.live.step = int(record["epoch"])
         for key, value in record.items():
             if key not in ("epoch", "iterations"):
                 self.live.log_metric(tracked_name(key), float(value))
         self.live.next_step()
 
+    def after_epoch(self, run: TrainingRun) -> None:
+        if self.live is None:  # the first epoch of this process: after any resume
+            self._start(run.history[:-1])
+        self._log(run.history[-1])
+
     def after_training(self, run: TrainingRun) -> None:
+        if self.live is None:  # a finished run, resumed: no epoch ran here
+            self._start(run.history)
         self.live.end()
 
 
