@@ -95,6 +95,11 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     plots = json.loads(_run(["dvc", "plots", "show", "--json"], repo, stdout_only=True))
     for curve in ("train/total", "val/reid_mAP", "val/par_mA"):  # loss and validation curves, per experiment
         assert f"data/09_tracking/synthetic/ka/train/plots/metrics/{curve}.tsv" in plots["data"], curve
+    # the experiment's curves overlaid on the baseline's (committed above): both revisions in one plot
+    diff = json.loads(_run(["dvc", "plots", "diff", "HEAD", "--json"], repo, stdout_only=True))
+    for curve in ("train/total", "val/reid_mAP"):
+        entries = diff["data"][f"data/09_tracking/synthetic/ka/train/plots/metrics/{curve}.tsv"]
+        assert {rev for entry in entries for rev in entry["revisions"]} == {"HEAD", "workspace"}, curve
 
 
 def test_every_training_setting_that_shapes_the_weights_is_a_dvc_parameter_of_the_training_stages():

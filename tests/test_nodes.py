@@ -14,6 +14,7 @@ from kedro.pipeline import Node
 from kedro.runner import SequentialRunner
 
 from knowledge_assembly.config import EvaluationConfig, VariantConfig
+from knowledge_assembly.evaluation.evaluate import headline_metrics, summary_line
 from knowledge_assembly.models import build_model
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.pipeline_registry import register_pipelines
@@ -87,6 +88,22 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
     retrieval = catalog.load("twin.retrieval")
     assert retrieval["top"].shape == (2, 3) and retrieval["truth"] == [None, None]
     assert retrieval["probabilities"].shape == (2, 40) and retrieval["correct"].dtype == bool
+
+
+def test_headline_metrics_leave_out_the_tasks_a_variant_does_not_learn():
+    """An untrained head's numbers (reid_only's PAR head) are neither a DVC column nor in the summary line."""
+    metrics = {
+        "variant": "reid_only",
+        "seed": 0,
+        "trained_tasks": ["reid"],
+        "reid": {"mAP": 0.8, "rank1": 0.9},
+        "par": {"mA": 0.5, "f1": 0.3},
+        "reid_domain_par": {"mA": 0.5},
+    }
+    assert headline_metrics(metrics) == {"reid_mAP": 0.8, "reid_rank1": 0.9}
+    assert summary_line(metrics) == "reid_only seed 0: mAP 80.0, R-1 90.0"
+    par_only = {**metrics, "variant": "par_only", "trained_tasks": ["par"]}
+    assert headline_metrics(par_only) == {"par_mA": 0.5, "par_f1": 0.3, "reid_domain_par_mA": 0.5}
 
 
 def test_tables_take_rows_and_labels_from_the_variant_parameters():
