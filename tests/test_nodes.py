@@ -136,7 +136,9 @@ def test_tables_take_rows_and_labels_from_the_variant_parameters():
     solo = table1.set_index("variant").loc["solo"]
     assert solo["Market-1501 mAP"] == 60.0 and solo["Market-1501 mAP std"] == round(np.std([50, 70], ddof=1), 2)
     assert np.isnan(solo["PA-100K mA"])
-    assert "| Solo " in catalog.load("paper_table1_markdown")
+    markdown = catalog.load("paper_table1_markdown")
+    assert "| Solo " in markdown and " 60.00 ± 14.14 |" in markdown
+    assert " 60.00 |" in catalog.load("paper_table2_markdown")  # only one seed in a column: still two decimals
     # the overlaid CMC: one curve per variant, mean over its seeds, mAP and R-1 in the legend
     axis = catalog.load("paper_cmc_plot").axes[0]
     legend = [text.get_text() for text in axis.get_legend().get_texts()]

@@ -65,6 +65,9 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
     )
     return (
         f"### {title}\n\n"
-        + shown.to_markdown(index=False, colalign=["left"] + ["right"] * (len(shown.columns) - 1))
+        # cells are already formatted: without disable_numparse a single seed's "86.20" would print as 86.2
+        + shown.to_markdown(
+            index=False, colalign=["left"] + ["right"] * (len(shown.columns) - 1), disable_numparse=True
+        )
         + "\n"
     )
