@@ -8,26 +8,28 @@ import math
 import numpy as np
 import pandas as pd
 
-COLUMNS = [
-    ("reid", "reid", "mAP", "Market-1501 mAP"),
-    ("reid", "reid", "rank1", "Market-1501 R-1"),
-    ("reid", "reid", "rank5", "Market-1501 R-5"),
-    ("reid", "reid", "rank10", "Market-1501 R-10"),
-    ("par", "par", "mA", "PA-100K mA"),
-    ("par", "par", "accuracy", "PA-100K Acc"),
-    ("par", "par", "precision", "PA-100K Prec"),
-    ("par", "par", "recall", "PA-100K Rec"),
-    ("par", "par", "f1", "PA-100K F1"),
-    ("par", "par", "mA_colour", "PA-100K mA colour"),
-    ("par", "par", "mA_other", "PA-100K mA other"),
-    ("par", "reid_domain_par", "mA", "Market-1501 PAR mA"),
-    ("par", "reid_domain_par", "f1", "Market-1501 PAR F1"),
+from ..evaluation.evaluate import TASK_OF_SECTION
+
+COLUMNS = [  # section of the metrics, key, column
+    ("reid", "mAP", "Market-1501 mAP"),
+    ("reid", "rank1", "Market-1501 R-1"),
+    ("reid", "rank5", "Market-1501 R-5"),
+    ("reid", "rank10", "Market-1501 R-10"),
+    ("par", "mA", "PA-100K mA"),
+    ("par", "accuracy", "PA-100K Acc"),
+    ("par", "precision", "PA-100K Prec"),
+    ("par", "recall", "PA-100K Rec"),
+    ("par", "f1", "PA-100K F1"),
+    ("par", "mA_colour", "PA-100K mA colour"),
+    ("par", "mA_other", "PA-100K mA other"),
+    ("reid_domain_par", "mA", "Market-1501 PAR mA"),
+    ("reid_domain_par", "f1", "Market-1501 PAR F1"),
 ]
 STD = " std"
 
 
-def _value(metrics: dict, task: str, section: str, name: str) -> float:
-    if task not in metrics["trained_tasks"] or not metrics.get(section):
+def _value(metrics: dict, section: str, name: str) -> float:
+    if TASK_OF_SECTION[section] not in metrics["trained_tasks"] or not metrics.get(section):
         return math.nan
     return 100 * metrics[section][name]
 
@@ -39,8 +41,8 @@ def metrics_table(runs: dict[str, list[dict]], rows: list[tuple[str, str]]) -> p
     for key, label in rows:
         seeds = runs[key]
         record = {"Method": label, "variant": key, "seeds": len(seeds)}
-        for task, section, name, column in COLUMNS:
-            values = np.array([_value(m, task, section, name) for m in seeds])
+        for section, name, column in COLUMNS:
+            values = np.array([_value(m, section, name) for m in seeds])
             record[column] = round(float(values.mean()), 2)
             record[column + STD] = round(float(values.std(ddof=1)), 2) if len(values) > 1 else math.nan
         records.append(record)
