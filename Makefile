@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup browser run test bench viz
+.PHONY: setup browser run test test-kernels bench viz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ browser:
 ## The test suite (what CI runs).
 test: setup browser
 	$(BIN)/pytest
+
+## The tests that judge training outcomes, once per CPU kernel set (PyTorch's and oneDNN's); see the README.
+test-kernels: setup
+	tests/kernel_sets.sh $(BIN)/python
 
 ## Static kedro-viz lineage site in build/ (serve it with: python -m http.server -d build)
 viz: setup

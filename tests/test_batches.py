@@ -16,6 +16,8 @@ from knowledge_assembly.training.loop import EpochMeter, config_digest
 
 from .conftest import BASE_TRAINING, REPO, model_config, training_config, validation_config, variant_config
 
+pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
+
 
 def _data(ids: int = 10, per_id: int = 5, par: int = 50) -> TrainingData:
     labels = np.repeat(np.arange(ids), per_id)

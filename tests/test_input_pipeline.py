@@ -16,6 +16,8 @@ from knowledge_assembly.training.objective import Batch, shard_rows
 
 from .conftest import model_config, training_config, variant_config
 
+pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
+
 
 def tiny_data(seed: int = 0) -> TrainingData:
     rng = np.random.default_rng(seed)
@@ -114,7 +116,8 @@ def test_bf16_autocast_and_channels_last_give_finite_losses_that_train(precision
 
 
 def test_training_does_not_depend_on_prefetching():
-    """The same seed trains bit-identical weights with batches gathered ahead or in the training thread."""
+    """The same seed trains bit-identical weights (same machine and kernel set) with batches gathered ahead or
+    in the training thread."""
     data = tiny_data()
     variant = variant_config(networks=1, supervised=["reid", "par"])
     weights, small = [], model_config(hidden_dim=32, feature_dim=16)

@@ -15,6 +15,8 @@ from knowledge_assembly.training.objective import Batch, step_losses, trunk_grad
 
 from .conftest import model_config, training_config, variant_config
 
+pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
+
 
 def test_id_cross_entropy():
     value = losses.id_cross_entropy(torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0]))

@@ -27,6 +27,8 @@ from knowledge_assembly.training.loop import NonFiniteLossError
 
 from .conftest import REPO, TINY_MODEL, kedro_command, model_config
 
+pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
+
 VARIANTS = list(configured_variants(REPO / "conf"))
 
 
@@ -79,7 +81,8 @@ def _weights(path):
 
 
 def test_resume_after_kill_matches_uninterrupted_run(raw_project):
-    """Kill `kedro run` after its first checkpoint; the resumed run ends with identical weights."""
+    """Kill `kedro run` after its first checkpoint; the resumed run ends with identical weights (on the same
+    machine and kernel set, as both runs are here)."""
     raw_project.run(["model_input"])
     epochs = 4
     raw_project.run(["ka"], training={"epochs": epochs})
@@ -186,8 +189,9 @@ def test_distributed_training_matches_single_process(raw_project):
 
 
 def test_market_attribute_labels_never_reach_training(raw_project):
-    """UPAR's Market-1501 labels only feed evaluation: flipping every one of them leaves the trained
-    weights bit-identical, and the reID-domain mA of every attribute with both values present becomes 1 - mA."""
+    """UPAR's Market-1501 labels only feed evaluation: flipping every one of them leaves the trained weights
+    bit-identical (same machine and kernel set), and the reID-domain mA of every attribute with both values
+    present becomes 1 - mA."""
     raw_project.run(["ka"], training={"epochs": 1})
     labelled = pd.read_parquet(raw_project.primary() / "reid_attributes.parquet")
     assert len(labelled) > 0 and set(labelled["split"]) == {"train"}
@@ -238,29 +242,30 @@ def test_no_training_node_reads_the_market_attribute_labels():
                 assert not any("attributes" in i and i != "par_attributes" for i in node.inputs), node.inputs
 
 
-def test_mtl_leaves_no_attribute_constant_that_par_only_learns(raw_project):
-    """Mixing reID batches in must not starve PAR: no attribute that par_only learns (training-image mA >= 0.9)
-    is predicted the same for every PA-100K training image by mtl (before the fix, 20 of 40 were), and
-    mtl fits the attributes about as well as par_only overall."""
-    # 12 epochs: at 8 the 24 tiny PAR images leave which rare attribute is fitted first to the CPU's rounding (on an
-    # AMD EPYC mtl had not yet fitted one that par_only had; at 12 and 16 none is left); all 8 identities trained on
-    raw_project.run(["par_only", "mtl"], training={"epochs": 12}, validation={"reid_holdout_ids": 0})
+def test_mtl_gives_the_attribute_loss_a_trunk_gradient_the_id_loss_cannot_drown(raw_project):
+    """Mixing reID batches in must not starve PAR. The mechanism is judged, on margins no kernel rounding crosses:
+    the attribute BCE (summed over attributes) gets a larger trunk gradient than the ID cross-entropy. Measured on
+    this run under ATEN_CPU_CAPABILITY avx512 / avx2 / default: grad_par / grad_reid 5.19 at the first batch on each,
+    median over epochs 3.3-4.0; with the BCE averaged over attributes (the bug: 20 of 40 attributes constant on the
+    paper-size data) 0.13 and 0.45. Which rare attribute 24 tiny images fit first is left to the CPU's rounding, so
+    no single attribute is judged; the fit as a whole is (mtl 0.80-0.82 training-image mA, par_only 0.79-0.80)."""
+    raw_project.run(
+        ["par_only", "mtl"],
+        training={"epochs": 8, "iterations_per_epoch": 12},
+        validation={"reid_holdout_ids": 0},  # all 8 identities trained on
+    )
+    history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
+    ratio = history["grad_par"] / history["grad_reid"]
+    assert ratio.iloc[0] > 1 and ratio.median() > 1.5, list(ratio.round(2))
     images = np.load(raw_project.data / "05_model_input/synthetic/par_train_images.npy")
     labels = pd.read_parquet(raw_project.primary() / "par_train.parquet")
     names = json.loads((raw_project.primary() / "par_attributes.json").read_text())
-    predicted = {}
+    fit = {}
     for variant in ("par_only", "mtl"):
         network = ModelBundle.load(raw_project.model(variant)).networks()[0]
-        predicted[variant] = predict(network, images, par_domain=True)["attribute_probability"]
-    per_attribute = {
-        v: np.array(attribute_metrics(p, labels[names].to_numpy())["per_attribute_mA"]) for v, p in predicted.items()
-    }
-    learned = set(np.flatnonzero(per_attribute["par_only"] >= 0.9))
-    assert len(learned) >= 3, "par_only learned too little on the tiny data for the comparison to mean anything"
-    mtl = predicted["mtl"] > 0.5
-    constant = set(np.flatnonzero(mtl.all(0) | ~mtl.any(0)))
-    assert not learned & constant, sorted(names[i] for i in learned & constant)
-    assert per_attribute["mtl"].mean() > per_attribute["par_only"].mean() - 0.05
+        probability = predict(network, images, par_domain=True)["attribute_probability"]
+        fit[variant] = attribute_metrics(probability, labels[names].to_numpy())["mA"]
+    assert fit["mtl"] >= 0.7 and fit["mtl"] > fit["par_only"] - 0.05, fit  # chance is 0.5
 
 
 def test_domain_specific_batchnorm_trains_evaluates_and_restores(raw_project):

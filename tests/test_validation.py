@@ -22,6 +22,8 @@ from knowledge_assembly.training.validation import ValidationSet, hold_out_ident
 from .conftest import model_config, training_config, validation_config, variant_config
 from .test_input_pipeline import tiny_data
 
+pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
+
 TINY = {"hidden_dim": 32, "feature_dim": 16}
 
 
