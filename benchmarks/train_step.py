@@ -32,10 +32,17 @@ from torch.utils.flop_counter import FlopCounterMode
 from knowledge_assembly.config import ModelConfig, TrainingConfig, VariantConfig
 from knowledge_assembly.memory import retain_freed_memory
 from knowledge_assembly.models import build_model
-from knowledge_assembly.training.batches import TrainingData, epoch_plan, weak_view
+from knowledge_assembly.training.batches import (
+    PKSampler,
+    SourceData,
+    TrainingData,
+    UniformSampler,
+    epoch_plan,
+    weak_view,
+)
 from knowledge_assembly.training.input_pipeline import Prefetcher, device_images
-from knowledge_assembly.training.loop import forward_losses, optimise
 from knowledge_assembly.training.objective import Batch
+from knowledge_assembly.training.step import forward_losses, optimise
 
 PARAMS_FILE = "conf/base/parameters_training.yml"
 
@@ -66,22 +73,24 @@ def cached_images(folder: Path, count: int, height: int, width: int) -> np.ndarr
     return np.load(folder / f"{height}x{width}.npy", mmap_mode="r")
 
 
-def cached_data(folder: Path, count: int, height: int, width: int) -> TrainingData:
+def cached_data(folder: Path, count: int, height: int, width: int, training: TrainingConfig) -> TrainingData:
     """Training data on a memory-mapped cache: 4 images per identity, the same images as PAR images."""
     images = cached_images(folder, count, height, width)
     attributes = (np.random.default_rng(0).random((count, 40)) > 0.7).astype(np.float32)
-    return TrainingData(images, np.repeat(np.arange(count // 4), 4), images, attributes)
+    pk = PKSampler(training.ids_per_batch, training.images_per_id)
+    reid = SourceData("reid", images, pk, {"reid": np.repeat(np.arange(count // 4), 4)})
+    par = SourceData("par", images, UniformSampler(training.par_batch_size), {"par": attributes})
+    return TrainingData((reid, par))
 
 
-def mixed_plan(data: TrainingData, training: TrainingConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    sizes = (training.ids_per_batch, training.images_per_id, training.par_batch_size)
-    return epoch_plan(data, *sizes, True, True, np.random.default_rng(seed))
+def mixed_plan(data: TrainingData, seed: int) -> list[tuple[np.ndarray, ...]]:
+    return epoch_plan(data, (True, True), np.random.default_rng(seed))
 
 
 def data_preparation(folder: Path, training: TrainingConfig, height: int, width: int, device: torch.device) -> dict:
     """img/s of the host gather (one thread, as the prefetcher runs it) and of device conversion + augmentation."""
-    data = cached_data(folder, 4096, height, width)
-    plan = mixed_plan(data, training, seed=0)
+    data = cached_data(folder, 4096, height, width, training)
+    plan = mixed_plan(data, seed=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -113,17 +122,18 @@ def waiting_share(
     steps: int,
 ) -> dict:
     """Share of a KA step's time spent waiting for the next batch, with and without the prefetching thread."""
-    data = cached_data(folder, 1024, height, width)
+    data = cached_data(folder, 1024, height, width, training)
     networks = [build_model(model, data.num_ids, 40, seed=i).to(device) for i in range(variant.networks)]
     optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     shares = {}
     for depth in (0, 2):
-        plan = mixed_plan(data, training, seed=depth)[:steps]
+        plan = mixed_plan(data, seed=depth)[:steps]
         batches = Prefetcher(data, plan, depth, pin=device.type == "cuda")
         start = time.perf_counter()
         for host in batches:
-            batch = Batch(host.n_reid, host.id_labels.to(device), host.attributes.to(device), None)
+            labels = {task: value.to(device) for task, value in host.labels.items()}
+            batch = Batch.of(host.blocks, labels, {"reid": (0,), "par": (1,)})
             optimise(
                 optimizer,
                 forward_losses(networks, device_images(host.images, device), batch, variant, training, generator)[
@@ -180,9 +190,11 @@ def main() -> None:
     num_ids = 751
     torch.manual_seed(0)
     images = torch.rand(n_reid + n_par, 3, args.height, args.width, device=device)
-    batch = Batch(
-        n_reid, (torch.arange(n_reid) % num_ids).to(device), (torch.rand(n_par, 40) > 0.7).float().to(device), None
-    )
+    labels = {
+        "reid": (torch.arange(n_reid) % num_ids).to(device),
+        "par": (torch.rand(n_par, 40) > 0.7).float().to(device),
+    }
+    batch = Batch.of((n_reid, n_par), labels, {"reid": (0,), "par": (1,)})
     variants = {
         "mtl": VariantConfig(**config["variants"]["supervised"]["mtl"]),
         "ka": VariantConfig(**config["variants"]["ssl"]["ka"]),

@@ -16,6 +16,7 @@ from kedro.framework.startup import bootstrap_project
 
 from knowledge_assembly.config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.files import latest_version
+from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
@@ -62,6 +63,23 @@ def variant_config(**fields: Any) -> VariantConfig:
 TINY_TRAINING = {"seed": 0, "epochs": 2, "ids_per_batch": 4, "images_per_id": 2, "par_batch_size": 8, "progress": False}
 TINY_MODEL = {"backbone": "resnet18", "pretrained": "none", "hidden_dim": 32, "feature_dim": 16}
 TINY_VALIDATION = {"reid_holdout_ids": 2}  # of the 8 tiny training identities (training needs ids_per_batch = 4)
+
+
+def two_sources(
+    reid_images,
+    reid_labels,
+    par_images,
+    par_labels,
+    reid_rows=None,
+    pk: tuple[int, int] = (4, 2),
+    par_batch: int = 8,
+    third=None,
+) -> TrainingData:
+    """The paper's two training sources (identity-labelled, P x K sampled; attribute-labelled, uniform), and
+    optionally a ``third`` :class:`SourceData` after them."""
+    reid = SourceData("reid", reid_images, PKSampler(*pk), {"reid": reid_labels}, reid_rows)
+    par = SourceData("par", par_images, UniformSampler(par_batch), {"par": par_labels})
+    return TrainingData((reid, par) + ((third,) if third is not None else ()))
 
 
 class Project:

@@ -12,17 +12,26 @@ import torch
 from knowledge_assembly.training.batches import TrainingData, epoch_plan, pk_batches, random_batches
 from knowledge_assembly.training.checkpoint import source_digest
 from knowledge_assembly.training.input_pipeline import gather_host_batch
-from knowledge_assembly.training.loop import EpochMeter, config_digest
+from knowledge_assembly.training.loop import EpochMeter
+from knowledge_assembly.training.run import config_digest
 
-from .conftest import BASE_TRAINING, REPO, model_config, training_config, validation_config, variant_config
+from .conftest import (
+    BASE_TRAINING,
+    REPO,
+    model_config,
+    training_config,
+    two_sources,
+    validation_config,
+    variant_config,
+)
 
 pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
 
 
-def _data(ids: int = 10, per_id: int = 5, par: int = 50) -> TrainingData:
+def _data(ids: int = 10, per_id: int = 5, par: int = 50, pk: tuple[int, int] = (4, 2)) -> TrainingData:
     labels = np.repeat(np.arange(ids), per_id)
     images = np.zeros((len(labels), 8, 4, 3), np.uint8)
-    return TrainingData(images, labels, np.zeros((par, 8, 4, 3), np.uint8), np.zeros((par, 40), np.uint8))
+    return two_sources(images, labels, np.zeros((par, 8, 4, 3), np.uint8), np.zeros((par, 40), np.uint8), pk=pk)
 
 
 def test_pk_batches_hold_p_identities_with_k_images_each():
@@ -48,7 +57,7 @@ def test_random_batches_cover_every_index_before_repeating():
 def test_every_variant_gets_the_same_number_of_iterations(use_reid, use_par):
     """An epoch is as long for reid_only, par_only and the mixed variants: one pass over the larger set."""
     data = _data(ids=10, per_id=5, par=50)
-    plan = epoch_plan(data, 4, 2, 8, use_reid, use_par, np.random.default_rng(0))
+    plan = epoch_plan(data, (use_reid, use_par), np.random.default_rng(0))
     assert len(plan) == max(-(-50 // 8), 50 // 8)
     reid_sizes, par_sizes = {len(r) for r, _ in plan}, {len(p) for _, p in plan}
     assert reid_sizes == ({8} if use_reid else {0}) and par_sizes == ({8} if use_par else {0})
@@ -57,28 +66,30 @@ def test_every_variant_gets_the_same_number_of_iterations(use_reid, use_par):
 @pytest.mark.parametrize("iterations", [1, 3, 20])
 def test_a_fixed_number_of_iterations_per_epoch_cycles_or_cuts_the_sets(iterations):
     data = _data(ids=10, per_id=5, par=50)
-    plan = epoch_plan(data, 4, 2, 8, True, True, np.random.default_rng(0), iterations)
+    plan = epoch_plan(data, (True, True), np.random.default_rng(0), iterations)
     assert len(plan) == iterations and all(len(r) == 8 and len(p) == 8 for r, p in plan)
 
 
 def test_epoch_plan_refuses_too_few_identities():
-    with pytest.raises(ValueError, match="fewer than 12 identities"):
-        epoch_plan(_data(ids=3), 12, 2, 8, True, True, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="fewer than 12 identities in reid"):
+        epoch_plan(_data(ids=3, pk=(12, 2)), (True, True), np.random.default_rng(0))
 
 
-def test_a_batch_is_sharded_into_equal_shares_of_its_reid_and_par_rows():
-    data = TrainingData(
+def test_a_batch_is_sharded_into_equal_shares_of_each_source_block():
+    data = two_sources(
         np.zeros((4, 8, 4, 3), np.uint8),
         np.arange(4),
         np.zeros((6, 8, 4, 3), np.uint8),
         np.arange(6 * 2, dtype=np.float32).reshape(6, 2),
     )
-    first, second = (gather_host_batch(data, np.arange(4), np.arange(6), False, rank, 2) for rank in (0, 1))
+    first, second = (gather_host_batch(data, (np.arange(4), np.arange(6)), False, rank, 2) for rank in (0, 1))
     assert first.rows.tolist() == [0, 1, 4, 5, 6] and second.rows.tolist() == [2, 3, 7, 8, 9]
-    assert first.id_labels.tolist() == [0, 1] and second.id_labels.tolist() == [2, 3]
-    assert torch.equal(torch.cat([first.attributes, second.attributes]), torch.from_numpy(data.par_labels))
-    with pytest.raises(ValueError, match="cannot be split evenly over 4 processes"):
-        gather_host_batch(data, np.arange(4), np.arange(6), False, 0, 4)
+    assert first.blocks == second.blocks == (2, 3)
+    assert first.labels["reid"].tolist() == [0, 1] and second.labels["reid"].tolist() == [2, 3]
+    whole = torch.cat([first.labels["par"], second.labels["par"]])
+    assert torch.equal(whole, torch.from_numpy(data.sources[1].labels["par"]))
+    with pytest.raises(ValueError, match=r"batch of 4 \+ 6 images \(per source\) cannot be split evenly over 4 proc"):
+        gather_host_batch(data, (np.arange(4), np.arange(6)), False, 0, 4)
 
 
 def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):
@@ -89,10 +100,12 @@ def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):
     assert config_digest(dataclasses.replace(variant, rows={"table1": "renamed"}), config, model, data) == base
     assert config_digest(variant, dataclasses.replace(config, lr=1e-2), model, data) != base
     assert config_digest(variant, config, dataclasses.replace(model, hidden_dim=8), data) != base
-    relabelled = dataclasses.replace(data, reid_labels=data.reid_labels[::-1].copy())
-    assert config_digest(variant, config, model, relabelled) != base
-    fewer_rows = dataclasses.replace(data, reid_rows=np.arange(len(data.reid_labels)) + 5)  # other images trained on
-    assert config_digest(variant, config, model, fewer_rows) != base
+    reid, par = data.sources
+    relabelled = dataclasses.replace(reid, labels={"reid": reid.labels["reid"][::-1].copy()})
+    assert config_digest(variant, config, model, TrainingData((relabelled, par))) != base
+    fewer_rows = dataclasses.replace(reid, rows=np.arange(len(reid)) + 5)  # other images trained on
+    assert config_digest(variant, config, model, TrainingData((fewer_rows, par))) != base
+    assert config_digest(variant, config, model, _data(pk=(5, 2))) != base  # another sampler
     validation = validation_config()
     validated = config_digest(variant, config, model, data, validation)
     assert validated != base  # the holdout, the schedule and the monitor of validation shape the (best) weights

@@ -14,7 +14,7 @@ import yaml
 
 from knowledge_assembly.config import TrainingConfig
 from knowledge_assembly.files import latest_version
-from knowledge_assembly.training.loop import RUN_ONLY_SETTINGS
+from knowledge_assembly.training.run import RUN_ONLY_SETTINGS
 
 from .conftest import REPO, TINY_MODEL, TINY_SYNTHETIC, TINY_TRAINING, TINY_VALIDATION
 

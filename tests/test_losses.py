@@ -103,6 +103,12 @@ def _outputs(seed: int, n: int = 4, ids: int = 3, attributes: int = 5) -> dict[s
     }
 
 
+def _batch(ids: torch.Tensor, attributes: torch.Tensor) -> Batch:
+    """The paper's two sources: identity-labelled rows first, then attribute-labelled rows."""
+    labels = {"reid": ids, "par": attributes}
+    return Batch.of((len(ids), len(attributes)), labels, {"reid": (0,), "par": (1,)})
+
+
 CONFIG = training_config(
     label_smoothing=0.0, triplet_margin=0.3, ssl_weight=0.5, confidence_threshold=0.9, dataset_logit_supervision=True
 )
@@ -112,10 +118,10 @@ def test_ka_objective_sums_both_networks_and_weights_ssl():
     variant = variant_config(
         networks=2, supervised=["reid", "par"], ssl=["reid_triplet", "dataset_bce", "dice", "par_triplet"]
     )
-    batch = Batch(2, torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]), None)
+    batch = _batch(torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]))
     a, b = _outputs(1), _outputs(2)
     terms = step_losses([a, b], batch, variant, CONFIG)
-    expected_id = sum(losses.id_cross_entropy(o["id_logits"][:2], batch.id_labels) for o in (a, b))
+    expected_id = sum(losses.id_cross_entropy(o["id_logits"][:2], batch.labels["reid"]) for o in (a, b))
     expected_dice = losses.pseudo_dice(a["attribute_logits"], b["attribute_logits"]) + losses.pseudo_dice(
         b["attribute_logits"], a["attribute_logits"]
     )
@@ -143,7 +149,7 @@ def test_ka_objective_sums_both_networks_and_weights_ssl():
 
 def test_single_task_baseline_has_only_its_loss():
     variant = variant_config(networks=1, supervised=["reid"])
-    batch = Batch(4, torch.tensor([0, 0, 1, 2]), torch.zeros(0, 5), None)
+    batch = _batch(torch.tensor([0, 0, 1, 2]), torch.zeros(0, 5))
     terms = step_losses([_outputs(3)], batch, variant, CONFIG)
     assert set(terms) == {"id", "sup", "ssl", "weighted_ssl", "total"} and terms["ssl"].item() == 0.0
 
@@ -151,12 +157,12 @@ def test_single_task_baseline_has_only_its_loss():
 def test_mtl_is_the_two_supervised_losses_only():
     """The paper's MTL baseline is L_A + L_B: no dataset-logit term even on a mixed batch."""
     variant = variant_config(networks=1, supervised=["reid", "par"])
-    batch = Batch(2, torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]), None)
+    batch = _batch(torch.tensor([0, 1]), torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]))
     out = _outputs(4)
     terms = step_losses([out], batch, variant, CONFIG)
     assert set(terms) == {"id", "attr", "sup", "ssl", "weighted_ssl", "total"}
-    expected = losses.id_cross_entropy(out["id_logits"][:2], batch.id_labels) + losses.attribute_bce(
-        out["attribute_logits"][2:], batch.attributes
+    expected = losses.id_cross_entropy(out["id_logits"][:2], batch.labels["reid"]) + losses.attribute_bce(
+        out["attribute_logits"][2:], batch.labels["par"]
     )
     assert terms["total"].item() == pytest.approx(expected.item(), abs=1e-5)
 
@@ -167,14 +173,14 @@ def test_each_task_has_a_trunk_gradient_of_comparable_size():
     torch.manual_seed(0)
     model = build_model(model_config(hidden_dim=64, feature_dim=16), 32, 40, seed=0)
     g = torch.Generator().manual_seed(1)
-    batch = Batch(8, torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float(), None)
+    batch = _batch(torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float())
     variant = variant_config(networks=1, supervised=["reid", "par"])
-    out = model(torch.randn(16, 3, 64, 32, generator=g), 8)
+    out = model(torch.randn(16, 3, 64, 32, generator=g), batch.blocks)
     trunk = list(model.trunk.parameters())
     norms = trunk_gradient_norms(step_losses([out], batch, variant, CONFIG), trunk)
     assert set(norms) == {"grad_reid", "grad_par"}
     assert 1 / 5 < norms["grad_par"] / norms["grad_reid"] < 5, norms
-    mean_bce = torch.nn.functional.binary_cross_entropy_with_logits(out["attribute_logits"][8:], batch.attributes)
+    mean_bce = torch.nn.functional.binary_cross_entropy_with_logits(out["attribute_logits"][8:], batch.labels["par"])
     old = trunk_gradient_norms({"attr": mean_bce}, trunk)["grad_par"]
     assert norms["grad_reid"] / old > 10
 

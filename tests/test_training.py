@@ -16,6 +16,7 @@ import torch
 import torchvision
 from PIL import Image
 
+from knowledge_assembly.config import PAR_SOURCE
 from knowledge_assembly.evaluation.par_metrics import attribute_metrics
 from knowledge_assembly.files import load_state
 from knowledge_assembly.models import build_model
@@ -23,7 +24,7 @@ from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.models.prediction import predict
 from knowledge_assembly.models.weights import WeightsUnavailableError
 from knowledge_assembly.pipeline_registry import configured_variants
-from knowledge_assembly.training.loop import NonFiniteLossError
+from knowledge_assembly.training.step import NonFiniteLossError
 
 from .conftest import REPO, TINY_MODEL, kedro_command, model_config
 
@@ -263,7 +264,7 @@ def test_mtl_gives_the_attribute_loss_a_trunk_gradient_the_id_loss_cannot_drown(
     fit = {}
     for variant in ("par_only", "mtl"):
         network = ModelBundle.load(raw_project.model(variant)).networks()[0]
-        probability = predict(network, images, par_domain=True)["attribute_probability"]
+        probability = predict(network, images, domain=PAR_SOURCE)["attribute_probability"]
         fit[variant] = attribute_metrics(probability, labels[names].to_numpy())["mA"]
     assert fit["mtl"] >= 0.7 and fit["mtl"] > fit["par_only"] - 0.05, fit  # chance is 0.5
 

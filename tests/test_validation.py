@@ -19,7 +19,7 @@ from knowledge_assembly.training.input_pipeline import gather_host_batch
 from knowledge_assembly.training.loop import train
 from knowledge_assembly.training.validation import ValidationSet, hold_out_identities, monitored_score
 
-from .conftest import model_config, training_config, validation_config, variant_config
+from .conftest import model_config, training_config, two_sources, validation_config, variant_config
 from .test_input_pipeline import tiny_data
 
 pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
@@ -48,14 +48,15 @@ def test_held_out_identities_leave_training_and_depend_only_on_the_labels():
 
 def test_training_rows_skip_the_held_out_images_in_the_cache():
     images = np.arange(6, dtype=np.uint8)[:, None, None, None] * np.ones((6, 2, 2, 3), np.uint8)
-    data = TrainingData(images, np.array([0, 0, 1]), images[:2], np.zeros((2, 3), np.float32), np.array([1, 3, 5]))
-    batch = gather_host_batch(data, np.array([2, 0]), np.array([1]), pin=False)
-    assert batch.images[:, 0, 0, 0].tolist() == [1, 5, 1] and batch.id_labels.tolist() == [0, 1]
+    data = two_sources(images, np.array([0, 0, 1]), images[:2], np.zeros((2, 3), np.float32), np.array([1, 3, 5]))
+    batch = gather_host_batch(data, (np.array([2, 0]), np.array([1])), pin=False)
+    assert batch.images[:, 0, 0, 0].tolist() == [1, 5, 1] and batch.labels["reid"].tolist() == [0, 1]
 
 
 def _validation_set(data: TrainingData) -> ValidationSet:
     pids = np.repeat(np.arange(3), 4)
-    return ValidationSet(data.reid_images[:12], pids, np.tile([0, 1], 6), data.par_images[:16], data.par_labels[:16])
+    reid, par = data.sources
+    return ValidationSet(reid.images[:12], pids, np.tile([0, 1], 6), par.images[:16], par.labels["par"][:16])
 
 
 def test_validation_scores_join_the_history_and_never_change_the_weights(tmp_path):
@@ -90,7 +91,7 @@ def test_selecting_the_best_weights_needs_something_to_validate(tmp_path):
     data = tiny_data()
     config = training_config(epochs=1, ids_per_batch=2, images_per_id=2, par_batch_size=4, progress=False)
     empty_reid = dataclasses.replace(
-        _validation_set(data), reid_images=data.reid_images[:0], reid_pids=np.empty(0), reid_cameras=np.empty(0)
+        _validation_set(data), reid_images=data.sources[0].images[:0], reid_pids=np.empty(0), reid_cameras=np.empty(0)
     )
     with pytest.raises(ValueError, match="reid_only: validation.select: best, but the variant learns no task that"):
         train("reid_only", variant_config(networks=1, supervised=["reid"]), data, config, model_config(**TINY),

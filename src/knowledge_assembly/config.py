@@ -236,6 +236,8 @@ class ValidationConfig(StrictConfig):
 
 
 SUPERVISED_TASKS = ("reid", "par")
+# The paper's two training sources in batch order, one domain each: the reID dataset (index 0), the PAR dataset (1).
+REID_SOURCE, PAR_SOURCE = 0, 1
 SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "attribute_pseudo", "id_pseudo")
 VIEWS = ("single", "weak_strong")
 TABLES = ("table1", "table2")
@@ -267,11 +269,3 @@ class VariantConfig(StrictConfig):
         if self.networks not in (1, 2):
             problems.append("networks must be 1 or 2")
         return problems
-
-    @property
-    def uses_reid_data(self) -> bool:
-        return "reid" in self.supervised or bool(self.ssl)
-
-    @property
-    def uses_par_data(self) -> bool:
-        return "par" in self.supervised or bool(self.ssl)

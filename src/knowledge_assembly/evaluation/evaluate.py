@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import EvaluationConfig
+from ..config import PAR_SOURCE, EvaluationConfig
 from ..models.bundle import ModelBundle
 from ..models.prediction import predict
 from .par_metrics import attribute_metrics
@@ -44,7 +44,7 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
             NetworkOutputs(
                 query=predict(network, images.query, batch_size),
                 gallery_features=predict(network, images.gallery, batch_size)["reid_feature"],
-                par_test_probability=predict(network, images.par_test, batch_size, par_domain=True)[
+                par_test_probability=predict(network, images.par_test, batch_size, domain=PAR_SOURCE)[
                     "attribute_probability"
                 ],
                 reid_domain_probability=predict(network, images.reid_attributes, batch_size)["attribute_probability"],

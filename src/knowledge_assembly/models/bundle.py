@@ -35,11 +35,12 @@ class ModelBundle:
     trained_tasks: tuple[str, ...]
     state_dicts: tuple[dict[str, torch.Tensor], ...]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    num_sources: int = 2  # training sources (domains): the source classifier and domain-specific statistics
 
     def networks(self) -> list[KANet]:
         """Every trained network, in evaluation mode."""
         return [
-            restore_network(self.model, self.num_ids, len(self.attributes), weights).eval()
+            restore_network(self.model, self.num_ids, len(self.attributes), weights, self.num_sources).eval()
             for weights in self.state_dicts
         ]
 
@@ -75,6 +76,7 @@ class ModelBundle:
             tuple(state["trained_tasks"]),
             tuple(state["state_dicts"]),
             dict(state.get("settings", {})),
+            int(state.get("num_sources", 2)),
         )
 
     def save(self, path: Path) -> None:

@@ -1,13 +1,18 @@
 """ResNet backbone with a reID head and a PAR head.
 
 Each head is conv → two FC → classifier and returns a feature vector and a
-classification vector. The reID classifier has one extra logit: "this image is
-from the reID dataset".
+classification vector. The reID classifier also classifies the source (domain) of
+an image: with two sources one extra logit, "this image is from the first source",
+with M > 2 sources M extra logits.
+
+A batch's rows come in contiguous blocks, one per source (:data:`Domains`): with
+domain-specific BatchNorm each block is normalised with its source's statistics.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import torch
 import torchvision
@@ -15,6 +20,10 @@ from torch import nn
 
 from ..config import ModelConfig
 from .weights import load_backbone_weights
+
+Domains = int | Sequence[int] | None
+"""Which source's statistics normalise the rows of a batch: ``None`` every row the first source's, ``d`` every row
+source ``d``'s, a sequence of M block sizes the first ``sizes[0]`` rows source 0's, the next source 1's, and so on."""
 
 BACKBONE_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
 
@@ -41,8 +50,14 @@ class TaskHead(nn.Module):
         return feature, self.classifier(self.neck(feature))
 
 
+def source_logit_count(num_sources: int) -> int:
+    """Source-classifier outputs: one logit for two sources (as the paper's dataset logit), else one per source."""
+    return 1 if num_sources <= 2 else num_sources
+
+
 class KANet(nn.Module):
-    """Shared ResNet trunk + reID head (``num_ids`` + 1 logits) + PAR head (``num_attributes`` logits)."""
+    """Shared ResNet trunk + reID head (``num_ids`` identity logits + the source classifier) + PAR head
+    (``num_attributes`` logits)."""
 
     def __init__(
         self,
@@ -52,98 +67,108 @@ class KANet(nn.Module):
         hidden: int = 256,
         feature_dim: int = 128,
         bnneck: bool = True,
+        num_sources: int = 2,
     ):
         super().__init__()
         if backbone not in BACKBONE_CHANNELS:
             raise ValueError(f"backbone must be one of {sorted(BACKBONE_CHANNELS)}, got {backbone!r}")
         resnet = getattr(torchvision.models, backbone)(weights=None)
         self.backbone_name = backbone
+        self.num_ids, self.num_sources = num_ids, num_sources
         self.trunk = nn.Sequential(*list(resnet.children())[:-2])
         channels = BACKBONE_CHANNELS[backbone]
-        self.reid = TaskHead(channels, hidden, feature_dim, num_ids + 1, bnneck)
+        self.reid = TaskHead(channels, hidden, feature_dim, num_ids + source_logit_count(num_sources), bnneck)
         self.par = TaskHead(channels, hidden, feature_dim, num_attributes, bnneck)
 
-    def forward(self, images: torch.Tensor, n_reid: int | None = None) -> dict[str, torch.Tensor]:
-        """Outputs for ``images``; with domain-specific BatchNorm the first ``n_reid`` rows (default all)
-        are normalised as reID-domain images and the rest as PAR-domain images."""
+    def forward(self, images: torch.Tensor, domains: Domains = None) -> dict[str, torch.Tensor]:
+        """Outputs for ``images``; with domain-specific BatchNorm ``domains`` says which source's statistics
+        normalise which rows (:data:`Domains`). ``dataset_logit`` (two sources) or ``source_logits`` (M > 2)
+        classify the source of each image."""
         for norm in self.modules():
             if isinstance(norm, DomainBatchNorm):
-                norm.n_reid = len(images) if n_reid is None else n_reid
+                norm.domains_of_rows = domains
         feature_map = self.trunk(images)
         reid_feature, reid_logits = self.reid(feature_map)
         par_feature, par_logits = self.par(feature_map)
+        source = reid_logits[:, self.num_ids :]
         return {
             "reid_feature": reid_feature,
-            "id_logits": reid_logits[:, :-1],
-            "dataset_logit": reid_logits[:, -1],
+            "id_logits": reid_logits[:, : self.num_ids],
+            **({"dataset_logit": source[:, 0]} if source.shape[1] == 1 else {"source_logits": source}),
             "par_feature": par_feature,
             "attribute_logits": par_logits,
         }
 
 
 class DomainBatchNorm(nn.Module):
-    """BatchNorm with statistics per dataset and one shared affine transform (domain-specific statistics,
+    """BatchNorm with statistics per source (domain) and one shared affine transform (domain-specific statistics,
     as in AdaBN / DSBN, Chang et al. CVPR 2019).
 
-    Rows before ``n_reid`` (set by :meth:`KANet.forward`) are normalised with the reID-domain batch or
-    running statistics, the rest with the PAR-domain ones. Sharing the scale and shift keeps both
-    domains in one feature space, so the PAR head reads Market-1501 images as it reads PA-100K ones,
-    and the source of an image is not handed to the network as a free per-domain offset.
+    :meth:`KANet.forward` sets which rows belong to which source (:data:`Domains`): each contiguous block is
+    normalised with its source's batch or running statistics, with one split of the batch, no per-row loop.
+    Sharing the scale and shift keeps the sources in one feature space, so the PAR head reads Market-1501
+    images as it reads PA-100K ones, and the source of an image is not handed to the network as a free
+    per-domain offset.
     """
 
-    def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm, num_domains: int = 2):
         super().__init__()
         self.weight, self.bias = norm.weight, norm.bias
         statistics = type(norm)(norm.num_features, norm.eps, norm.momentum, affine=False)
         statistics.load_state_dict({k: v for k, v in norm.state_dict().items() if k not in ("weight", "bias")})
-        self.domains = nn.ModuleList([statistics, copy.deepcopy(statistics)])
-        self.n_reid: int | None = None
+        self.domains = nn.ModuleList([statistics] + [copy.deepcopy(statistics) for _ in range(num_domains - 1)])
+        self.domains_of_rows: Domains = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = min(max(len(x) if self.n_reid is None else self.n_reid, 0), len(x))
-        parts = [norm(part) for norm, part in zip(self.domains, (x[:n], x[n:])) if len(part)]
+        route = self.domains_of_rows
+        if route is None or isinstance(route, int):
+            parts = [self.domains[route or 0](x)]
+        else:
+            parts = [norm(part) for norm, part in zip(self.domains, x.split(list(route))) if len(part)]
         shape = (1, -1) + (1,) * (x.dim() - 2)
         return torch.cat(parts) * self.weight.view(shape) + self.bias.view(shape)
 
 
-def split_batch_norm(module: nn.Module) -> nn.Module:
-    """Replace every BatchNorm of ``module`` by a :class:`DomainBatchNorm` (both statistics start from its own)."""
+def split_batch_norm(module: nn.Module, num_domains: int = 2) -> nn.Module:
+    """Replace every BatchNorm of ``module`` by a :class:`DomainBatchNorm` of ``num_domains`` sources (every
+    source's statistics start from the BatchNorm's own)."""
     for name, child in module.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
-            setattr(module, name, DomainBatchNorm(child))
+            setattr(module, name, DomainBatchNorm(child, num_domains))
         else:
-            split_batch_norm(child)
+            split_batch_norm(child, num_domains)
     return module
 
 
-def _network(config: ModelConfig, num_ids: int, num_attributes: int) -> KANet:
-    model = KANet(config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck)
-    if config.domain_bn:
-        split_batch_norm(model)
-    return model
+def _network(config: ModelConfig, num_ids: int, num_attributes: int, num_sources: int) -> KANet:
+    return KANet(
+        config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck, num_sources
+    )
 
 
-def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: int) -> KANet:
-    """A :class:`KANet` initialised from ``seed`` (the global random state is left as it was);
-    ``config.pretrained`` picks backbone weights (see :mod:`.weights`).
+def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: int, num_sources: int = 2) -> KANet:
+    """A :class:`KANet` for ``num_sources`` training sources initialised from ``seed`` (the global random state is
+    left as it was); ``config.pretrained`` picks backbone weights (see :mod:`.weights`).
 
     The two KA instances differ only in ``seed`` (head initialisation), as in the paper.
-    ``config.domain_bn`` gives every BatchNorm of the network (trunk and both task heads) reID-domain and
-    PAR-domain statistics with one shared scale and shift.
+    ``config.domain_bn`` gives every BatchNorm of the network (trunk and both task heads) statistics per source
+    with one shared scale and shift.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = KANet(config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck)
+        model = _network(config, num_ids, num_attributes, num_sources)
     load_backbone_weights(model.trunk, config.backbone, config.pretrained, config.allow_weight_download)
     if config.domain_bn:
-        split_batch_norm(model)
+        split_batch_norm(model, num_sources)
     return model
 
 
 def restore_network(
-    config: ModelConfig, num_ids: int, num_attributes: int, state_dict: dict[str, torch.Tensor]
+    config: ModelConfig, num_ids: int, num_attributes: int, state_dict: dict[str, torch.Tensor], num_sources: int = 2
 ) -> KANet:
     """A :class:`KANet` with trained weights (no pretrained download: the weights are all given)."""
-    model = _network(config, num_ids, num_attributes)
+    model = _network(config, num_ids, num_attributes, num_sources)
+    if config.domain_bn:
+        split_batch_norm(model, num_sources)
     model.load_state_dict(state_dict)
     return model

@@ -11,21 +11,23 @@ from .preprocessing import normalise, to_float
 
 
 class InferenceModel(nn.Module):
-    """Normalisation + network, returning (embedding, attribute probabilities, from-reID-dataset probability).
+    """Normalisation + network, returning (embedding, attribute probabilities, source probability).
 
     Input: RGB in [0, 1], ``(N, 3, H, W)``. This is also the graph that is exported to ONNX.
-    ``par_domain``: with domain-specific BatchNorm, normalise as PAR-dataset images
-    (default: as reID-dataset images).
+    ``domain``: with domain-specific BatchNorm, the index of the training source whose statistics normalise
+    the images (default 0, the first source). The third output is the probability of the first source (two
+    sources) or of each source (M > 2).
     """
 
-    def __init__(self, network: KANet, par_domain: bool = False):
+    def __init__(self, network: KANet, domain: int = 0):
         super().__init__()
         self.network = network
-        self.n_reid = 0 if par_domain else None
+        self.domain = domain
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.network(normalise(images), self.n_reid)
-        return out["reid_feature"], torch.sigmoid(out["attribute_logits"]), torch.sigmoid(out["dataset_logit"])
+        out = self.network(normalise(images), self.domain)
+        source = torch.sigmoid(out["dataset_logit"]) if "dataset_logit" in out else out["source_logits"].softmax(1)
+        return out["reid_feature"], torch.sigmoid(out["attribute_logits"]), source
 
 
 OUTPUTS = ("reid_feature", "attribute_probability", "dataset_probability")
@@ -37,10 +39,11 @@ def predict(
     images: np.ndarray,
     batch_size: int = 128,
     device: str | torch.device = "cpu",
-    par_domain: bool = False,
+    domain: int = 0,
 ) -> dict[str, np.ndarray]:
-    """reID features, attribute probabilities and dataset probability for ``(N, H, W, 3)`` uint8 images."""
-    model = InferenceModel(network, par_domain).eval().to(device)
+    """reID features, attribute probabilities and source probability for ``(N, H, W, 3)`` uint8 images, normalised
+    as images of training source ``domain``."""
+    model = InferenceModel(network, domain).eval().to(device)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUTS}
     for start in range(0, len(images), batch_size):
         outputs = model(to_float(images[start : start + batch_size]).to(device))

@@ -1,36 +1,115 @@
-"""Mini-batches of N_A PK-sampled reID images and N_B random PAR images, from uint8 caches."""
+"""Mini-batches from several training sources (one domain each), from uint8 caches: each batch is a contiguous
+block of rows per source, drawn by the source's sampler (P x K for identity-labelled sources, uniform otherwise)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 
-@dataclass
-class TrainingData:
-    """Decoded training images (``(N, H, W, 3)`` uint8, memory-mapped is fine) and their labels.
+@dataclass(frozen=True)
+class PKSampler:
+    """P identities x K images per batch on the labels of ``task`` (torchreid's RandomIdentitySampler); PK passes
+    are cycled to fill an epoch."""
 
-    ``reid_rows``: the rows of ``reid_images`` that are training images, ascending (``None``: all of them), so
-    identities held out for validation stay in the memory-mapped cache without a copy; ``reid_labels`` has one
-    label per training row.
+    ids_per_batch: int
+    images_per_id: int
+    task: str = "reid"
+
+    @property
+    def share(self) -> int:
+        """Images of the source in each batch."""
+        return self.ids_per_batch * self.images_per_id
+
+    def iterations(self, source: SourceData) -> int:
+        """Batches of one pass over the source."""
+        return -(-len(source) // self.share)
+
+    def batches(self, source: SourceData, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+        drawn: list[np.ndarray] = []
+        while len(drawn) < count:
+            more = pk_batches(source.labels[self.task], self.ids_per_batch, self.images_per_id, rng)
+            if not more:
+                raise ValueError(f"cannot form a PK batch: fewer than {self.ids_per_batch} identities in {source.name}")
+            drawn += more
+        return drawn[:count]
+
+
+@dataclass(frozen=True)
+class UniformSampler:
+    """``batch_size`` images per batch from successive shuffles of the source."""
+
+    batch_size: int
+
+    @property
+    def share(self) -> int:
+        return self.batch_size
+
+    def iterations(self, source: SourceData) -> int:
+        return len(source) // self.batch_size
+
+    def batches(self, source: SourceData, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+        return random_batches(len(source), self.batch_size, count, rng)
+
+
+Sampler = PKSampler | UniformSampler
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """One training source, one domain: decoded images (``(N, H, W, 3)`` uint8, memory-mapped is fine), one label
+    array per task it is labelled for (one label per training row; none for an unlabelled source) and its sampler.
+
+    ``rows``: the rows of ``images`` that are training images, ascending (``None``: all of them), so images held
+    out for validation stay in the memory-mapped cache without a copy.
     """
 
-    reid_images: np.ndarray
-    reid_labels: np.ndarray
-    par_images: np.ndarray
-    par_labels: np.ndarray
-    reid_rows: np.ndarray | None = None
+    name: str
+    images: np.ndarray
+    sampler: Sampler
+    labels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    rows: np.ndarray | None = None
 
-    def reid_cache_rows(self, index: np.ndarray) -> np.ndarray:
-        """The rows of ``reid_images`` of training images ``index``."""
-        return index if self.reid_rows is None else self.reid_rows[index]
+    def __len__(self) -> int:
+        return len(self.images) if self.rows is None else len(self.rows)
+
+    def cache_rows(self, index: np.ndarray) -> np.ndarray:
+        """The rows of ``images`` of training images ``index``."""
+        return index if self.rows is None else self.rows[index]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The training sources, in batch order (each batch holds one contiguous block of rows per source)."""
+
+    sources: tuple[SourceData, ...]
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks some source is labelled for, in order of first appearance."""
+        return tuple(dict.fromkeys(task for source in self.sources for task in source.labels))
+
+    def labelled_for(self, task: str) -> tuple[int, ...]:
+        """Indices of the sources labelled for ``task``."""
+        return tuple(i for i, source in enumerate(self.sources) if task in source.labels)
+
+    def task_labels(self, task: str) -> np.ndarray:
+        """Every training label of ``task``, source after source (empty where no source labels it)."""
+        parts = [self.sources[i].labels[task] for i in self.labelled_for(task)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     @property
     def num_ids(self) -> int:
         """Identity classes of the reID classifier (labels are 0..N-1)."""
-        return int(self.reid_labels.max()) + 1 if len(self.reid_labels) else 1
+        labels = self.task_labels("reid")
+        return int(labels.max()) + 1 if len(labels) else 1
+
+    def used_by(self, supervised: tuple[str, ...], ssl: bool) -> tuple[bool, ...]:
+        """Which sources a variant's batches draw from: those labelled for a task it supervises, all with ``ssl``."""
+        return tuple(ssl or any(task in source.labels for task in supervised) for source in self.sources)
 
 
 def pk_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -59,35 +138,23 @@ def random_batches(n: int, size: int, count: int, rng: np.random.Generator) -> l
 
 
 def epoch_plan(
-    data: TrainingData,
-    ids_per_batch: int,
-    images_per_id: int,
-    par_batch_size: int,
-    use_reid: bool,
-    use_par: bool,
-    rng: np.random.Generator,
-    iterations: int | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(reID indices, PAR indices) per iteration of one epoch.
+    data: TrainingData, used: tuple[bool, ...], rng: np.random.Generator, iterations: int | None = None
+) -> list[tuple[np.ndarray, ...]]:
+    """Per iteration of one epoch, the indices drawn from each source (in source order).
 
     An epoch has the same number of iterations for every variant: ``iterations``, or by default
-    enough batches to pass once over the larger of the two training sets. A dataset a variant does
-    not use contributes empty index arrays; the ones it uses are cycled (several PK passes, several
-    PAR shuffles) to fill the epoch.
+    enough batches to pass once over the largest training source (by its sampler's share). A source a
+    variant does not use (``used``) contributes empty index arrays; the ones it uses are cycled (several PK
+    passes, several shuffles) to fill the epoch, drawn source after source from ``rng``.
     """
     if iterations is None:
-        iterations = max(
-            -(-len(data.reid_labels) // (ids_per_batch * images_per_id)), len(data.par_labels) // par_batch_size, 1
-        )
-    reid: list[np.ndarray] = []
-    while use_reid and len(reid) < iterations:
-        more = pk_batches(data.reid_labels, ids_per_batch, images_per_id, rng)
-        if not more:
-            raise ValueError(f"cannot form a PK batch: fewer than {ids_per_batch} identities in the reID training set")
-        reid += more
-    par = random_batches(len(data.par_labels), par_batch_size, iterations, rng) if use_par else []
+        iterations = max([source.sampler.iterations(source) for source in data.sources] + [1])
     empty = np.empty(0, dtype=np.int64)
-    return [(reid[i] if use_reid else empty, par[i] if use_par else empty) for i in range(iterations)]
+    drawn = [
+        source.sampler.batches(source, iterations, rng) if use else [empty] * iterations
+        for source, use in zip(data.sources, used, strict=True)
+    ]
+    return [tuple(batches[i] for batches in drawn) for i in range(iterations)]
 
 
 def _share(drawn: torch.Tensor, rows: torch.Tensor | None, device: torch.device) -> torch.Tensor:

@@ -24,6 +24,7 @@ from ..memory import retain_freed_memory
 from ..models import restore_network
 from .batches import TrainingData
 from .loop import TrainResult, train
+from .run import num_attributes
 from .validation import ValidationSet
 
 
@@ -44,7 +45,12 @@ def _restore(value: object) -> np.ndarray | None:
     return value
 
 
-def _portable_arrays(data: TrainingData | ValidationSet | None) -> tuple | None:
+def _portable_sources(data: TrainingData, convert) -> TrainingData:
+    """``data`` with each source's images converted by ``convert`` (:func:`_portable` or :func:`_restore`)."""
+    return TrainingData(tuple(dataclasses.replace(source, images=convert(source.images)) for source in data.sources))
+
+
+def _portable_arrays(data: ValidationSet | None) -> tuple | None:
     return None if data is None else tuple(_portable(getattr(data, f.name)) for f in dataclasses.fields(data))
 
 
@@ -61,7 +67,7 @@ def _worker(
     port: int,
     name: str,
     variant: VariantConfig,
-    data: tuple,
+    data: TrainingData,
     config: TrainingConfig,
     model: ModelConfig,
     checkpoint_path: Path | None,
@@ -82,7 +88,7 @@ def _worker(
         "nccl" if cuda else "gloo", init_method=f"tcp://{address}:{port}", rank=rank, world_size=world_size
     )
     try:
-        arrays = _restored_arrays(TrainingData, data)
+        arrays = _portable_sources(data, _restore)
         validation_set = _restored_arrays(ValidationSet, validation_arrays)
         local = dataclasses.replace(config, device=f"cuda:{local_rank}" if cuda else "cpu")
         result = train(
@@ -136,7 +142,7 @@ def train_distributed(
                 port,
                 name,
                 variant,
-                _portable_arrays(data),
+                _portable_sources(data, _portable),
                 config,
                 model,
                 checkpoint_path,
@@ -149,5 +155,6 @@ def train_distributed(
             join=True,
         )
         state = load_state(result_file)
-    networks = [restore_network(model, data.num_ids, data.par_labels.shape[1], weights) for weights in state["models"]]
+    sizes = data.num_ids, num_attributes(data)
+    networks = [restore_network(model, *sizes, weights, len(data.sources)) for weights in state["models"]]
     return TrainResult(networks, state["history"])

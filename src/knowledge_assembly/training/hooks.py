@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from ..config import TrainingConfig, ValidationConfig
 from .checkpoint import RunCheckpoint
+from .run import TrainingRun
 from .validation import ValidationSet, monitored_score, validate
-
-if TYPE_CHECKING:
-    from .loop import TrainingRun
 
 logger = logging.getLogger(__name__)
 

@@ -24,43 +24,45 @@ from .objective import shard_rows
 
 @dataclass
 class HostBatch:
-    """One mixed batch on the host: reID rows first, then PAR rows, images ``(B, H, W, 3)`` uint8.
+    """One batch on the host: a contiguous block of rows per source (``blocks``: rows of each, in source order),
+    images ``(B, H, W, 3)`` uint8, and per task the labels of the rows of the sources labelled for it (row order).
 
     In a distributed run it is one process's share of the global batch: ``rows`` are its rows'
     positions in the global batch of ``global_size`` images (None: the whole batch).
     """
 
     images: torch.Tensor
-    id_labels: torch.Tensor
-    attributes: torch.Tensor
-    n_reid: int
+    blocks: tuple[int, ...]
+    labels: dict[str, torch.Tensor]
     rows: torch.Tensor | None = None
     global_size: int = 0
 
 
 def gather_host_batch(
     data: TrainingData,
-    reid_index: np.ndarray,
-    par_index: np.ndarray,
+    indices: tuple[np.ndarray, ...],
     pin: bool,
     rank: int = 0,
     world_size: int = 1,
 ) -> HostBatch:
-    """Copy one batch's images and labels out of the caches (sorted indices: sequential reads of the memory
-    map); with ``world_size`` > 1 only this rank's equal share of the reID rows and of the PAR rows."""
-    reid_index, par_index = np.sort(reid_index), np.sort(par_index)
-    global_size, rows = len(reid_index) + len(par_index), None
+    """Copy one batch's images and labels out of the caches (``indices``: each source's drawn training rows; sorted:
+    sequential reads of the memory map); with ``world_size`` > 1 only this rank's equal share of each source's rows."""
+    indices = tuple(np.sort(index) for index in indices)
+    global_size, rows = sum(len(index) for index in indices), None
     if world_size > 1:
-        reid_rows, par_rows = shard_rows(len(reid_index), len(par_index), rank, world_size)
-        rows = torch.cat([reid_rows, len(reid_index) + par_rows])
-        reid_index, par_index = reid_index[reid_rows.numpy()], par_index[par_rows.numpy()]
-    reid_images = data.reid_images[data.reid_cache_rows(reid_index)]
-    images = torch.from_numpy(np.concatenate([reid_images, data.par_images[par_index]]))
-    labels = torch.from_numpy(data.reid_labels[reid_index].astype(np.int64))
-    attributes = torch.from_numpy(data.par_labels[par_index].astype(np.float32))
+        shares = shard_rows(tuple(len(index) for index in indices), rank, world_size)
+        starts = np.cumsum([0] + [len(index) for index in indices[:-1]])
+        rows = torch.cat([start + share for start, share in zip(starts.tolist(), shares)])
+        indices = tuple(index[share.numpy()] for index, share in zip(indices, shares))
+    sources = data.sources
+    images = torch.from_numpy(np.concatenate([s.images[s.cache_rows(i)] for s, i in zip(sources, indices)]))
+    labels = {}
+    for task in data.tasks:  # class indices (one per row) as int64, multi-label rows as float32
+        values = np.concatenate([sources[k].labels[task][indices[k]] for k in data.labelled_for(task)])
+        labels[task] = torch.from_numpy(values.astype(np.int64 if values.ndim == 1 else np.float32))
     if pin:
-        images, labels, attributes = images.pin_memory(), labels.pin_memory(), attributes.pin_memory()
-    return HostBatch(images, labels, attributes, len(reid_index), rows, global_size)
+        images, labels = images.pin_memory(), {task: value.pin_memory() for task, value in labels.items()}
+    return HostBatch(images, tuple(len(index) for index in indices), labels, rows, global_size)
 
 
 def device_images(images: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -79,7 +81,7 @@ class Prefetcher:
     def __init__(
         self,
         data: TrainingData,
-        plan: list[tuple[np.ndarray, np.ndarray]],
+        plan: list[tuple[np.ndarray, ...]],
         depth: int,
         pin: bool,
         rank: int = 0,
@@ -89,17 +91,17 @@ class Prefetcher:
         self.rank, self.world_size = rank, world_size
         self.wait_seconds = 0.0
 
-    def _gather(self, reid_index: np.ndarray, par_index: np.ndarray) -> HostBatch:
-        return gather_host_batch(self.data, reid_index, par_index, self.pin, self.rank, self.world_size)
+    def _gather(self, indices: tuple[np.ndarray, ...]) -> HostBatch:
+        return gather_host_batch(self.data, indices, self.pin, self.rank, self.world_size)
 
     def __len__(self) -> int:
         return len(self.plan)
 
     def __iter__(self) -> Iterator[HostBatch]:
         if self.depth == 0:
-            for reid_index, par_index in self.plan:
+            for indices in self.plan:
                 start = time.perf_counter()
-                batch = self._gather(reid_index, par_index)
+                batch = self._gather(indices)
                 self.wait_seconds += time.perf_counter() - start
                 yield batch
             return
@@ -124,8 +126,8 @@ class Prefetcher:
 
     def _fill(self, ready: queue.Queue, stop: threading.Event) -> None:
         try:
-            for reid_index, par_index in self.plan:
-                item = self._gather(reid_index, par_index)
+            for indices in self.plan:
+                item = self._gather(indices)
                 while not stop.is_set():
                     try:
                         ready.put(item, timeout=0.1)

@@ -15,50 +15,82 @@ SUPERVISED_TERMS = ("id", "attr", "dataset")
 
 @dataclass
 class Batch:
-    """One mixed batch: the first ``n_reid`` rows are reID images, the rest PAR images."""
+    """One batch on the training device: a contiguous block of rows per source (``blocks``: rows of each, in source
+    order), and per task the labels of the rows of the sources labelled for it (``labels``), which sit at
+    ``rows[task]`` (a slice where those sources are adjacent, else row indices)."""
 
-    n_reid: int
-    id_labels: torch.Tensor
-    attributes: torch.Tensor
+    blocks: tuple[int, ...]
+    labels: dict[str, torch.Tensor]
+    rows: dict[str, slice | torch.Tensor]
     positive_ratio: torch.Tensor | None
+
+    @classmethod
+    def of(
+        cls,
+        blocks: tuple[int, ...],
+        labels: dict[str, torch.Tensor],
+        labelled_sources: dict[str, tuple[int, ...]],
+        positive_ratio: torch.Tensor | None = None,
+    ) -> Batch:
+        """The batch whose task labels come from the blocks of ``labelled_sources[task]``."""
+        return cls(blocks, labels, {t: block_rows(blocks, labelled_sources[t]) for t in labels}, positive_ratio)
 
     @property
     def size(self) -> int:
-        return self.n_reid + len(self.attributes)
+        return sum(self.blocks)
 
+    def labelled(self, task: str) -> int:
+        """Rows of the batch labelled for ``task``."""
+        return len(self.labels[task]) if task in self.labels else 0
 
-def shard_rows(n_reid: int, n_par: int, rank: int, world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """This rank's equal share of a batch's reID rows and of its PAR rows (each counted from 0)."""
-    if n_reid % world_size or n_par % world_size:
-        raise ValueError(
-            f"batch of {n_reid} reID + {n_par} PAR images cannot be split evenly over {world_size} processes"
+    def source_index(self, device: torch.device) -> torch.Tensor:
+        """The source of every row."""
+        return torch.repeat_interleave(
+            torch.arange(len(self.blocks), device=device), torch.tensor(self.blocks, device=device)
         )
-    reid_share, par_share = n_reid // world_size, n_par // world_size
-    return (
-        torch.arange(rank * reid_share, (rank + 1) * reid_share),
-        torch.arange(rank * par_share, (rank + 1) * par_share),
-    )
+
+
+def block_rows(blocks: tuple[int, ...], chosen: tuple[int, ...]) -> slice | torch.Tensor:
+    """The rows of the ``chosen`` blocks: one slice where they are adjacent, else their row indices."""
+    starts = [sum(blocks[:i]) for i in range(len(blocks) + 1)]
+    if chosen and list(chosen) == list(range(chosen[0], chosen[-1] + 1)):
+        return slice(starts[chosen[0]], starts[chosen[-1] + 1])
+    return torch.cat([torch.arange(starts[i], starts[i + 1]) for i in chosen] or [torch.empty(0, dtype=torch.long)])
+
+
+def shard_rows(blocks: tuple[int, ...], rank: int, world_size: int) -> list[torch.Tensor]:
+    """This rank's equal share of each block of a batch's rows (each counted from the block's first row)."""
+    if any(size % world_size for size in blocks):
+        sizes = " + ".join(map(str, blocks))
+        raise ValueError(f"batch of {sizes} images (per source) cannot be split evenly over {world_size} processes")
+    return [torch.arange(rank * (size // world_size), (rank + 1) * (size // world_size)) for size in blocks]
 
 
 def supervised_terms(
     out: dict[str, torch.Tensor], batch: Batch, variant: VariantConfig, config: TrainingConfig
 ) -> dict[str, torch.Tensor]:
-    """ID cross-entropy on reID rows and attribute BCE on PAR rows (the paper's L_A + L_B).
+    """ID cross-entropy on the identity-labelled rows and attribute BCE on the attribute-labelled rows (the paper's
+    L_A + L_B).
 
-    With ``dataset_logit_supervision`` a variant that pseudo-supervises the
-    dataset logit (``dataset_bce``) also learns it from the true source of each
-    image of a mixed batch, which anchors the logit (the paper does not say how it is trained).
+    With ``dataset_logit_supervision`` a variant that pseudo-supervises the source classifier
+    (``dataset_bce``) also learns it from the true source of each image of a batch of several sources,
+    which anchors it (the paper does not say how it is trained).
     """
     terms = {}
-    n = batch.n_reid
-    if "reid" in variant.supervised and n:
-        terms["id"] = losses.id_cross_entropy(out["id_logits"][:n], batch.id_labels, config.label_smoothing)
-    if "par" in variant.supervised and batch.size > n:
-        terms["attr"] = losses.attribute_bce(out["attribute_logits"][n:], batch.attributes, batch.positive_ratio)
-    if config.dataset_logit_supervision and "dataset_bce" in variant.ssl and n and batch.size > n:
-        from_reid = torch.zeros(batch.size, device=out["dataset_logit"].device)
-        from_reid[:n] = 1.0
-        terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], from_reid)
+    if "reid" in variant.supervised and batch.labelled("reid"):
+        logits = out["id_logits"][batch.rows["reid"]]
+        terms["id"] = losses.id_cross_entropy(logits, batch.labels["reid"], config.label_smoothing)
+    if "par" in variant.supervised and batch.labelled("par"):
+        logits = out["attribute_logits"][batch.rows["par"]]
+        terms["attr"] = losses.attribute_bce(logits, batch.labels["par"], batch.positive_ratio)
+    present = sum(size > 0 for size in batch.blocks)
+    if config.dataset_logit_supervision and "dataset_bce" in variant.ssl and present > 1:
+        source = batch.source_index(out["id_logits"].device)
+        if "dataset_logit" in out:  # two sources: one logit, "from the first source"
+            first = (source == 0).float()
+            terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], first)
+        else:
+            terms["dataset"] = torch.nn.functional.cross_entropy(out["source_logits"], source)
     return terms
 
 
@@ -71,18 +103,23 @@ def cross_terms(
     """
     terms = {}
     margin = config.triplet_margin
-    if "reid_triplet" in variant.ssl:
-        labels = torch.cat(
-            [batch.id_labels, -1 - torch.arange(batch.size - batch.n_reid, device=batch.id_labels.device)]
-        )
+    if "reid_triplet" in variant.ssl:  # rows without an identity label are negatives of every other row
+        device = student["reid_feature"].device
+        labels = -1 - torch.arange(batch.size, device=device)
+        if batch.labelled("reid"):
+            labels[batch.rows["reid"]] = batch.labels["reid"]
         terms["reid_triplet"] = losses.cross_model_triplet(
             student["reid_feature"], teacher["reid_feature"], margin, labels
         )
     if "par_triplet" in variant.ssl:
         terms["par_triplet"] = losses.cross_model_triplet(student["par_feature"], teacher["par_feature"], margin)
-    if "dataset_bce" in variant.ssl:
+    if "dataset_bce" in variant.ssl and "dataset_logit" in student:  # two sources: the dataset logit
         mask = None if threshold is None else _confident(torch.sigmoid(teacher["dataset_logit"].detach()), threshold)
         terms["dataset_bce"] = losses.pseudo_bce(student["dataset_logit"], teacher["dataset_logit"], mask)
+    elif "dataset_bce" in variant.ssl:  # M > 2 sources: the source classifier against the teacher's arg-max
+        confidence = torch.softmax(teacher["source_logits"].detach(), dim=1).max(dim=1).values
+        mask = (confidence > (threshold or 0.0)).float()
+        terms["dataset_bce"] = losses.pseudo_cross_entropy(student["source_logits"], teacher["source_logits"], mask)
     if "dice" in variant.ssl:
         mask = None if threshold is None else _confident(torch.sigmoid(teacher["attribute_logits"].detach()), threshold)
         terms["dice"] = losses.pseudo_dice(student["attribute_logits"], teacher["attribute_logits"], mask)

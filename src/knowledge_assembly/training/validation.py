@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from ..config import PAR_SOURCE
 from ..evaluation.par_metrics import attribute_metrics
 from ..evaluation.reid_metrics import distance_matrix, evaluate_rank
 from ..models.prediction import predict
@@ -70,7 +71,7 @@ def validate(
             cmc, mean_ap = evaluate_rank(distance_matrix(features, features), pids, pids, cameras, cameras, 1)
             scores.update(reid_mAP=mean_ap, reid_rank1=float(cmc[0]))
         if "par" in tasks and len(data.par_labels):
-            probability = predict(network, data.par_images, batch_size, device, par_domain=True)
+            probability = predict(network, data.par_images, batch_size, device, domain=PAR_SOURCE)
             metrics = attribute_metrics(probability["attribute_probability"], data.par_labels)
             scores.update(par_mA=metrics["mA"], par_f1=metrics["f1"])
         per_network.append(scores)

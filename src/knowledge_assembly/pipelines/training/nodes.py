@@ -11,9 +11,10 @@ import torch
 
 from knowledge_assembly.config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.models.bundle import ModelBundle
-from knowledge_assembly.training.batches import TrainingData
+from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
 from knowledge_assembly.training.distributed import train_distributed
-from knowledge_assembly.training.loop import tracked_params, train
+from knowledge_assembly.training.loop import train
+from knowledge_assembly.training.run import tracked_params
 from knowledge_assembly.training.validation import ValidationSet, hold_out_identities
 
 
@@ -76,6 +77,7 @@ def train_variant(
         model=model,
         attributes=tuple(attribute_names),
         num_ids=data.num_ids,
+        num_sources=len(data.sources),
         image_size=(int(reid_images.shape[2]), int(reid_images.shape[1])),
         seed=training.seed,
         trained_tasks=tuple(variant.supervised),
@@ -103,13 +105,17 @@ def training_and_validation_data(
         reid_train["label"].to_numpy(), cameras, validation.reid_holdout_ids, training.ids_per_batch
     )
     held = holdout.held_rows
-    data = TrainingData(
+    reid = SourceData(
+        "reid_train",
         reid_images,
-        holdout.fit_labels,
-        par_images,
-        par_train[attribute_names].to_numpy(),
+        PKSampler(training.ids_per_batch, training.images_per_id),
+        {"reid": holdout.fit_labels},
         holdout.fit_rows if len(held) else None,
     )
+    par = SourceData(
+        "par_train", par_images, UniformSampler(training.par_batch_size), {"par": par_train[attribute_names].to_numpy()}
+    )
+    data = TrainingData((reid, par))  # the order of REID_SOURCE, PAR_SOURCE
     validation_set = ValidationSet(
         np.asarray(reid_images[held]),
         reid_train["pid"].to_numpy()[held],

@@ -1,0 +1,124 @@
+"""One optimiser step: augment, forward every network, the loss terms, the finite check, backward and update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import TrainingConfig, VariantConfig
+from ..models.preprocessing import normalise
+from .batches import strong_view, weak_view
+from .input_pipeline import HostBatch, device_images
+from .objective import Batch, step_losses, trunk_gradient_norms
+from .run import TrainingRun
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class StepPosition:
+    """Where a step is, for messages: the variant, and the zero-based epoch and iteration."""
+
+    name: str
+    epoch: int
+    iteration: int
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's loss terms (averaged over ranks) and, where asked, each task's trunk gradient norm."""
+
+    terms: dict[str, float]
+    gradient_norms: dict[str, float]
+
+
+def run_step(
+    run: TrainingRun,
+    host: HostBatch,
+    variant: VariantConfig,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    ramp: float,
+    where: StepPosition,
+    world_size: int = 1,
+    gradient_norms: bool = False,
+) -> StepResult:
+    """One optimiser step on ``host`` (this rank's share of a global batch): to the device, augment, forward,
+    loss terms, finite check, (the trunk gradient norm of each task), backward and update."""
+    images = device_images(host.images, run.device)
+    labels = {task: value.to(run.device, non_blocking=True) for task, value in host.labels.items()}
+    batch = Batch.of(host.blocks, labels, run.labelled_sources, run.positive_ratio)
+    terms = forward_losses(run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size)
+    check_finite(terms, where.name, where.epoch, where.iteration)
+    norms = {}
+    if gradient_norms:
+        norms = trunk_gradient_norms(terms, list(run.networks[0].trunk.parameters()), world_size)
+    optimise(run.optimizer, terms["total"])
+    return StepResult(mean_over_ranks(terms, world_size), norms)
+
+
+def forward_losses(
+    networks: list[nn.Module],
+    images: torch.Tensor,
+    batch: Batch,
+    variant: VariantConfig,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    ramp: float = 1.0,
+    rows: torch.Tensor | None = None,
+    global_size: int = 0,
+) -> dict[str, torch.Tensor]:
+    """Augment ``images`` ([0, 1] floats on the training device) as batched tensor ops, run every network
+    and return the loss terms.
+
+    In a distributed run ``images`` and ``batch`` are this rank's ``rows`` of the global batch; the
+    augmentations are drawn for the whole global batch, so every rank sees exactly the images a
+    single process would. With ``precision: bf16`` the networks run under autocast; with
+    ``channels_last`` their inputs are NHWC.
+    """
+    pad = config.crop_padding
+    weak = normalise(weak_view(images, generator, rows, global_size, pad))
+    strong = strong_view(images, generator, rows, global_size, pad) if variant.views == "weak_strong" else None
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        outputs = [network(weak.contiguous(memory_format=layout), batch.blocks) for network in networks]
+        strong_out = None
+        if strong is not None:
+            strong_out = networks[0](normalise(strong).contiguous(memory_format=layout), batch.blocks)
+    outputs = [_float32(out) for out in outputs]
+    return step_losses(outputs, batch, variant, config, None if strong_out is None else _float32(strong_out), ramp)
+
+
+def _float32(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Network outputs in float32 (losses are computed outside autocast, in full precision)."""
+    return {key: value.float() for key, value in outputs.items()}
+
+
+def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+
+
+def check_finite(terms: dict[str, torch.Tensor], name: str, epoch: int, iteration: int) -> None:
+    bad = [term for term, value in terms.items() if not torch.isfinite(value).all()]
+    if bad:
+        values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+        raise NonFiniteLossError(
+            f"{name}: non-finite loss ({', '.join(bad)}) at epoch {epoch + 1}, iteration {iteration + 1}: {values}. "
+            "Lower training.lr or check the inputs; the last checkpoint is from the previous epoch."
+        )
+
+
+def mean_over_ranks(terms: dict[str, torch.Tensor], world_size: int) -> dict[str, float]:
+    """Loss terms for logging: this rank's values, averaged over ranks when distributed."""
+    names = sorted(terms)
+    values = torch.stack([terms[name].detach().float().cpu() for name in names])
+    if world_size > 1:
+        torch.distributed.all_reduce(values)
+        values /= world_size
+    return dict(zip(names, values.tolist()))
