@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from knowledge_assembly.inference import load_bundle_model
 from knowledge_assembly.models.prediction import predict
 
 from .conftest import infer
+
+pytestmark = pytest.mark.kernels  # ONNX Runtime against PyTorch within 1e-5: `make test-kernels` runs it everywhere
 
 
 def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(trained):
