@@ -19,6 +19,7 @@ from knowledge_assembly.config import ConfigError
 from knowledge_assembly.files import ModelFileError
 from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import RawDataError
+from knowledge_assembly.models.bundle import FORMAT
 from knowledge_assembly.training.checkpoint import RunCheckpoint
 
 from .conftest import infer, kedro_command
@@ -50,6 +51,8 @@ def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
     result = infer(trained, "--model", payload, image)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert f"error: {payload}: refused: not a plain PyTorch state file" in result.stderr, result.stderr
+    assert "(Unsupported global: exec;" in result.stderr, result.stderr  # torch's reason, kept
+    assert "not trusted and nothing in it ran" in result.stderr and "weights_only" not in result.stderr
 
     text = trained.root / "notes.txt"
     text.write_text("not a model\n")
@@ -69,6 +72,30 @@ def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
     assert "Skipping checkpoint" in caplog.text and "mtl-seed0.pt: refused" in caplog.text
     assert load(models / "checkpoints/mtl-seed0.pt")["epoch"] == 1  # trained from scratch, file replaced
     assert not marker.exists()
+
+
+def test_inference_refuses_crafted_bundles_and_a_folder_as_output_in_one_line(trained, tmp_path):
+    image = next((trained.raw("market1501") / "query").iterdir())
+    model = trained.data / "06_models/synthetic/mtl.pt"
+    result = infer(trained, "--model", model, image, "--output", tmp_path)
+    assert result.returncode == 1 and result.stderr == f"error: {tmp_path}: is a folder; --output takes a file name\n"
+    bare = tmp_path / "bare.pt"
+    torch.save({"format": FORMAT, "model": {}}, bare)  # loads with weights_only, but holds no model
+    result = infer(trained, "--model", bare, image)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{bare}: a model bundle without variant, attributes, num_ids" in result.stderr
+    huge = tmp_path / "huge.pt"
+    state = load(trained.model("mtl"))
+    torch.save({**state, "image_size": [30000, 30000]}, huge)  # would allocate GBs per image
+    result = infer(trained, "--model", huge, image)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{huge}: image_size 30000x30000: a network input side must be 1..4096" in result.stderr
+
+
+def test_an_empty_seed_list_is_refused_before_any_node_runs(raw_project):
+    with pytest.raises(ConfigError, match=r"paper\.seeds must list the training seeds to report.*; got \[\]"):
+        raw_project.run(["paper"], training={"epochs": 1}, paper={"seeds": []})
+    assert not raw_project.primary().exists()
 
 
 def test_one_checkpoint_per_variant_and_seed_follows_the_parameters(raw_project, caplog):
@@ -205,6 +232,9 @@ def test_an_unknown_parameter_key_fails_before_any_work(raw_project):
         ({"epochs": 0}, r"training: epochs must be > 0, got 0"),
         ({"lr": "fast"}, r"parameter 'training\.lr' must be float, got 'fast'"),
         ({"device": "gpu"}, r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+        ({"lr": float("nan")}, r"parameter 'training\.lr' must be a finite number, got nan"),
+        ({"weight_decay": float("inf")}, r"parameter 'training\.weight_decay' must be a finite number, got inf"),
+        ({"device": "cuda:99"}, r"device cuda:99: this machine has \d+ CUDA device\(s\); use auto or cpu"),
     ],
 )
 def test_parameter_files_are_validated_at_the_node(raw_project, training, message):

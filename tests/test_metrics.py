@@ -127,5 +127,9 @@ def test_metrics_refuse_labels_that_do_not_match_the_matrices():
         evaluate_rank(distmat, np.arange(4), pids, np.zeros(3), cams)
     with pytest.raises(ValueError, match=r"g_camids has 4, expected 5"):
         evaluate_rank_loop(distmat, np.arange(3), pids, np.zeros(3), cams[:4])
+    distmat[2, 3] = np.nan  # NaN ranks arbitrarily (torchreid gives a mAP for it): refused, naming where
+    for rank in (evaluate_rank, evaluate_rank_loop):
+        with pytest.raises(ValueError, match=r"non-finite values \(first at query 2, gallery 3: nan\)"):
+            rank(distmat, np.arange(3), pids, np.ones(3), cams)
     with pytest.raises(ValueError, match=r"probabilities \(4, 40\) and labels \(5, 40\) must both be"):
         attribute_metrics(np.zeros((4, 40)), np.zeros((5, 40)))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
 
 from knowledge_assembly.pipeline_registry import configured_variants
@@ -42,7 +43,14 @@ def runs(env: str | None, variants: tuple[str, ...]) -> None:
                 versions = catalog.get(f"{variant}.metrics").list_versions(full_path=False)
             except VersionNotFoundError:
                 continue
-            found += [(version, catalog.load(f"{variant}.metrics", version=version)) for version in versions]
+            for version in versions:
+                try:
+                    found.append((version, catalog.load(f"{variant}.metrics", version=version)))
+                except DatasetError as err:  # one unreadable run must not hide the others
+                    reason = str(err.__cause__ or err).splitlines()[0][:200]
+                    click.echo(
+                        f"warning: {variant}.metrics version {version} is unreadable ({reason}); left out", err=True
+                    )
     if not found:
         click.echo("no runs yet: `kedro run --pipelines=ka` trains and evaluates one")
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -66,6 +67,8 @@ def _coerced(value: Any, hint: Any, key: str) -> Any:
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"parameter '{key}' must be a finite number, got {value!r}")
             return float(value)
         if option is str and isinstance(value, str):
             return value
@@ -79,6 +82,12 @@ def _coerced(value: Any, hint: Any, key: str) -> Any:
             return {str(k): str(v) for k, v in value.items()}
     names = " or ".join(getattr(option, "__name__", str(option)) for option in options)
     raise ConfigError(f"parameter '{key}' must be {names}, got {value!r}")
+
+
+def _cuda_devices() -> int:
+    import torch  # only where a CUDA device is asked for
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _positive(config: Any, *names: str) -> list[str]:
@@ -152,6 +161,8 @@ class TrainingConfig(StrictConfig):
             problems.append(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        elif self.device.startswith("cuda") and int(self.device.partition(":")[2] or 0) >= _cuda_devices():
+            problems.append(f"device {self.device}: this machine has {_cuda_devices()} CUDA device(s); use auto or cpu")
         if self.iterations_per_epoch is not None and self.iterations_per_epoch <= 0:
             problems.append(f"iterations_per_epoch must be > 0 or null, got {self.iterations_per_epoch}")
         if self.precision not in ("fp32", "bf16"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ModelFileError(path, f"refused: not a plain PyTorch state file ({_first_line(err)})") from None
+        raise ModelFileError(path, f"refused: not a plain PyTorch state file ({_refusal(err)})") from None
     except Exception as err:  # torch raises RuntimeError, EOFError, ... for truncated or foreign files
         raise ModelFileError(path, f"unreadable ({type(err).__name__}: {_first_line(err)})") from None
     if not isinstance(state, dict):
@@ -76,7 +77,15 @@ def load_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _refusal(err: pickle.UnpicklingError) -> str:
+    """Why torch refused the file, without torch's advice to load it unsafely: the global it would have loaded."""
+    text = str(err)
+    found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
+    if found:
+        return f"Unsupported global: {found.group(1)}; the file is not trusted and nothing in it ran"
+    safe = [line.strip() for line in text.splitlines() if line.strip() and "weights_only" not in line]
+    return f"{(safe or ['not a weights-only file'])[0][:200]}; the file is not trusted and nothing in it ran"
+
+
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    unsupported = [line.strip() for line in text.splitlines() if "Unsupported global" in line]
-    return (unsupported or text.splitlines() or [""])[0][:200]
+    return (str(err).strip().splitlines() or [""])[0][:200]

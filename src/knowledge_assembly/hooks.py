@@ -60,15 +60,18 @@ class VersionedOutputHooks:
 
 
 class ParameterCheckHooks:
-    """``--params`` may only set keys that the configuration defines: a typo fails before any node runs."""
+    """``--params`` may only set keys that the configuration defines, and ``paper.seeds`` (read by the paper
+    pipeline, not by a typed node parameter) must list seeds: a typo fails before any node runs."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
         loader = context.config_loader
-        if not loader.runtime_params:
-            return
-        configured_loader = copy.copy(loader)
-        configured_loader.runtime_params = {}
-        problem = unknown_runtime_key(loader.runtime_params, configured_loader["parameters"])
-        if problem:
-            raise ConfigError(problem)
+        if loader.runtime_params:
+            configured_loader = copy.copy(loader)
+            configured_loader.runtime_params = {}
+            problem = unknown_runtime_key(loader.runtime_params, configured_loader["parameters"])
+            if problem:
+                raise ConfigError(problem)
+        seeds = context.params.get("paper", {}).get("seeds")
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+            raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")

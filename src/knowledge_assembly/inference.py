@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.top_k < 1:
         parser.error("--batch-size and --top-k must be >= 1")
+    if args.output is not None and args.output.is_dir():
+        print(f"error: {args.output}: is a folder; --output takes a file name", file=sys.stderr)
+        return 1
     try:
         model_file = bundle_file(args.model)
         model, bundle = load_bundle_model(model_file)

@@ -46,6 +46,14 @@ def check_rank_inputs(
     wrong = [f"{name} has {got}, expected {want}" for name, (got, want) in lengths.items() if got != want]
     if wrong:
         raise ValueError(f"distance matrix is {num_q} x {num_g} but " + ", ".join(wrong))
+    for start in range(0, num_q, 256):  # NaN would rank arbitrarily and give a meaningless mAP
+        bad = ~np.isfinite(np.asarray(distmat[start : start + 256]))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ValueError(
+                f"distance matrix has non-finite values (first at query {start + row}, gallery {column}: "
+                f"{distmat[start + row, column]}); check the features"
+            )
 
 
 def evaluate_rank(

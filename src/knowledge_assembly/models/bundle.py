@@ -14,6 +14,7 @@ from ..files import ModelFileError, load_state, save_state
 from .ka_net import KANet, restore_network
 
 FORMAT = "knowledge_assembly.model_bundle/1"
+MAX_IMAGE_SIDE = 4096  # pixels; the real protocol's input is 256x128
 
 
 @dataclass(frozen=True)
@@ -66,18 +67,28 @@ class ModelBundle:
             raise ModelFileError(
                 path, f"not a model bundle of this project (format {state.get('format')!r}, expected {FORMAT!r})"
             )
-        return cls(
-            state["variant"],
-            ModelConfig(**state["model"]),
-            tuple(state["attributes"]),
-            int(state["num_ids"]),
-            tuple(state["image_size"]),
-            int(state["seed"]),
-            tuple(state["trained_tasks"]),
-            tuple(state["state_dicts"]),
-            dict(state.get("settings", {})),
-            int(state.get("num_sources", 2)),
-        )
+        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in state]
+        if missing:
+            raise ModelFileError(path, f"a model bundle without {', '.join(missing)}: not written by this project")
+        try:
+            bundle = cls(
+                str(state["variant"]),
+                ModelConfig(**state["model"]),
+                tuple(str(name) for name in state["attributes"]),
+                int(state["num_ids"]),
+                (int(state["image_size"][0]), int(state["image_size"][1])),
+                int(state["seed"]),
+                tuple(state["trained_tasks"]),
+                tuple(state["state_dicts"]),
+                dict(state.get("settings", {})),
+                int(state.get("num_sources", 2)),
+            )
+        except (TypeError, ValueError, IndexError) as err:
+            raise ModelFileError(path, f"not a valid model bundle ({type(err).__name__}: {err})") from None
+        width, height = bundle.image_size
+        if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+            raise ModelFileError(path, f"image_size {width}x{height}: a network input side must be 1..{MAX_IMAGE_SIDE}")
+        return bundle
 
     def save(self, path: Path) -> None:
         save_state(self.to_state(), path)
