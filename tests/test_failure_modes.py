@@ -161,6 +161,47 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
 
 
+def _declares(path: Path, width: int, height: int) -> None:
+    """Rewrite the JPEG ``path`` so that its frame header declares ``width`` x ``height``: a few hundred bytes
+    that would decode to gigabytes."""
+    data = bytearray(path.read_bytes())
+    frame = data.index(b"\xff\xc0")  # baseline frame header: marker, length (2), precision (1), height (2), width (2)
+    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding_in_every_check_mode(raw_project):
+    image = sorted((raw_project.raw("pa100k") / "release_data/release_data").iterdir())[3]
+    _declares(image, 13000, 13000)
+    message = rf"{image.name}: declares 13000x13000 pixels \(169 Mpx\), over the limit of 16 Mpx .*refused before"
+    for mode in ("none", "header", "full"):
+        with pytest.raises(RawDataError, match=message):
+            raw_project.run(["ingestion"], ingestion={"image_check": mode})
+    assert not raw_project.primary().exists()
+    raw_project.run(["ingestion"], ingestion={"image_max_pixels": 200_000_000, "image_check": "none"})  # a parameter
+    assert raw_project.primary().exists()
+
+
+def test_model_input_and_inference_refuse_an_image_declaring_too_many_pixels(trained, tmp_path):
+    caches = trained.data / "05_model_input/synthetic"
+    before = _snapshot(caches)
+    image = trained.raw("pa100k") / pd.read_parquet(trained.primary() / "par_test.parquet")["path"].iloc[0]
+    _declares(image, 13000, 13000)
+    with pytest.raises(RawDataError, match=rf"{image.name}: declares 13000x13000 pixels"):
+        trained.run(["model_input"], ingestion={"image_check": "none"})
+    assert _snapshot(caches) == before  # no cache replaced
+    query = tmp_path / "query"
+    query.mkdir()
+    bomb = query / "bomb.jpg"
+    shutil.copy(next((trained.raw("market1501") / "query").iterdir()), bomb)
+    _declares(bomb, 12000, 12000)
+    model = trained.data / "06_models/synthetic/mtl.pt"
+    for args in ((bomb,), (next((trained.raw("market1501") / "query").iterdir()), "--gallery", query)):
+        result = infer(trained, "--model", model, *args)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert f"error: {bomb}: declares 12000x12000 pixels (144 Mpx), over the limit of 16 Mpx" in result.stderr
+
+
 def test_a_decode_failure_replaces_no_cache(raw_project):
     header_check = {"image_check": "header"}  # markers only: the bad JPEG below passes, and fails at decode
     raw_project.run(["model_input"], ingestion=header_check)

@@ -18,7 +18,7 @@ import torch
 
 from .files import ModelFileError, latest_version
 from .formats.errors import RawDataError
-from .formats.images import decode_resized
+from .formats.images import DEFAULT_MAX_PIXELS, decode_resized
 from .models.bundle import ModelBundle
 from .models.prediction import InferenceModel
 from .models.preprocessing import to_float
@@ -55,9 +55,10 @@ def image_files(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def read_images(paths: list[Path], size: tuple[int, int]) -> torch.Tensor:
-    """Decode and resize image files to the model's input size: ``(N, 3, H, W)`` in [0, 1]."""
-    return to_float(np.stack([decode_resized(Path(path), size) for path in paths]))
+def read_images(paths: list[Path], size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Decode and resize image files to the model's input size: ``(N, 3, H, W)`` in [0, 1]; an image whose header
+    declares more than ``max_pixels`` is refused before it is decoded."""
+    return to_float(np.stack([decode_resized(Path(path), size, max_pixels) for path in paths]))
 
 
 @torch.no_grad()
@@ -79,13 +80,18 @@ def infer(
 
 
 def infer_in_batches(
-    model: InferenceModel, bundle: ModelBundle, paths: list[Path], batch_size: int, threshold: float
+    model: InferenceModel,
+    bundle: ModelBundle,
+    paths: list[Path],
+    batch_size: int,
+    threshold: float,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[dict[str, Any]]:
     """:func:`infer` over ``paths``, ``batch_size`` images decoded at a time (memory bounded by the batch)."""
     records: list[dict[str, Any]] = []
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
-        records += infer(model, bundle, batch, read_images(batch, bundle.image_size), threshold)
+        records += infer(model, bundle, batch, read_images(batch, bundle.image_size, max_pixels), threshold)
     return records
 
 
@@ -146,11 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="images decoded and run at a time")
     parser.add_argument("--gallery", type=Path, help="folder of gallery images: rank them for every query image")
     parser.add_argument("--top-k", type=int, default=5, help="gallery matches per query (with --gallery)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse an image whose header declares more pixels than this, before decoding it",
+    )
     parser.add_argument("--output", type=Path, help="write JSON here instead of printing it")
     parser.add_argument("--export-onnx", type=Path, help="also export the model to this ONNX file and verify it")
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.top_k < 1:
-        parser.error("--batch-size and --top-k must be >= 1")
+    if args.batch_size < 1 or args.top_k < 1 or args.max_pixels < 1:
+        parser.error("--batch-size, --top-k and --max-pixels must be >= 1")
     if args.output is not None and args.output.is_dir():
         print(f"error: {args.output}: is a folder; --output takes a file name", file=sys.stderr)
         return 1
@@ -158,14 +170,15 @@ def main(argv: list[str] | None = None) -> int:
         model_file = bundle_file(args.model)
         model, bundle = load_bundle_model(model_file)
         paths = image_files(args.images)
-        results = infer_in_batches(model, bundle, paths, args.batch_size, args.threshold)
+        results = infer_in_batches(model, bundle, paths, args.batch_size, args.threshold, args.max_pixels)
         report: dict[str, Any] = {"model": str(model_file), "variant": bundle.variant, "results": results}
         if args.gallery:
-            gallery = infer_in_batches(model, bundle, image_files([args.gallery]), args.batch_size, args.threshold)
+            gallery_files = image_files([args.gallery])
+            gallery = infer_in_batches(model, bundle, gallery_files, args.batch_size, args.threshold, args.max_pixels)
             for record, matches in zip(results, search_gallery(results, gallery, args.top_k)):
                 record["gallery_matches"] = matches
         if args.export_onnx:
-            example = read_images(paths[: args.batch_size], bundle.image_size)
+            example = read_images(paths[: args.batch_size], bundle.image_size, args.max_pixels)
             difference = export_onnx(model, example, args.export_onnx)
             weights = args.export_onnx.with_name(args.export_onnx.name + ".data")  # ONNX external data
             report["onnx"] = {

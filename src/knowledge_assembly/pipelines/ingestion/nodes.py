@@ -23,18 +23,18 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
 
 
-def index_market1501(root: Path, params: dict[str, Any], image_check: str) -> pd.DataFrame:
+def index_market1501(root: Path, params: dict[str, Any], image_check: str, max_pixels: int) -> pd.DataFrame:
     """Parse the three Market-1501 folders (``split`` column) and check their images."""
     cameras = int(params["cameras"])
     index = pd.concat(
         [market1501.index_split(root, split, cameras).assign(split=split) for split in market1501.SPLIT_FOLDERS],
         ignore_index=True,
     )
-    check_jpegs([root / path for path in index["path"]], image_check)
+    check_jpegs([root / path for path in index["path"]], image_check, max_pixels)
     return index
 
 
-def index_pa100k(root: Path, params: dict[str, Any], image_check: str) -> pd.DataFrame:
+def index_pa100k(root: Path, params: dict[str, Any], image_check: str, max_pixels: int) -> pd.DataFrame:
     """List PA-100K's split images from ``annotation.mat``; check they exist and decode."""
     annotation = pa100k.read_annotation(root / params["annotation_file"])
     image_dir = params["image_dir"].strip("/")
@@ -51,7 +51,7 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str) -> pd.Dat
             f"listed in {params['annotation_file']} but missing ({len(missing)} missing: {summarise(missing)})",
         )
     require_regular_files([root / path for path in index["path"]])
-    check_jpegs([root / path for path in index["path"]], image_check)
+    check_jpegs([root / path for path in index["path"]], image_check, max_pixels)
     return index
 
 

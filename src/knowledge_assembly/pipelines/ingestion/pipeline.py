@@ -14,13 +14,23 @@ def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
     nodes = [
         Node(
             index_market1501,
-            ["market1501_raw", "params:ingestion.market1501", "params:ingestion.image_check"],
+            [
+                "market1501_raw",
+                "params:ingestion.market1501",
+                "params:ingestion.image_check",
+                "params:ingestion.image_max_pixels",
+            ],
             "market1501_index",
             name="index_market1501",
         ),
         Node(
             index_pa100k,
-            ["pa100k_raw", "params:ingestion.pa100k", "params:ingestion.image_check"],
+            [
+                "pa100k_raw",
+                "params:ingestion.pa100k",
+                "params:ingestion.image_check",
+                "params:ingestion.image_max_pixels",
+            ],
             "pa100k_index",
             name="index_pa100k",
         ),

@@ -25,7 +25,7 @@ CACHED = (
 
 
 def cache_images(
-    folder: Path, size: list[int], market1501_raw: Path, pa100k_raw: Path, **manifests: Any
+    folder: Path, size: list[int], max_pixels: int, market1501_raw: Path, pa100k_raw: Path, **manifests: Any
 ) -> dict[str, Any]:
     """Decode every image of the :data:`CACHED` manifests once, resized to ``size`` = [width, height], into
     memory-mapped files staged in ``folder``; return every checked manifest and every cache (``<name>_images``)
@@ -43,7 +43,7 @@ def cache_images(
             root = pa100k_raw if name.startswith("par_") else market1501_raw
             file = folder / f"{STAGING_PREFIX}{name}.npy"
             paths = [root / path for path in manifests[name]["path"]]
-            staged[f"{name}_images"] = decode_to_file(paths, (int(size[0]), int(size[1])), file)
+            staged[f"{name}_images"] = decode_to_file(paths, (int(size[0]), int(size[1])), file, max_pixels)
             logger.info("Decoded %d images of %s", len(paths), name)
     except BaseException:
         for cache in staged.values():

@@ -14,6 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         {
             "folder": "image_cache_folder",
             "size": "params:model_input.image_size",
+            "max_pixels": "params:ingestion.image_max_pixels",
             "market1501_raw": "market1501_raw",
             "pa100k_raw": "pa100k_raw",
             **dict(zip(ingestion.MANIFESTS, ingestion.CHECKED)),
