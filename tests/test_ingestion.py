@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 
@@ -312,6 +313,32 @@ def test_upar_labels_missing_for_an_image_is_an_error(raw_project):
         RawDataError, match=r"1 PA-100K images have no UPAR labels: release_data/release_data/000004\.jpg"
     ):
         raw_project.run(["ingestion"])
+
+
+def test_upar_rows_that_are_not_used_are_named_in_warnings(raw_project, caplog):
+    path = raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
+    lines = path.read_bytes().decode().split("\r\n")
+    zeros = ",0" * 40
+    extra = [
+        f"PA100k/release_data/release_data/099999.jpg{zeros}",  # not in annotation.mat
+        f"Market1501/bounding_box_train/9999_c1s1_000001_00.jpg{zeros}",  # not in the Market-1501 folders
+        f"C:/Windows/win.jpg{zeros}",  # under neither prefix
+        f"PETA/images/00001.png{zeros}",
+    ]
+    path.write_bytes("\r\n".join([lines[0], *extra, *lines[1:]]).encode())
+    with caplog.at_level(logging.WARNING):
+        raw_project.run(["ingestion"])
+    text = caplog.text
+    assert (
+        "1 UPAR PA-100K rows name images outside annotation.mat's splits; ignored: release_data/release_data/0999"
+        in text
+    )
+    assert (
+        "1 UPAR Market-1501 rows name images outside the Market-1501 folders; ignored: bounding_box_train/9999_c1"
+        in text
+    )
+    assert "2 UPAR rows are under neither PA100k/ nor Market1501/ and are not used (C:/ 1, PETA/ 1)" in text
+    assert "C:/Windows/win.jpg" in text and raw_project.primary().exists()
 
 
 def test_annotation_round_trip_keeps_values():

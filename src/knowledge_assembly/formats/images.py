@@ -47,12 +47,23 @@ def _open_header(path: Path) -> Image.Image:
         return Image.open(path)
 
 
-def _jpeg_problem(path: Path, mode: str, max_pixels: int) -> str | None:
+def _declared_size_problem(path: Path, max_pixels: int) -> str | None:
+    """:func:`size_problem` of the image at ``path`` (its header only); ``None`` where the header cannot be read
+    (the mode's own check, or decoding, names such a file)."""
     try:
         with _open_header(path) as image:
-            problem = size_problem(image, max_pixels)
-        if problem or mode == "none":
-            return problem
+            return size_problem(image, max_pixels)
+    except Image.DecompressionBombError as err:
+        return f"image too large, refused as a possible decompression bomb ({err})"
+    except DECODE_ERRORS:
+        return None
+
+
+def _jpeg_problem(path: Path, mode: str, max_pixels: int) -> str | None:
+    problem = _declared_size_problem(path, max_pixels)
+    if problem or mode == "none":
+        return problem
+    try:
         if mode == "full":
             with Image.open(path) as image:
                 if image.format != "JPEG":

@@ -70,6 +70,15 @@ def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, 
     if len(repeated):
         first = repeated.iloc[0]
         raise RawDataError(root / first["source"], f"image {first['image']} is labelled in more than one CSV")
+    prefixes = [params[key].rstrip("/") + "/" for key in ("pa100k_prefix", "market1501_prefix")]
+    unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
+    if len(unused):
+        folders = unused.str.split("/").str[0].value_counts().sort_index()
+        counted = ", ".join(f"{folder}/ {count}" for folder, count in folders.items())
+        logger.warning(
+            "%d UPAR rows are under neither %s nor %s and are not used (%s): %s",
+            len(unused), *prefixes, counted, summarise(unused.tolist(), 3),
+        )  # fmt: skip
     return _under(labels, params["pa100k_prefix"]), _under(labels, params["market1501_prefix"]), names
 
 
@@ -101,9 +110,12 @@ def assemble_manifests(
             ", ".join(params["csv_files"]),
             f"{len(unlabelled)} PA-100K images have no UPAR labels: {summarise(unlabelled)}",
         )
-    extra = len(par_labels) - len(par)
-    if extra:
-        logger.warning("%d UPAR PA-100K rows name images outside annotation.mat's splits; ignored", extra)
+    outside = sorted(set(par_labels["path"]) - set(pa100k_index["path"]))
+    if outside:
+        logger.warning(
+            "%d UPAR PA-100K rows name images outside annotation.mat's splits; ignored: %s",
+            len(outside), summarise(outside, 3),
+        )  # fmt: skip
     par = par.drop(columns="_merge").astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
@@ -122,11 +134,12 @@ def reid_domain_labels(
     """UPAR's labels of Market-1501 images that are in the reID manifests (``split``: train/query/gallery)."""
     images = market1501.drop_junk(market_index)[["path", "pid", "camid", "split"]]
     labelled = images.merge(market_labels, on="path", how="inner")
-    if len(labelled) < len(market_labels):
+    outside = sorted(set(market_labels["path"]) - set(labelled["path"]))
+    if outside:
         logger.warning(
-            "%d UPAR Market-1501 rows name images outside the Market-1501 folders; ignored",
-            len(market_labels) - len(labelled),
-        )
+            "%d UPAR Market-1501 rows name images outside the Market-1501 folders; ignored: %s",
+            len(outside), summarise(outside, 3),
+        )  # fmt: skip
     return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)
 
 
