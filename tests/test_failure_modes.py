@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +18,6 @@ from kedro.io import DatasetError
 from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
-from knowledge_assembly.files import ModelFileError
 from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import RawDataError
 from knowledge_assembly.models.bundle import FORMAT
@@ -142,16 +143,52 @@ def test_a_broken_checkpoint_falls_back_to_the_spare(tmp_path, caplog):
         run.save({"epoch": epoch, "models": [{"w": torch.full((3,), float(epoch))}]})
     assert load(run.spare)["epoch"] == 1 and load(run.path)["epoch"] == 2
     run.path.write_bytes(run.path.read_bytes()[:100])  # truncated, e.g. by a full disk
+    leftover = tmp_path / f".{run.path.name}.k1ll3d.tmp"  # what a killed atomic write leaves
+    leftover.write_bytes(b"half a checkpoint")
     with caplog.at_level(logging.WARNING):
-        state = run.resumable_state()
-    assert state["epoch"] == 1 and f"{run.path}: unreadable" in caplog.text
+        state, path = run.resumable_state()
+        run.drop_unusable(path)
+    assert state["epoch"] == 1 and path == run.spare and f"{run.path}: unreadable" in caplog.text
+    assert not leftover.exists() and not run.path.exists()  # the killed write's file and the bad checkpoint go
+    run.save({"epoch": 2, "models": []})  # the spare stays the spare until a new good checkpoint is written
+    assert load(run.spare)["epoch"] == 1 and load(run.path)["epoch"] == 2
+    run.path.unlink()
+    run.finish()  # no good checkpoint: the spare is not deleted
+    assert load(run.spare)["epoch"] == 1
     run.spare.write_bytes(b"")
     assert run.resumable_state() is None  # nothing good left: start over, never crash
-    with pytest.raises(ModelFileError, match="ka-seed0.pt: unreadable"):
-        load(run.path)
     run.save({"epoch": 1, "models": []})
     run.finish()
     assert run.path.is_file() and not run.spare.exists()
+
+
+def test_a_run_killed_after_a_truncated_checkpoint_resumes_from_the_spare_and_keeps_a_good_one(raw_project, caplog):
+    raw_project.run(["model_input"])
+    checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
+    main, spare = checkpoints / "mtl-seed0.pt", checkpoints / "mtl-seed0.previous.pt"
+    command = kedro_command("--pipelines", "train_mtl", "--params", "training.epochs=5")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    process = subprocess.Popen(
+        command, cwd=raw_project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    deadline = time.time() + 300
+    while not (spare.exists() and main.exists()) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed_epoch = load(spare)["epoch"]
+    assert 1 <= resumed_epoch < load(main)["epoch"] < 5, "killed part-way, with a spare"
+    main.write_bytes(main.read_bytes()[:1000])  # the newest checkpoint truncated
+    (checkpoints / f".{main.name}.k1ll3d.tmp").write_bytes(b"half")  # and a write that was killed
+    with caplog.at_level(logging.INFO):
+        raw_project.run(["train_mtl"], training={"epochs": 5})
+    assert f"Resuming mtl from {spare} after epoch {resumed_epoch}" in caplog.text
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["mtl-seed0.best.pt", "mtl-seed0.pt"]
+    assert load(main)["epoch"] == 5  # a good checkpoint of the finished run: the next run does not retrain
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        raw_project.run(["train_mtl"], training={"epochs": 5})
+    assert f"Resuming mtl from {main} after epoch 5" in caplog.text and "training from scratch" not in caplog.text
 
 
 # --- data steps: all or nothing, caches tied to their manifests -----------------------------------

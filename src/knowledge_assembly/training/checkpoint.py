@@ -42,8 +42,9 @@ class RunCheckpoint:
     def spare(self) -> Path:
         return self.path.with_name(self.path.stem + ".previous.pt")
 
-    def resumable_state(self) -> dict[str, Any] | None:
-        """The latest good state of this run, or ``None`` (a warning says why when a file is skipped)."""
+    def resumable_state(self) -> tuple[dict[str, Any], Path] | None:
+        """The latest good state of this run and the file it is in (the checkpoint, else its spare), or ``None``
+        (a warning says why when a file is skipped)."""
         for candidate in (self.path, self.spare):
             if not candidate.is_file():
                 continue
@@ -55,8 +56,20 @@ class RunCheckpoint:
             if state.get("digest") != self.fingerprint:
                 logger.warning("%s: checkpoint of other parameters, data or code; training from scratch", candidate)
                 return None
-            return state
+            return state, candidate
         return None
+
+    def drop_unusable(self, resumed_from: Path | None) -> None:
+        """Before the first epoch of the writing process: remove the temporary files of writes that were killed and,
+        when the run resumes from the spare, the unreadable checkpoint, so that the spare stays the spare until a
+        new good checkpoint is written."""
+        for path in (self.path, self.spare, self.best):
+            for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+                logger.warning("Removing %s: the temporary file of a write that was killed", leftover)
+                leftover.unlink(missing_ok=True)
+        if resumed_from == self.spare and self.path.is_file():
+            logger.warning("Removing %s: unreadable; the run resumes from its spare %s", self.path, self.spare)
+            self.path.unlink()
 
     def save(self, state: dict[str, Any]) -> None:
         """Keep the current file as the spare, then write ``state`` atomically."""
@@ -83,5 +96,7 @@ class RunCheckpoint:
         return state
 
     def finish(self) -> None:
-        """The run is complete: its last checkpoint stays (a rerun resumes it at once); the spare goes."""
-        self.spare.unlink(missing_ok=True)
+        """The run is complete: its last checkpoint stays (a rerun resumes it at once); the spare goes, once that
+        checkpoint exists."""
+        if self.path.is_file():
+            self.spare.unlink(missing_ok=True)

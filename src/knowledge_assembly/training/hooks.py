@@ -114,11 +114,14 @@ class Checkpointing(TrainingHook):
         self.checkpoint, self.resume, self.writes, self.name = checkpoint, resume, writes, name
 
     def before_training(self, run: TrainingRun) -> None:
-        state = self.checkpoint.resumable_state() if self.resume else None
-        if state is not None:
+        found = self.checkpoint.resumable_state() if self.resume else None
+        if self.writes:
+            self.checkpoint.drop_unusable(found[1] if found else None)
+        if found is not None:
+            state, path = found
             run.restore(state)
             if self.writes:
-                logger.info("Resuming %s from %s after epoch %d", self.name, self.checkpoint.path, run.start_epoch)
+                logger.info("Resuming %s from %s after epoch %d", self.name, path, run.start_epoch)
 
     def after_epoch(self, run: TrainingRun) -> None:
         if self.writes:
