@@ -3,6 +3,7 @@ nothing half-written. Each test runs the real command: a Kedro session, `kedro r
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -189,6 +190,42 @@ def test_a_run_killed_after_a_truncated_checkpoint_resumes_from_the_spare_and_ke
     with caplog.at_level(logging.INFO):
         raw_project.run(["train_mtl"], training={"epochs": 5})
     assert f"Resuming mtl from {main} after epoch 5" in caplog.text and "training from scratch" not in caplog.text
+
+
+def test_a_second_concurrent_training_or_model_input_fails_at_once_naming_the_first(raw_project):
+    raw_project.run(["model_input"])
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}  # messages unwrapped
+    lock = raw_project.data / "06_models/synthetic/checkpoints.lock"
+    first = subprocess.Popen(
+        kedro_command("--pipelines", "train_mtl", "--params", "training.epochs=6"),
+        cwd=raw_project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (lock.exists() and "pid" in lock.read_text()) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    started = time.time()
+    second = subprocess.run(
+        kedro_command("--pipelines", "train_mtl", "--params", "training.epochs=6"),
+        cwd=raw_project.root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert first.poll() is None, "the first run must still be running"
+    assert second.returncode != 0 and time.time() - started < 60
+    assert f"another run holds {lock} since " in second.stderr and f"pid {first.pid}" in second.stderr
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
+    history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
+    assert list(history["epoch"]) == [1, 2, 3, 4, 5, 6]
+    curve = (raw_project.data / "09_tracking/synthetic/mtl/train/plots/metrics/train/lr.tsv").read_text().splitlines()
+    column = curve[0].split("\t").index("step")
+    assert [line.split("\t")[column] for line in curve[1:]] == ["1", "2", "3", "4", "5", "6"]  # one run's curve
+    caches = raw_project.data / "05_model_input/synthetic"
+    with open(raw_project.data / "05_model_input/synthetic.lock", "a+") as held:  # another process holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("since 2026-12-01 10:00:00 UTC, pid 4242\n")
+        held.flush()
+        done = subprocess.run(kedro_command("--pipelines", "model_input"), cwd=raw_project.root, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode != 0 and "since 2026-12-01 10:00:00 UTC, pid 4242" in done.stderr
+    assert caches.is_dir() and (caches / "par_test_images.npy").exists()
 
 
 # --- data steps: all or nothing, caches tied to their manifests -----------------------------------

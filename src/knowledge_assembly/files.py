@@ -3,17 +3,44 @@ read without running code."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import re
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import torch
+
+
+class RunLockedError(RuntimeError):
+    """Another process holds the lock of a folder that this run writes; the message is one line naming both."""
+
+
+def hold_run_lock(folder: Path) -> TextIO:
+    """Take the exclusive lock ``<folder>.lock`` (beside the folder, so the folder holds only outputs) for this
+    process, released when the returned file is closed or the process ends, however it ends; or raise
+    :class:`RunLockedError` at once naming the holder."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    path = folder.parent / f"{folder.name}.lock"
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "(no details)"
+        handle.close()
+        raise RunLockedError(f"another run holds {path} {holder}; wait for it to finish or stop it") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, pid {os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class ModelFileError(ValueError):

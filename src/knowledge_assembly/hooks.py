@@ -10,6 +10,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError
 
 from knowledge_assembly.config import ConfigError, closest
+from knowledge_assembly.files import hold_run_lock
 from knowledge_assembly.memory import retain_freed_memory
 
 
@@ -38,6 +39,37 @@ class ProcessHooks:
     @hook_impl
     def before_pipeline_run(self) -> None:
         retain_freed_memory()  # CPU training: reuse freed activation buffers (see knowledge_assembly.memory)
+
+
+class RunLockHooks:
+    """Two runs writing the same image caches or checkpoints at once would delete each other's staging files and
+    interleave their curves: a run whose pipeline writes them holds each folder's lock, and a second run fails at
+    once naming the holder."""
+
+    LOCKED = ("image_cache_folder", "checkpoints")  # the working folders that model_input and training write
+
+    def __init__(self) -> None:
+        self._held: list = []
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        datasets = pipeline.datasets()
+        for name in self.LOCKED:
+            if name in datasets:
+                self._held.append(hold_run_lock(catalog.load(name)))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        for handle in self._held:
+            handle.close()
+        self._held.clear()
 
 
 class VersionedOutputHooks:

@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from knowledge_assembly.hooks import ParameterCheckHooks, ProcessHooks, VersionedOutputHooks
+from knowledge_assembly.hooks import ParameterCheckHooks, ProcessHooks, RunLockHooks, VersionedOutputHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -11,4 +11,4 @@ CONFIG_LOADER_ARGS = {
     # environments (real, local, test ...) override single parameters, not whole blocks
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterCheckHooks(), VersionedOutputHooks(), ProcessHooks())
+HOOKS = (ParameterCheckHooks(), RunLockHooks(), VersionedOutputHooks(), ProcessHooks())
