@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
 from knowledge_assembly.files import load_state as load
-from knowledge_assembly.formats.errors import RawDataError
+from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
 from knowledge_assembly.models.bundle import FORMAT
 from knowledge_assembly.training.checkpoint import RunCheckpoint
 
@@ -274,6 +275,29 @@ def test_model_input_and_inference_refuse_an_image_declaring_too_many_pixels(tra
         result = infer(trained, "--model", model, *args)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert f"error: {bomb}: declares 12000x12000 pixels (144 Mpx), over the limit of 16 Mpx" in result.stderr
+
+
+@contextmanager
+def mounted(folder: Path, options: str):
+    """A tmpfs mounted at ``folder`` for the test (root only: the test is skipped elsewhere)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_under_the_image_caches_is_one_line_and_leaves_no_staging_file(raw_project):
+    caches = raw_project.data / "05_model_input/synthetic"
+    with mounted(caches, "size=64k"), pytest.raises(NoSpaceLeftError) as refused:
+        raw_project.run(["model_input"])
+    message = str(refused.value)
+    assert message.startswith(f"no space left on {caches}: the image cache .staging-") and "\n" not in message
+    assert not caches.exists() or not list(caches.iterdir())  # nothing staged left behind
+    assert not raw_project.primary().exists()  # and no manifest written
 
 
 def test_a_decode_failure_replaces_no_cache(raw_project):

@@ -1,7 +1,8 @@
-"""The one error type raised for bad raw data."""
+"""The error types of the data steps: bad raw data, and a disk too full for their output."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -12,6 +13,16 @@ class RawDataError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class NoSpaceLeftError(OSError):
+    """A data step's output does not fit on its disk; the message is one line naming the folder."""
+
+    def __init__(self, folder: str | Path, what: str):
+        super().__init__(errno.ENOSPC, f"no space left on {folder}: {what}")
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def summarise(items: list[str], limit: int = 5) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import warnings
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import RawDataError, summarise
+from .errors import NoSpaceLeftError, RawDataError, summarise
 
 CHECK_MODES = ("full", "header", "none")
 
@@ -141,13 +142,29 @@ def decode_all(
     return out
 
 
+def _reserve(file: Path) -> None:
+    """Allocate every block of ``file`` now (it was created sparse); :class:`RawDataError` where the disk is full."""
+    size = file.stat().st_size
+    with open(file, "r+b") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            raise NoSpaceLeftError(file.parent, f"the image cache {file.name} needs {size / 1e6:.1f} MB") from None
+
+
 def decode_to_file(
     paths: list[Path], size: tuple[int, int], file: Path, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.memmap:
-    """:func:`decode_all` into a new ``.npy`` file ``file``, memory-mapped (RAM holds no copy); removed on failure."""
+    """:func:`decode_all` into a new ``.npy`` file ``file``, memory-mapped (RAM holds no copy); removed on failure.
+
+    The file's blocks are reserved before any image is written, so a full disk is a one-line error naming the
+    folder, not a bus error when a page of the memory map finds no room."""
     width, height = size
     out = np.lib.format.open_memmap(file, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
     try:
+        _reserve(Path(file))
         decode_all(paths, size, out, max_pixels)
         out.flush()
     except BaseException:
