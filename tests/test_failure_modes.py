@@ -20,6 +20,7 @@ from kedro.io import DatasetError
 from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
+from knowledge_assembly.files import OutputNotWritableError
 from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
 from knowledge_assembly.models.bundle import FORMAT
@@ -298,6 +299,16 @@ def test_a_full_disk_under_the_image_caches_is_one_line_and_leaves_no_staging_fi
     assert message.startswith(f"no space left on {caches}: the image cache .staging-") and "\n" not in message
     assert not caches.exists() or not list(caches.iterdir())  # nothing staged left behind
     assert not raw_project.primary().exists()  # and no manifest written
+
+
+def test_a_read_only_output_folder_is_found_before_any_node_runs(raw_project):
+    reporting = raw_project.data / "08_reporting"
+    with mounted(reporting, "ro"), pytest.raises(OutputNotWritableError) as refused:
+        raw_project.run(["mtl"], training={"epochs": 1})
+    message = str(refused.value)
+    assert message.startswith(f"cannot write {reporting}/synthetic/") and "Read-only file system" in message
+    assert message.endswith("; no node ran")
+    assert not raw_project.primary().exists() and not (raw_project.data / "06_models/synthetic/mtl.pt").exists()
 
 
 def test_a_decode_failure_replaces_no_cache(raw_project):

@@ -18,6 +18,24 @@ from typing import Any, BinaryIO, TextIO
 import torch
 
 
+class OutputNotWritableError(PermissionError):
+    """A folder that a run writes cannot be written; the message is one line naming it."""
+
+
+def check_writable(folder: Path) -> None:
+    """Raise :class:`OutputNotWritableError` unless a file can be created in ``folder`` (or, where it does not exist
+    yet, in the nearest folder above it that does): tried with a real file, as permissions alone do not tell (root,
+    read-only mounts)."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise OutputNotWritableError(f"cannot write {folder}: {err.strerror} ({existing}); no node ran") from None
+
+
 class RunLockedError(RuntimeError):
     """Another process holds the lock of a folder that this run writes; the message is one line naming both."""
 

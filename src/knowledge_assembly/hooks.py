@@ -10,7 +10,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError
 
 from knowledge_assembly.config import ConfigError, closest
-from knowledge_assembly.files import hold_run_lock
+from knowledge_assembly.files import check_writable, hold_run_lock
 from knowledge_assembly.memory import retain_freed_memory
 
 
@@ -70,6 +70,23 @@ class RunLockHooks:
         for handle in self._held:
             handle.close()
         self._held.clear()
+
+
+class WritableOutputHooks:
+    """An output folder that cannot be written would fail only when its dataset is saved, after training: try
+    each folder that the pipeline writes (the nearest one that exists) before any node runs."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        folders = set()
+        for name in pipeline.all_outputs() | (pipeline.datasets() & set(RunLockHooks.LOCKED)):
+            dataset = catalog.get(name)
+            path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
+            if path is not None:
+                versioned = isinstance(dataset, AbstractVersionedDataset) and dataset._version
+                folders.add(Path(str(path)) if versioned or not Path(str(path)).suffix else Path(str(path)).parent)
+        for folder in sorted(folders):
+            check_writable(folder)
 
 
 class VersionedOutputHooks:

@@ -2,7 +2,13 @@
 
 from kedro.config import OmegaConfigLoader
 
-from knowledge_assembly.hooks import ParameterCheckHooks, ProcessHooks, RunLockHooks, VersionedOutputHooks
+from knowledge_assembly.hooks import (
+    ParameterCheckHooks,
+    ProcessHooks,
+    RunLockHooks,
+    VersionedOutputHooks,
+    WritableOutputHooks,
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -11,4 +17,4 @@ CONFIG_LOADER_ARGS = {
     # environments (real, local, test ...) override single parameters, not whole blocks
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterCheckHooks(), RunLockHooks(), VersionedOutputHooks(), ProcessHooks())
+HOOKS = (ParameterCheckHooks(), RunLockHooks(), WritableOutputHooks(), VersionedOutputHooks(), ProcessHooks())
