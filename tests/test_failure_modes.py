@@ -4,11 +4,13 @@ nothing half-written. Each test runs the real command: a Kedro session, `kedro r
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from kedro.io import DatasetError
 from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
-from knowledge_assembly.files import OutputNotWritableError
+from knowledge_assembly.files import RUNNING_MARKER, OutputNotWritableError
 from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
 from knowledge_assembly.models.bundle import FORMAT
@@ -299,6 +301,46 @@ def test_a_full_disk_under_the_image_caches_is_one_line_and_leaves_no_staging_fi
     assert message.startswith(f"no space left on {caches}: the image cache .staging-") and "\n" not in message
     assert not caches.exists() or not list(caches.iterdir())  # nothing staged left behind
     assert not raw_project.primary().exists()  # and no manifest written
+
+
+def test_a_run_killed_after_saving_its_model_leaves_a_version_that_nothing_takes_for_finished(raw_project, caplog):
+    raw_project.run(["mtl"], training={"epochs": 1})
+    finished = raw_project.model("mtl")
+    models = raw_project.data / "06_models/synthetic/mtl.pt"
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
+    process = subprocess.Popen(
+        kedro_command("--pipelines", "mtl", "--params", "training.epochs=1,training.lr=0.001"),
+        cwd=raw_project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while len(list(models.glob("*/mtl.pt"))) < 2 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)  # after the model was saved, during evaluation
+    process.wait()
+    killed = max(models.glob("*/mtl.pt"))
+    assert killed != finished and (killed.parent / RUNNING_MARKER).exists()
+    image = next((raw_project.raw("market1501") / "query").iterdir())
+    result = infer(raw_project, "--model", models, image, "--output", raw_project.root / "out.json")
+    assert result.returncode == 0 and f"Skipping {killed.parent}: saved by a run that did not finish" in result.stderr
+    assert json.loads((raw_project.root / "out.json").read_text())["model"] == str(finished)  # the finished one
+    with caplog.at_level(logging.WARNING):
+        raw_project.run(["evaluate_mtl"])
+    assert f"Skipping {killed.parent}: saved by a run that did not finish" in caplog.text
+    metrics = raw_project.data / "08_reporting/synthetic/mtl/metrics.json"
+    process = subprocess.Popen(
+        kedro_command("--pipelines", "evaluate_mtl"), cwd=raw_project.root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while len(list(metrics.glob("*/metrics.json"))) < 3 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)  # after its metrics were saved, while the figures are drawn
+    assert process.wait() == -signal.SIGKILL, "killed before the end of the run"
+    cut_short = max(metrics.glob("*/metrics.json")).parent
+    listed = subprocess.run([sys.executable, "-m", "kedro", "runs", "--env", "test"], cwd=raw_project.root, env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    rows = [line for line in listed.stdout.splitlines() if line.startswith("| mtl")]
+    assert listed.returncode == 0 and len(rows) == 2 and cut_short.name not in listed.stdout
+    assert f"mtl version {cut_short.name} is left out: its run did not finish" in listed.stderr
 
 
 def test_a_read_only_output_folder_is_found_before_any_node_runs(raw_project):

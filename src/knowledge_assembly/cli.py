@@ -10,6 +10,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
 
+from knowledge_assembly.files import unfinished
 from knowledge_assembly.pipeline_registry import configured_variants
 from knowledge_assembly.reports.runs import runs_markdown, runs_table
 
@@ -39,11 +40,15 @@ def runs(env: str | None, variants: tuple[str, ...]) -> None:
             )
         found = []
         for variant in variants or known:
+            dataset = catalog.get(f"{variant}.metrics")
             try:
-                versions = catalog.get(f"{variant}.metrics").list_versions(full_path=False)
+                versions = dataset.list_versions(full_path=False)
             except VersionNotFoundError:
                 continue
             for version in versions:
+                if unfinished(Path(str(dataset._filepath)) / version):
+                    click.echo(f"warning: {variant} version {version} is left out: its run did not finish", err=True)
+                    continue
                 try:
                     found.append((version, catalog.load(f"{variant}.metrics", version=version)))
                 except DatasetError as err:  # one unreadable run must not hide the others

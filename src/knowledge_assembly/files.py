@@ -4,6 +4,7 @@ read without running code."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import pickle
 import re
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 class OutputNotWritableError(PermissionError):
@@ -85,16 +88,29 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def latest_version(path: Path) -> Path:
+RUNNING_MARKER = ".running"  # in a version folder from before its run's first save there until the run finished
+
+
+def unfinished(version_folder: Path) -> bool:
+    """Whether the run that saved this Kedro version folder did not finish (failed, killed, or still running)."""
+    return (Path(version_folder) / RUNNING_MARKER).exists()
+
+
+def latest_version(path: Path, accept: str | None = None) -> Path:
     """``path`` itself, or, where it is a folder of Kedro versions (``<path>/<version>/<name>``), the newest
-    version's file (Kedro's order: version names sorted, last first)."""
+    finished version's file (Kedro's order: version names sorted, last first); versions of runs that did not
+    finish are skipped with a warning naming them, except the version ``accept`` (the current run's own)."""
     path = Path(path)
     if not path.is_dir():
         return path
-    versions = sorted((str(p) for p in path.glob(f"*/{path.name}") if p.is_file()), reverse=True)
-    if not versions:
-        raise FileNotFoundError(f"{path}: a folder without any saved version (<version>/{path.name})")
-    return Path(versions[0])
+    versions = sorted((p for p in path.glob(f"*/{path.name}") if p.is_file()), key=str, reverse=True)
+    finished = [p for p in versions if p.parent.name == accept or not unfinished(p.parent)]
+    skipped = versions[: versions.index(finished[0])] if finished else versions
+    if skipped:
+        logger.warning("Skipping %s: saved by a run that did not finish", ", ".join(str(p.parent) for p in skipped))
+    if not finished:
+        raise FileNotFoundError(f"{path}: no finished version (<version>/{path.name}) saved yet")
+    return finished[0]
 
 
 def save_state(state: dict[str, Any], path: Path) -> None:

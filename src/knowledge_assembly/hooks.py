@@ -10,7 +10,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError
 
 from knowledge_assembly.config import ConfigError, closest
-from knowledge_assembly.files import check_writable, hold_run_lock
+from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
 from knowledge_assembly.memory import retain_freed_memory
 
 
@@ -70,6 +70,37 @@ class RunLockHooks:
         for handle in self._held:
             handle.close()
         self._held.clear()
+
+
+class RunCompletionHooks:
+    """A run's versioned outputs count as finished only once the whole run finished: each version folder it saves
+    into holds a marker (:data:`~knowledge_assembly.files.RUNNING_MARKER`) from before the first save until the
+    run ends well. A failed or killed run leaves it, so inference, evaluation and ``kedro runs`` skip that version."""
+
+    def __init__(self) -> None:
+        self._catalog = None
+        self._markers: list[Path] = []
+
+    @hook_impl
+    def before_pipeline_run(self, catalog) -> None:
+        self._catalog, self._markers = catalog, []
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        version = getattr(dataset, "_version", None) if isinstance(dataset, AbstractVersionedDataset) else None
+        if version is not None and version.save:
+            folder = Path(str(dataset._filepath)) / version.save
+            folder.mkdir(parents=True, exist_ok=True)
+            marker = folder / RUNNING_MARKER
+            marker.touch()
+            self._markers.append(marker)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        for marker in self._markers:
+            marker.unlink(missing_ok=True)
+        self._markers = []
 
 
 class WritableOutputHooks:

@@ -5,6 +5,7 @@ from kedro.config import OmegaConfigLoader
 from knowledge_assembly.hooks import (
     ParameterCheckHooks,
     ProcessHooks,
+    RunCompletionHooks,
     RunLockHooks,
     VersionedOutputHooks,
     WritableOutputHooks,
@@ -17,4 +18,11 @@ CONFIG_LOADER_ARGS = {
     # environments (real, local, test ...) override single parameters, not whole blocks
     "merge_strategy": {"parameters": "soft"},
 }
-HOOKS = (ParameterCheckHooks(), RunLockHooks(), WritableOutputHooks(), VersionedOutputHooks(), ProcessHooks())
+HOOKS = (
+    ParameterCheckHooks(),
+    RunLockHooks(),
+    WritableOutputHooks(),
+    VersionedOutputHooks(),
+    RunCompletionHooks(),
+    ProcessHooks(),
+)

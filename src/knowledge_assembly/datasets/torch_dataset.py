@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
+from knowledge_assembly.files import latest_version
 from knowledge_assembly.models.bundle import ModelBundle
 
 
@@ -23,6 +24,8 @@ class TorchBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
 
     def load(self) -> ModelBundle:
         path = Path(self._get_load_path())
+        if self._version is not None and self._version.load is None and Path(str(self._filepath)).is_dir():
+            path = latest_version(Path(str(self._filepath)), accept=self._version.save)  # finished runs only
         if not path.is_file():
             raise DatasetError(f"'{path}' does not exist; train the model first")
         return ModelBundle.load(path)
