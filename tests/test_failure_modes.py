@@ -19,54 +19,29 @@ import pandas as pd
 import pytest
 import torch
 from kedro.io import DatasetError
-from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
 from knowledge_assembly.files import RUNNING_MARKER, OutputNotWritableError
 from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
-from knowledge_assembly.models.bundle import FORMAT
 from knowledge_assembly.training.checkpoint import RunCheckpoint
 
 from .conftest import infer, kedro_command
+from .test_bad_inputs import WritesAFile, declares
 
 SOURCES = Path(__file__).resolve().parents[1] / "src"
 
 
-class _WritesAFile:
-    """A pickle payload: unpickling it would create the file ``marker``."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
-
-
 def _payload(path: Path, marker: Path) -> Path:
-    torch.save({"variant": "mtl", "model": {}, "state_dicts": [_WritesAFile(marker)]}, path)
+    torch.save({"variant": "mtl", "model": {}, "state_dicts": [WritesAFile(marker)]}, path)
     return path
 
 
-def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
+def test_crafted_model_files_are_refused_by_evaluation_and_resume_and_run_nothing(trained, caplog):
+    """The inference route is a row of test_bad_inputs.py; these are the catalog's and the checkpoint's."""
     marker = trained.root / "payload-ran"
     models = trained.data / "06_models/synthetic"
-    image = next((trained.raw("market1501") / "query").iterdir())
     payload = _payload(trained.root / "payload.pt", marker)
-
-    result = infer(trained, "--model", payload, image)
-    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-    assert f"error: {payload}: refused: not a plain PyTorch state file" in result.stderr, result.stderr
-    assert "(Unsupported global: exec;" in result.stderr, result.stderr  # torch's reason, kept
-    assert "not trusted and nothing in it ran" in result.stderr and "weights_only" not in result.stderr
-
-    text = trained.root / "notes.txt"
-    text.write_text("not a model\n")
-    result = infer(trained, "--model", text, image)
-    assert result.returncode == 1 and f"{text}: unreadable" in result.stderr and result.stderr.count("\n") == 1
-
-    result = infer(trained, "--model", models / "checkpoints/mtl-seed0.pt", image)
-    assert result.returncode == 1 and "is a training checkpoint, not a model bundle" in result.stderr
 
     shutil.copy(payload, trained.model("mtl"))  # evaluation reads the (newest) bundle through the catalog
     with pytest.raises(Exception, match="refused: not a plain PyTorch state file"):
@@ -78,30 +53,6 @@ def test_crafted_model_files_are_refused_and_run_nothing(trained, caplog):
     assert "Skipping checkpoint" in caplog.text and "mtl-seed0.pt: refused" in caplog.text
     assert load(models / "checkpoints/mtl-seed0.pt")["epoch"] == 1  # trained from scratch, file replaced
     assert not marker.exists()
-
-
-def test_inference_refuses_crafted_bundles_and_a_folder_as_output_in_one_line(trained, tmp_path):
-    image = next((trained.raw("market1501") / "query").iterdir())
-    model = trained.data / "06_models/synthetic/mtl.pt"
-    result = infer(trained, "--model", model, image, "--output", tmp_path)
-    assert result.returncode == 1 and result.stderr == f"error: {tmp_path}: is a folder; --output takes a file name\n"
-    bare = tmp_path / "bare.pt"
-    torch.save({"format": FORMAT, "model": {}}, bare)  # loads with weights_only, but holds no model
-    result = infer(trained, "--model", bare, image)
-    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-    assert f"{bare}: a model bundle without variant, attributes, num_ids" in result.stderr
-    huge = tmp_path / "huge.pt"
-    state = load(trained.model("mtl"))
-    torch.save({**state, "image_size": [30000, 30000]}, huge)  # would allocate GBs per image
-    result = infer(trained, "--model", huge, image)
-    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-    assert f"{huge}: image_size 30000x30000: a network input side must be 1..4096" in result.stderr
-
-
-def test_an_empty_seed_list_is_refused_before_any_node_runs(raw_project):
-    with pytest.raises(ConfigError, match=r"paper\.seeds must list the training seeds to report.*; got \[\]"):
-        raw_project.run(["paper"], training={"epochs": 1}, paper={"seeds": []})
-    assert not raw_project.primary().exists()
 
 
 def test_one_checkpoint_per_variant_and_seed_follows_the_parameters(raw_project, caplog):
@@ -239,45 +190,23 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
 
 
-def _declares(path: Path, width: int, height: int) -> None:
-    """Rewrite the JPEG ``path`` so that its frame header declares ``width`` x ``height``: a few hundred bytes
-    that would decode to gigabytes."""
-    data = bytearray(path.read_bytes())
-    frame = data.index(b"\xff\xc0")  # baseline frame header: marker, length (2), precision (1), height (2), width (2)
-    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
-    path.write_bytes(bytes(data))
-
-
-def test_an_image_declaring_too_many_pixels_is_refused_before_decoding_in_every_check_mode(raw_project):
-    image = sorted((raw_project.raw("pa100k") / "release_data/release_data").iterdir())[3]
-    _declares(image, 13000, 13000)
-    message = rf"{image.name}: declares 13000x13000 pixels \(169 Mpx\), over the limit of 16 Mpx .*refused before"
-    for mode in ("none", "header", "full"):
-        with pytest.raises(RawDataError, match=message):
-            raw_project.run(["ingestion"], ingestion={"image_check": mode})
-    assert not raw_project.primary().exists()
-    raw_project.run(["ingestion"], ingestion={"image_max_pixels": 200_000_000, "image_check": "none"})  # a parameter
+def test_the_pixel_limit_is_a_parameter(raw_project):
+    """Refusals in every image_check mode are rows of test_bad_inputs.py."""
+    declares(sorted((raw_project.raw("pa100k") / "release_data/release_data").iterdir())[3], 13000, 13000)
+    with pytest.raises(RawDataError, match=r"declares 13000x13000 pixels"):
+        raw_project.run(["ingestion"], ingestion={"image_check": "none"})
+    raw_project.run(["ingestion"], ingestion={"image_max_pixels": 200_000_000, "image_check": "none"})
     assert raw_project.primary().exists()
 
 
-def test_model_input_and_inference_refuse_an_image_declaring_too_many_pixels(trained, tmp_path):
+def test_model_input_refuses_an_image_declaring_too_many_pixels_and_replaces_no_cache(trained):
     caches = trained.data / "05_model_input/synthetic"
     before = _snapshot(caches)
     image = trained.raw("pa100k") / pd.read_parquet(trained.primary() / "par_test.parquet")["path"].iloc[0]
-    _declares(image, 13000, 13000)
+    declares(image, 13000, 13000)
     with pytest.raises(RawDataError, match=rf"{image.name}: declares 13000x13000 pixels"):
         trained.run(["model_input"], ingestion={"image_check": "none"})
     assert _snapshot(caches) == before  # no cache replaced
-    query = tmp_path / "query"
-    query.mkdir()
-    bomb = query / "bomb.jpg"
-    shutil.copy(next((trained.raw("market1501") / "query").iterdir()), bomb)
-    _declares(bomb, 12000, 12000)
-    model = trained.data / "06_models/synthetic/mtl.pt"
-    for args in ((bomb,), (next((trained.raw("market1501") / "query").iterdir()), "--gallery", query)):
-        result = infer(trained, "--model", model, *args)
-        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-        assert f"error: {bomb}: declares 12000x12000 pixels (144 Mpx), over the limit of 16 Mpx" in result.stderr
 
 
 @contextmanager
@@ -412,25 +341,3 @@ def test_an_unknown_parameter_key_fails_before_any_work(raw_project):
         ConfigError, match=r"'ingestion\.image_chek' given with --params \(did you mean 'ingestion\.image_check'\?\)"
     ):
         raw_project.run(["ingestion"], ingestion={"image_chek": "none"})
-
-
-@pytest.mark.parametrize(
-    "training, message",
-    [
-        (
-            {"ids_per_batc": 4},
-            r"unknown parameter 'training\.ids_per_batc' \(did you mean 'training\.ids_per_batch'\?\)",
-        ),
-        ({"epochs": 0}, r"training: epochs must be > 0, got 0"),
-        ({"lr": "fast"}, r"parameter 'training\.lr' must be float, got 'fast'"),
-        ({"device": "gpu"}, r"device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
-        ({"lr": float("nan")}, r"parameter 'training\.lr' must be a finite number, got nan"),
-        ({"weight_decay": float("inf")}, r"parameter 'training\.weight_decay' must be a finite number, got inf"),
-        ({"device": "cuda:99"}, r"device cuda:99: this machine has \d+ CUDA device\(s\); use auto or cpu"),
-    ],
-)
-def test_parameter_files_are_validated_at_the_node(raw_project, training, message):
-    raw_project.write_env("typo", parameters_training={"training": training})
-    with pytest.raises(ParameterValidationError, match=message):
-        raw_project.run(["ka"], env="typo")
-    assert not raw_project.primary().exists()
