@@ -110,12 +110,7 @@ def assemble_manifests(
             ", ".join(params["csv_files"]),
             f"{len(unlabelled)} PA-100K images have no UPAR labels: {summarise(unlabelled)}",
         )
-    outside = sorted(set(par_labels["path"]) - set(pa100k_index["path"]))
-    if outside:
-        logger.warning(
-            "%d UPAR PA-100K rows name images outside annotation.mat's splits; ignored: %s",
-            len(outside), summarise(outside, 3),
-        )  # fmt: skip
+    _warn_ignored(par_labels["path"], pa100k_index["path"], "PA-100K", "annotation.mat's splits")
     par = par.drop(columns="_merge").astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
@@ -134,13 +129,17 @@ def reid_domain_labels(
     """UPAR's labels of Market-1501 images that are in the reID manifests (``split``: train/query/gallery)."""
     images = market1501.drop_junk(market_index)[["path", "pid", "camid", "split"]]
     labelled = images.merge(market_labels, on="path", how="inner")
-    outside = sorted(set(market_labels["path"]) - set(labelled["path"]))
+    _warn_ignored(market_labels["path"], labelled["path"], "Market-1501", "the Market-1501 folders")
+    return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)
+
+
+def _warn_ignored(labelled: pd.Series, kept: pd.Series, dataset: str, where: str) -> None:
+    """One warning naming the first few UPAR rows of ``dataset`` whose image is not among ``kept``."""
+    outside = sorted(set(labelled) - set(kept))
     if outside:
         logger.warning(
-            "%d UPAR Market-1501 rows name images outside the Market-1501 folders; ignored: %s",
-            len(outside), summarise(outside, 3),
-        )  # fmt: skip
-    return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)
+            "%d UPAR %s rows name images outside %s; ignored: %s", len(outside), dataset, where, summarise(outside, 3)
+        )
 
 
 def write_manifests(*manifests: Any) -> list[Any]:
