@@ -161,8 +161,8 @@ class TrainingConfig(StrictConfig):
             problems.append(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        elif self.device.startswith("cuda") and int(self.device.partition(":")[2] or 0) >= _cuda_devices():
-            problems.append(f"device {self.device}: this machine has {_cuda_devices()} CUDA device(s); use auto or cpu")
+        elif self.device.startswith("cuda") and int(self.device.partition(":")[2] or 0) >= (found := _cuda_devices()):
+            problems.append(f"device {self.device}: this machine has {found} CUDA device(s); use auto or cpu")
         if self.iterations_per_epoch is not None and self.iterations_per_epoch <= 0:
             problems.append(f"iterations_per_epoch must be > 0 or null, got {self.iterations_per_epoch}")
         if self.precision not in ("fp32", "bf16"):
