@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup browser run test test-kernels bench viz
+.PHONY: setup browser run test test-kernels bench viz plots compare
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ test-kernels: setup
 ## Static kedro-viz lineage site in build/ (serve it with: python -m http.server -d build)
 viz: setup
 	$(BIN)/kedro viz build --include-previews
+
+## Every experiment's training/validation curves and the latest run's figures in one page that needs no network
+## (Vega inlined from the installed vl-convert-python): open dvc_plots/index.html
+plots: setup
+	$(BIN)/python -m knowledge_assembly.reports.offline_plots dvc_plots/offline_template.html
+	$(BIN)/dvc plots diff $$($(BIN)/dvc exp list --name-only) --html-template dvc_plots/offline_template.html -o dvc_plots
+
+## Every DVC experiment and variant in one line each (<= 120 columns): seed, changed parameters, metrics in %
+compare: setup
+	@$(BIN)/python -m knowledge_assembly.reports.experiments
 
 ## Speed benchmarks; each prints JSON.
 bench: setup

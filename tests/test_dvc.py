@@ -5,17 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
+from PIL import Image
 
 from knowledge_assembly.config import TrainingConfig
 from knowledge_assembly.files import latest_version
 from knowledge_assembly.training.run import RUN_ONLY_SETTINGS
 
+from .browser import CHROMIUM, rendered
 from .conftest import REPO, TINY_MODEL, TINY_SYNTHETIC, TINY_TRAINING, TINY_VALIDATION
 
 
@@ -100,6 +104,9 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     for curve in ("train/total", "val/reid_mAP"):
         entries = diff["data"][f"data/09_tracking/synthetic/ka/train/plots/metrics/{curve}.tsv"]
         assert {rev for entry in entries for rev in entry["revisions"]} == {"HEAD", "workspace"}, curve
+    _compare_shows_every_experiment_in_120_columns(repo)
+    if CHROMIUM is not None:  # make test installs it where it can
+        _plots_render_offline(repo, tmp_path)
 
 
 def test_every_training_setting_that_shapes_the_weights_is_a_dvc_parameter_of_the_training_stages():
@@ -119,3 +126,31 @@ def test_every_training_setting_that_shapes_the_weights_is_a_dvc_parameter_of_th
             if key.startswith("training.")
         }
         assert expected <= keys, (stage, sorted(expected - keys))
+
+
+def _make(target: str, repo: Path) -> str:
+    """``make <target>`` in ``repo`` with this test run's environment (never reinstalled)."""
+    venv = Path(sys.executable).parents[1]
+    return _run(["make", "-s", "-o", f"{venv}/.installed", target, f"VENV={venv}"], repo, stdout_only=True)
+
+
+def _compare_shows_every_experiment_in_120_columns(repo: Path) -> None:
+    lines = _make("compare", repo).splitlines()
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    experiment = [line.split() for line in lines if "ssl_weight=0.5" in line and not line.startswith("workspace")]
+    assert sorted(row[1] for row in experiment) == ["ka", "mtl"], lines  # the experiment's rows, one per variant
+    workspace_ka = next(line.split() for line in lines if line.startswith("workspace") and " ka " in line)
+    metrics = json.loads((repo / "data/09_tracking/synthetic/ka/eval/metrics.json").read_text())
+    assert workspace_ka[2] == "0" and workspace_ka[3] == f"{100 * metrics['reid_mAP']:.1f}"  # seed, mAP in %
+
+
+def _plots_render_offline(repo: Path, folder: Path) -> None:
+    _make("plots", repo)
+    page = repo / "dvc_plots" / "index.html"
+    assert "cdn." not in page.read_text() and "<script src=" not in page.read_text()
+    dom, shot = rendered(page.as_uri(), folder)
+    assert dom.count('class="mark-line') >= 10, "no curve was drawn"
+    figures = re.findall(r'<img[^>]+src="([^"]+)"', dom)
+    assert any("latest/cmc.png" in src or "cmc" in src for src in figures), figures
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    assert pixels.std() > 10, "blank page"

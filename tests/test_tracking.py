@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import yaml
 
 from knowledge_assembly.training.loop import train
 
-from .conftest import model_config, training_config, variant_config
+from .conftest import REPO, model_config, training_config, variant_config
 from .test_input_pipeline import tiny_data
 
 
@@ -90,3 +91,19 @@ def test_a_resumed_run_tracks_its_whole_history(tmp_path):
     for folder in ("mtl", "seed0"):
         total = (tmp_path / folder / "train" / "plots" / "metrics" / "train" / "total.tsv").read_text().splitlines()
         assert [float(line.split("\t")[1]) for line in total[1:]] == [r["total"] for r in first.history], folder
+
+
+def test_a_kedro_run_leaves_a_git_checkout_clean(trained):
+    """`make run` is a plain `kedro run`: everything it writes (DVCLive included) is git-ignored, so the tracked
+    DVCLive folders that DVC stages write are never rewritten by it."""
+    shutil.copy(REPO / ".gitignore", trained.root / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=trained.root, check=True)
+    assert list((trained.data / "09_tracking" / "local" / "synthetic" / "mtl" / "train").glob("*.json"))
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", "data"],
+        cwd=trained.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert status == "", status

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .browser import CHROMIUM, NO_CHROMIUM, rendered
+
 
 
 def _kedro(args: list[str], cwd: Path) -> None:
@@ -44,7 +44,7 @@ def test_viz_build_lineage_reads_raw_to_reports(project):
     assert {p["id"] for p in api["pipelines"]} >= {"synthetic", "ingestion", "ka", "mtl", "paper", "all"}
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it where it can)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_viz_site_renders_the_graph_in_headless_chromium(project, tmp_path):
     _kedro(["viz", "build"], project.root)
     port = _free_port()
@@ -70,23 +70,7 @@ def test_viz_site_renders_the_graph_in_headless_chromium(project, tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        flags = [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chrome'}",
-            "--window-size=1600,1000",
-            "--virtual-time-budget=20000",
-        ]
-        shot = tmp_path / "viz.png"
-        subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=False)
-        dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+        dom, shot = rendered(url, tmp_path)
     finally:
         server.terminate()
         server.wait()

@@ -1,16 +1,24 @@
-"""Project commands of the ``kedro`` CLI: ``kedro runs`` lists every kept run of the variants."""
+"""Project commands of the ``kedro`` CLI: ``kedro run`` with one-line errors, and ``kedro runs``, which lists every
+kept run of the variants."""
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 from pathlib import Path
 
 import click
+from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
 
-from knowledge_assembly.files import unfinished
+from knowledge_assembly.config import ConfigError
+from knowledge_assembly.files import ModelFileError, OutputNotWritableError, RunLockedError, unfinished
+from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
+from knowledge_assembly.models.weights import WeightsUnavailableError
 from knowledge_assembly.pipeline_registry import configured_variants
 from knowledge_assembly.reports.runs import runs_markdown, runs_table
 
@@ -18,6 +26,63 @@ from knowledge_assembly.reports.runs import runs_markdown, runs_table
 @click.group(name="knowledge-assembly")
 def cli() -> None:
     """Commands of the knowledge-assembly project."""
+
+
+# The project's own errors: their messages name the file or parameter and the problem, so the traceback (Kedro's
+# is ~100-200 lines) is shown only with --verbose or KNOWLEDGE_ASSEMBLY_TRACEBACK=1.
+PROJECT_ERRORS = (
+    ConfigError,
+    DatasetError,
+    ModelFileError,
+    NoSpaceLeftError,
+    OutputNotWritableError,
+    RawDataError,
+    RunLockedError,
+    WeightsUnavailableError,
+)
+UNKNOWN_PIPELINE = re.compile(r"Failed to find the pipeline named '(?P<name>[^']*)'.*?(instead\?\s*(?P<close>.*))?$", re.S)
+
+
+class ProjectError(click.ClickException):
+    """Printed as ``error: <message>`` on stderr, exit status 1, no traceback."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _message(err: BaseException) -> str | None:
+    """The one-line (or short block) message of a project error, or None for any other exception."""
+    if isinstance(err, PROJECT_ERRORS):
+        return str(err).strip()
+    unknown = UNKNOWN_PIPELINE.match(str(err)) if isinstance(err, ValueError) else None
+    if unknown:
+        close = ", ".join(f"'{name}'" for name in (unknown["close"] or "").split())
+        hint = f"; did you mean {close}?" if close else ""
+        return f"unknown pipeline '{unknown['name']}'{hint} (`kedro registry list` lists them)"
+    return None
+
+
+def _one_line_errors(command: click.Command) -> click.Command:
+    """``command`` with the project's errors printed as one line (``--verbose`` shows the traceback)."""
+
+    @functools.wraps(command.callback)
+    def callback(*args, verbose: bool, **kwargs):
+        try:
+            return command.callback(*args, **kwargs)
+        except Exception as err:
+            message = _message(err)
+            if message is None or verbose or os.environ.get("KNOWLEDGE_ASSEMBLY_TRACEBACK"):
+                raise
+            raise ProjectError(message) from None
+
+    verbose = click.Option(["--verbose"], is_flag=True, help="Show the traceback of an error, not only its message.")
+    return click.Command(
+        command.name, callback=callback, params=[*command.params, verbose], help=command.help,
+        context_settings=command.context_settings,
+    )  # fmt: skip
+
+
+run = cli.add_command(_one_line_errors(kedro_run)) or cli.commands["run"]
 
 
 @cli.command()

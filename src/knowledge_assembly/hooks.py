@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset, DatasetError
+from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset
 
 from knowledge_assembly.config import ConfigError, closest
+from knowledge_assembly.datasets.folder_dataset import FolderDataset
+from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing_raw_data
+from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
 from knowledge_assembly.memory import retain_freed_memory
 
@@ -155,3 +158,44 @@ class ParameterCheckHooks:
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")
+
+
+class RawDataHooks:
+    """Every raw folder the pipeline reads must exist: all the missing ones are named in one error, with what
+    belongs in each, before any node runs (a load would name only the first, after earlier nodes ran)."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        missing = {}
+        for name in sorted(pipeline.inputs()):
+            dataset = catalog.get(name)
+            if isinstance(dataset, RawTreeDataset) and not dataset.exists():
+                missing[name] = dataset
+        if missing:
+            raise missing_raw_data(missing)
+
+
+class MissingInputHooks:
+    """Inputs that no earlier run wrote (a model before its training, manifests before ingestion) are named before
+    any node runs, grouped by the pipeline that writes them."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        missing: dict[str, list[str]] = {}
+        for name in sorted(pipeline.inputs()):
+            dataset = catalog.get(name)
+            if name.startswith("params:") or isinstance(dataset, MemoryDataset | RawTreeDataset | FolderDataset):
+                continue
+            if not dataset.exists():
+                missing.setdefault(_writer(name), []).append(name)
+        if missing:
+            lines = [f"{writer}: {summarise(names, 4)}" for writer, names in missing.items()]
+            raise DatasetError("inputs not written yet; run first\n  " + "\n  ".join(lines))
+
+
+def _writer(name: str) -> str:
+    """``kedro run --pipelines=<the smallest registered pipeline that writes name>``."""
+    from kedro.framework.project import pipelines
+
+    writers = sorted((len(p.nodes), key) for key, p in pipelines.items() if name in p.all_outputs())
+    return f"kedro run --pipelines={writers[0][1]}" if writers else "(no pipeline writes it)"

@@ -1,15 +1,28 @@
 """Kedro project settings."""
 
+import os
+
 from kedro.config import OmegaConfigLoader
 
 from knowledge_assembly.hooks import (
+    MissingInputHooks,
     ParameterCheckHooks,
     ProcessHooks,
+    RawDataHooks,
     RunCompletionHooks,
     RunLockHooks,
     VersionedOutputHooks,
     WritableOutputHooks,
 )
+
+
+
+def tracking_root() -> str:
+    """Where DVCLive writes: a DVC stage (DVC sets ``DVC_STAGE`` for its commands) writes the git-tracked folders
+    that ``dvc exp show`` / ``dvc plots diff`` compare; any other ``kedro run`` writes an ignored folder, so the
+    main job leaves the checkout clean."""
+    return "data/09_tracking" if os.environ.get("DVC_STAGE") else "data/09_tracking/local"
+
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -17,9 +30,12 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # environments (real, local, test ...) override single parameters, not whole blocks
     "merge_strategy": {"parameters": "soft"},
+    "custom_resolvers": {"tracking_root": tracking_root},
 }
 HOOKS = (
     ParameterCheckHooks(),
+    RawDataHooks(),
+    MissingInputHooks(),
     RunLockHooks(),
     WritableOutputHooks(),
     VersionedOutputHooks(),

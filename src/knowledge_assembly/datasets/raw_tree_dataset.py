@@ -13,6 +13,10 @@ from kedro.io import AbstractDataset, DatasetError
 MARKER = ".synthetic.json"
 
 
+class MissingRawDataError(DatasetError):
+    """Raw folders a run reads do not exist; the message names each one and what belongs there."""
+
+
 class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
     """A folder of raw files.
 
@@ -25,19 +29,26 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
     ``conf/real``) refuses every save.
     """
 
-    def __init__(self, path: str, writable: bool = False, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self, path: str, writable: bool = False, expects: str = "", metadata: dict[str, Any] | None = None
+    ):
         self._path = Path(path)
         self._writable = bool(writable)
+        self.expects = expects  # what belongs in the folder, for the message when it is missing
         self.metadata = metadata
 
     def load(self) -> Path:
         if not self._path.is_dir():
-            raise DatasetError(
-                f"Raw data folder '{self._path}' does not exist. Write the embedded synthetic "
-                "default with `kedro run --pipelines=synthetic`, or point the raw roots in "
-                "conf/<env>/globals.yml at the real dataset (see `kedro run --env real`)."
-            )
+            raise missing_raw_data({"": self})
         return self._path
+
+    @property
+    def missing_line(self) -> str:
+        return f"{self._path}: missing; put {self.expects or 'the dataset'} there"
+
+    @property
+    def writable(self) -> bool:
+        return self._writable
 
     def save(self, data: dict[str, bytes]) -> None:
         target = self._path
@@ -74,3 +85,14 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+
+def missing_raw_data(missing: dict[str, RawTreeDataset]) -> MissingRawDataError:
+    """One error for every missing raw folder: each on its own line with what belongs there, then how to fill them
+    (the synthetic default where this environment may write it, else the roots in its globals.yml)."""
+    lines = [dataset.missing_line for dataset in missing.values()]
+    if all(dataset.writable for dataset in missing.values()):
+        advice = "write the embedded synthetic default with `kedro run --pipelines=synthetic`"
+    else:
+        advice = "point the raw roots in conf/<env>/globals.yml at your copies (or link them to these paths)"
+    return MissingRawDataError("raw data not found:\n  " + "\n  ".join(lines) + f"\n{advice}")

@@ -1,0 +1,87 @@
+"""``make compare``: every DVC experiment and variant on one line of at most 120 columns: the experiment, the
+variant, its training seed, the parameters the experiment changed from its baseline, and the headline metrics in %.
+``dvc exp show`` has a column for each of ~190 metrics, parameters and dependencies; this reads the same rows."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import pandas as pd
+
+from ..evaluation.evaluate import HEADLINE_METRICS
+
+SHORT_NAMES = {"reid_mAP": "mAP", "reid_rank1": "R-1", "par_mA": "mA", "par_f1": "F1", "reid_domain_par_mA": "reID-cam mA"}
+METRIC_COLUMN = re.compile(r"/(?P<variant>[^/]+)/eval/metrics\.json:(?P<metric>\w+)$")
+ROW_FIELDS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
+WIDTH = 120
+
+
+def _is_parameter(column: str) -> bool:
+    return column not in ROW_FIELDS and ":" not in column and "/" not in column
+
+
+def _changes(row: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """``ssl_weight=0.5 lr=0.001``: the parameters (last name part) whose value differs from the baseline's."""
+    changed = [
+        f"{column.rsplit('.', 1)[-1]}={row[column]}"
+        for column in row
+        if _is_parameter(column) and column != "training.seed" and row[column] != baseline.get(column)
+    ]
+    return " ".join(changed)
+
+
+def _name(row: dict[str, Any]) -> str:
+    return row["Experiment"] or str(row["rev"])[:9]
+
+
+def experiments_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of ``dvc.api.exp_show()`` → one row per experiment and variant that has metrics."""
+    baselines = [row for row in rows if row["typ"] == "baseline" and row["rev"] != "workspace"]
+    table = []
+    for row in rows:
+        baseline = baselines[0] if baselines and row is not baselines[0] else {}
+        changed = _changes(row, baseline) if baseline else ""
+        metrics: dict[str, dict[str, float]] = {}
+        for column, value in row.items():
+            match = METRIC_COLUMN.search(column)
+            if match and match["metric"] in HEADLINE_METRICS and isinstance(value, int | float):
+                metrics.setdefault(match["variant"], {})[match["metric"]] = 100 * value
+        for variant, values in metrics.items():
+            table.append(
+                {"experiment": _name(row), "variant": variant, "seed": row.get("training.seed"), **values,
+                 "changed": changed}
+            )
+    return pd.DataFrame(table, columns=["experiment", "variant", "seed", *HEADLINE_METRICS, "changed"])
+
+
+def experiments_text(table: pd.DataFrame, width: int = WIDTH) -> str:
+    """The table as aligned text of at most ``width`` columns: metrics with one decimal, the changed parameters cut
+    with "…" where a line would be longer."""
+    shown = table.astype(object).copy()
+    for name in HEADLINE_METRICS:
+        shown[name] = [f"{value:.1f}" if pd.notna(value) else "–" for value in table[name]]
+    shown["seed"] = [str(int(seed)) if pd.notna(seed) else "–" for seed in table["seed"]]
+    shown = shown.rename(columns=SHORT_NAMES)
+    fixed = shown.drop(columns="changed").to_markdown(index=False, tablefmt="plain", disable_numparse=True)
+    room = max(8, width - max(len(line) for line in fixed.splitlines()) - 2)
+    shown["changed"] = [text if len(text) <= room else text[: room - 1] + "…" for text in table["changed"]]
+    text = shown.to_markdown(index=False, tablefmt="plain", disable_numparse=True)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def main() -> int:
+    import dvc.api
+
+    table = experiments_table(dvc.api.exp_show())
+    if table.empty:
+        print("no experiment has metrics yet: run `dvc repro` (or `dvc exp run`) first", file=sys.stderr)
+        return 1
+    print("metrics in %; reID-cam mA: attributes on the reID cameras; changed: parameters that differ from the baseline")
+    print(experiments_text(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
