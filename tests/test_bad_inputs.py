@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -321,3 +323,43 @@ def test_bad_model_files_and_images_get_one_line_and_no_output(served, tmp_path,
     assert result.stderr.startswith("error: ") and re.search(message, result.stderr), result.stderr
     assert "weights_only" not in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.json").exists() and not (tmp_path / "payload-ran").exists()  # nothing written, ran
+
+
+# --- the kedro command: the project's errors as one line (or a short block), exit 1, no traceback -----------
+
+BAD_COMMANDS = {  # kedro run arguments in an empty project, and the whole of stderr's last lines
+    "params_typo": (
+        ["--env", "test", "--params", "training.epoch=1"],
+        r"error: unknown parameter 'training\.epoch' given with --params \(did you mean 'training\.epochs'\?\)",
+    ),
+    "unknown_pipeline": (
+        ["--env", "test", "--pipelines=kaa"],
+        r"error: unknown pipeline 'kaa'; did you mean 'ka'.*\(`kedro registry list` lists them\)",
+    ),
+    "real_data_missing": (
+        ["--env", "real", "--pipelines=ingestion"],
+        r"error: raw data not found:\n"
+        r"  \S+/real/Market-1501-v15\.09\.15: missing; put the Market-1501 release \(bounding_box_train/.*\n"
+        r"  \S+/real/PA-100K: missing; put the PA-100K release \(annotation\.mat.*\n"
+        r"  \S+/real/UPAR: missing; put the UPAR annotations .*\n"
+        r"point the raw roots in conf/<env>/globals\.yml at your copies.*",
+    ),
+    "model_not_trained": (
+        ["--env", "test", "--pipelines=evaluate_mtl"],
+        r"error: inputs not written yet; run first\n  kedro run --pipelines=train_mtl: mtl\.model, mtl\.training_history"
+        r"\n  kedro run --pipelines=ingestion: .*\n  kedro run --pipelines=model_input: .*",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_COMMANDS))
+def test_bad_commands_print_one_message_and_no_traceback(project, case):
+    args, message = BAD_COMMANDS[case]
+    command = [sys.executable, "-m", "kedro", "run", *args]
+    done = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert re.search(message + r"\Z", done.stderr.strip()), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr + done.stdout and "Using 'conf/logging.yml'" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 8, done.stderr  # the session's first log line and the message
+    verbose = subprocess.run([*command, "--verbose"], cwd=project.root, capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr + verbose.stdout

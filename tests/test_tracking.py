@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import yaml
 
 from knowledge_assembly.training.loop import train
 
-from .conftest import REPO, model_config, training_config, variant_config
+from .conftest import REPO, kedro_command, model_config, training_config, variant_config
 from .test_input_pipeline import tiny_data
 
 
@@ -93,15 +94,34 @@ def test_a_resumed_run_tracks_its_whole_history(tmp_path):
         assert [float(line.split("\t")[1]) for line in total[1:]] == [r["total"] for r in first.history], folder
 
 
-def test_a_kedro_run_leaves_a_git_checkout_clean(trained):
-    """`make run` is a plain `kedro run`: everything it writes (DVCLive included) is git-ignored, so the tracked
+def test_a_kedro_run_ends_with_its_results_and_leaves_a_git_checkout_clean(raw_project):
+    """`make run` is a plain `kedro run`: it ends with a short block (the summary line unwrapped, then where the
+    model, metrics and figures are), and everything it writes (DVCLive included) is git-ignored, so the tracked
     DVCLive folders that DVC stages write are never rewritten by it."""
-    shutil.copy(REPO / ".gitignore", trained.root / ".gitignore")
-    subprocess.run(["git", "init", "-q"], cwd=trained.root, check=True)
-    assert list((trained.data / "09_tracking" / "local" / "synthetic" / "mtl" / "train").glob("*.json"))
+    shutil.copy(REPO / ".gitignore", raw_project.root / ".gitignore")
+    git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q"], cwd=raw_project.root, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "clone"], cwd=raw_project.root, check=True)
+    done = subprocess.run(
+        kedro_command("--pipelines=mtl", "--params=training.epochs=1"),
+        cwd=raw_project.root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    block = done.stdout.strip().splitlines()[-4:]
+    assert re.fullmatch(r"mtl seed 0: mAP \d+\.\d, R-1 \d+\.\d \| .*mA \d+\.\d, F1 \d+\.\d \| .*mA \d+\.\d", block[0])
+    written = dict(line.split(maxsplit=1) for line in block[1:])
+    assert (raw_project.root / written["model:"]).is_file() and written["model:"].endswith("mtl.pt")
+    assert json.loads((raw_project.root / written["metrics:"]).read_text())["variant"] == "mtl"
+    figures = raw_project.root / written["figures:"].split()[0]
+    assert sorted(f.name for f in figures.glob("*.png")) == ["attribute.png", "cmc.png", "retrieval.png",
+                                                             "training_curves.png"]  # fmt: skip
+    assert list((raw_project.data / "09_tracking" / "local" / "synthetic" / "mtl" / "train").glob("*.json"))
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all", "--", "data"],
-        cwd=trained.root,
+        cwd=raw_project.root,
         capture_output=True,
         text=True,
         check=True,

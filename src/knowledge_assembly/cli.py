@@ -14,6 +14,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
+from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
 from knowledge_assembly.files import ModelFileError, OutputNotWritableError, RunLockedError, unfinished
@@ -36,6 +37,7 @@ PROJECT_ERRORS = (
     ModelFileError,
     NoSpaceLeftError,
     OutputNotWritableError,
+    ParameterValidationError,
     RawDataError,
     RunLockedError,
     WeightsUnavailableError,

@@ -199,3 +199,54 @@ def _writer(name: str) -> str:
 
     writers = sorted((len(p.nodes), key) for key, p in pipelines.items() if name in p.all_outputs())
     return f"kedro run --pipelines={writers[0][1]}" if writers else "(no pipeline writes it)"
+
+
+class RunSummaryHooks:
+    """A run that evaluated variants ends with a short block on stdout: each variant's summary line (unwrapped, not
+    a log record) and where its model, metrics and figures were written."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, dict[str, Any]] = {}
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._saved = {}
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        variant, _, kind = dataset_name.rpartition(".")
+        if variant and (kind in ("model", "metrics") or kind.endswith("_plot")):
+            self._saved.setdefault(variant, {})[kind] = data
+
+    @hook_impl
+    def after_pipeline_run(self, catalog) -> None:
+        blocks = [self._block(variant, saved, catalog) for variant, saved in self._saved.items() if "metrics" in saved]
+        if blocks:
+            print("\n" + "\n".join(blocks), flush=True)
+
+    @staticmethod
+    def _block(variant: str, saved: dict[str, Any], catalog) -> str:
+        from knowledge_assembly.evaluation.evaluate import summary_line
+
+        lines = [summary_line(saved["metrics"])]
+        for kind in ("model", "metrics"):
+            dataset = catalog.get(f"{variant}.{kind}")
+            lines.append(f"  {kind + ':':9}{_shown(_saved_path(dataset))}")
+        figures = sorted(kind.removesuffix("_plot") for kind in saved if kind.endswith("_plot"))
+        if figures:
+            latest = catalog.get(f"{variant}.{figures[0]}_plot")._latest_filepath.parent
+            lines.append(f"  {'figures:':9}{_shown(latest)}/ ({', '.join(figures)})")
+        return "\n".join(lines)
+
+
+def _shown(path: str | Path) -> str:
+    """``path`` relative to the working folder where it lies below it (as a person typed it), else as it is."""
+    path = Path(path)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _saved_path(dataset) -> str:
+    """The file a versioned dataset wrote in this run (its save version), else its path."""
+    if isinstance(dataset, AbstractVersionedDataset) and dataset._version:
+        return str(dataset._get_versioned_path(dataset.resolve_save_version()))
+    return str(getattr(dataset, "_filepath", dataset))

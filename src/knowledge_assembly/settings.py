@@ -11,6 +11,7 @@ from knowledge_assembly.hooks import (
     RawDataHooks,
     RunCompletionHooks,
     RunLockHooks,
+    RunSummaryHooks,
     VersionedOutputHooks,
     WritableOutputHooks,
 )
@@ -41,4 +42,5 @@ HOOKS = (
     VersionedOutputHooks(),
     RunCompletionHooks(),
     ProcessHooks(),
+    RunSummaryHooks(),
 )
