@@ -34,7 +34,7 @@ test-kernels: setup
 
 ## Static kedro-viz lineage site in build/ (serve it with: python -m http.server -d build)
 viz: setup
-	$(BIN)/kedro viz build --include-previews
+	PYTHONWARNINGS=ignore $(BIN)/kedro viz build --include-previews
 
 ## Every experiment's training/validation curves and the latest run's figures in one page that needs no network
 ## (Vega inlined from the installed vl-convert-python): open dvc_plots/index.html

@@ -169,7 +169,9 @@ def test_a_second_concurrent_training_or_model_input_fails_at_once_naming_the_fi
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
     assert list(history["epoch"]) == [1, 2, 3, 4, 5, 6]
-    curve = (raw_project.data / "09_tracking/local/synthetic/mtl/train/plots/metrics/train/lr.tsv").read_text().splitlines()
+    curve = (
+        (raw_project.data / "09_tracking/local/synthetic/mtl/train/plots/metrics/train/lr.tsv").read_text().splitlines()
+    )
     column = curve[0].split("\t").index("step")
     assert [line.split("\t")[column] for line in curve[1:]] == ["1", "2", "3", "4", "5", "6"]  # one run's curve
     caches = raw_project.data / "05_model_input/synthetic"

@@ -18,7 +18,6 @@ from PIL import Image
 from .browser import CHROMIUM, NO_CHROMIUM, rendered
 
 
-
 def _kedro(args: list[str], cwd: Path) -> None:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     done = subprocess.run(

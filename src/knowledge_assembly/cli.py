@@ -42,7 +42,9 @@ PROJECT_ERRORS = (
     RunLockedError,
     WeightsUnavailableError,
 )
-UNKNOWN_PIPELINE = re.compile(r"Failed to find the pipeline named '(?P<name>[^']*)'.*?(instead\?\s*(?P<close>.*))?$", re.S)
+UNKNOWN_PIPELINE = re.compile(
+    r"Failed to find the pipeline named '(?P<name>[^']*)'.*?(instead\?\s*(?P<close>.*))?$", re.S
+)
 
 
 class ProjectError(click.ClickException):

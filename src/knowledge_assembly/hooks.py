@@ -12,8 +12,8 @@ from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset
 from knowledge_assembly.config import ConfigError, closest
 from knowledge_assembly.datasets.folder_dataset import FolderDataset
 from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing_raw_data
-from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
+from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
 
 

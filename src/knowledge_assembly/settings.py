@@ -1,5 +1,6 @@
 """Kedro project settings."""
 
+import logging
 import os
 
 from kedro.config import OmegaConfigLoader
@@ -15,7 +16,7 @@ from knowledge_assembly.hooks import (
     VersionedOutputHooks,
     WritableOutputHooks,
 )
-
+from knowledge_assembly.logging_filters import MissingPreviewFilter
 
 
 def tracking_root() -> str:
@@ -24,6 +25,10 @@ def tracking_root() -> str:
     main job leaves the checkout clean."""
     return "data/09_tracking" if os.environ.get("DVC_STAGE") else "data/09_tracking/local"
 
+
+# `kedro viz build --include-previews` warns for every dataset never written (variants never run); Kedro's logging
+# configuration may not name filter classes, so the filter is attached here.
+logging.getLogger("kedro_viz.models.flowchart.node_metadata").addFilter(MissingPreviewFilter())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -29,9 +29,7 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
     ``conf/real``) refuses every save.
     """
 
-    def __init__(
-        self, path: str, writable: bool = False, expects: str = "", metadata: dict[str, Any] | None = None
-    ):
+    def __init__(self, path: str, writable: bool = False, expects: str = "", metadata: dict[str, Any] | None = None):
         self._path = Path(path)
         self._writable = bool(writable)
         self.expects = expects  # what belongs in the folder, for the message when it is missing

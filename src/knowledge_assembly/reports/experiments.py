@@ -12,7 +12,13 @@ import pandas as pd
 
 from ..evaluation.evaluate import HEADLINE_METRICS
 
-SHORT_NAMES = {"reid_mAP": "mAP", "reid_rank1": "R-1", "par_mA": "mA", "par_f1": "F1", "reid_domain_par_mA": "reID-cam mA"}
+SHORT_NAMES = {
+    "reid_mAP": "mAP",
+    "reid_rank1": "R-1",
+    "par_mA": "mA",
+    "par_f1": "F1",
+    "reid_domain_par_mA": "reID-cam mA",
+}
 METRIC_COLUMN = re.compile(r"/(?P<variant>[^/]+)/eval/metrics\.json:(?P<metric>\w+)$")
 ROW_FIELDS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
 WIDTH = 120
@@ -50,8 +56,13 @@ def experiments_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 metrics.setdefault(match["variant"], {})[match["metric"]] = 100 * value
         for variant, values in metrics.items():
             table.append(
-                {"experiment": _name(row), "variant": variant, "seed": row.get("training.seed"), **values,
-                 "changed": changed}
+                {
+                    "experiment": _name(row),
+                    "variant": variant,
+                    "seed": row.get("training.seed"),
+                    **values,
+                    "changed": changed,
+                }
             )
     return pd.DataFrame(table, columns=["experiment", "variant", "seed", *HEADLINE_METRICS, "changed"])
 
@@ -78,7 +89,9 @@ def main() -> int:
     if table.empty:
         print("no experiment has metrics yet: run `dvc repro` (or `dvc exp run`) first", file=sys.stderr)
         return 1
-    print("metrics in %; reID-cam mA: attributes on the reID cameras; changed: parameters that differ from the baseline")
+    print(
+        "metrics in %; reID-cam mA: attributes on the reID cameras; changed: parameters that differ from the baseline"
+    )
     print(experiments_text(table))
     return 0
 

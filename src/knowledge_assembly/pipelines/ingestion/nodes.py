@@ -21,6 +21,7 @@ from knowledge_assembly.formats.paths import require_regular_files
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
+MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", "par_attributes")  # what ingestion writes
 
 
 def index_market1501(root: Path, params: dict[str, Any], image_check: str, max_pixels: int) -> pd.DataFrame:
@@ -98,9 +99,10 @@ def assemble_manifests(
     market_labels: pd.DataFrame,
     attribute_names: list[str],
     params: dict[str, Any],
-) -> tuple[pd.DataFrame, ...]:
-    """reID train/query/gallery and PAR train/val/test manifests, the UPAR-labelled Market-1501 images
-    (``reid_attributes``: evaluation only, never a training input), plus the attribute names."""
+) -> dict[str, Any]:
+    """Every manifest of :data:`MANIFESTS`, checked, in memory until written: reID train/query/gallery and PAR
+    train/val/test, the UPAR-labelled Market-1501 images (``reid_attributes``: evaluation only, never a training
+    input), plus the attribute names (``par_attributes``)."""
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
     par = pa100k_index.merge(par_labels, on="path", how="left", indicator=True)
@@ -120,7 +122,7 @@ def assemble_manifests(
             raise RawDataError(name, "manifest would be empty; check the raw data folders")
     reid_attributes = reid_domain_labels(market_index, market_labels, attribute_names)
     logger.info("Manifests: %s; UPAR-labelled Market-1501 images (evaluation only): %d", sizes, len(reid_attributes))
-    return (*manifests, reid_attributes, list(attribute_names))
+    return dict(zip(MANIFESTS, (*manifests, reid_attributes, list(attribute_names)), strict=True))
 
 
 def reid_domain_labels(
@@ -142,6 +144,6 @@ def _warn_ignored(labelled: pd.Series, kept: pd.Series, dataset: str, where: str
         )
 
 
-def write_manifests(*manifests: Any) -> list[Any]:
+def write_manifests(checked_manifests: dict[str, Any]) -> dict[str, Any]:
     """The checked manifests, unchanged, for the catalog to write (ingestion without image caches)."""
-    return list(manifests)
+    return checked_manifests

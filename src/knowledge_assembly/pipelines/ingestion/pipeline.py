@@ -2,10 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import MANIFEST_NAMES, assemble_manifests, index_market1501, index_pa100k, read_upar_labels, write_manifests
-
-MANIFESTS = [*MANIFEST_NAMES, "reid_attributes", "par_attributes"]
-CHECKED = [f"{name}_checked" for name in MANIFESTS]  # in memory until written
+from .nodes import MANIFESTS, assemble_manifests, index_market1501, index_pa100k, read_upar_labels, write_manifests
 
 
 def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
@@ -50,10 +47,12 @@ def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
                 "upar_attribute_names",
                 "params:ingestion.upar",
             ],
-            CHECKED,
+            "checked_manifests",
             name="assemble_manifests",
         ),
     ]
     if write:
-        nodes.append(Node(write_manifests, CHECKED, MANIFESTS, name="write_manifests"))
+        nodes.append(
+            Node(write_manifests, "checked_manifests", {name: name for name in MANIFESTS}, name="write_manifests")
+        )
     return Pipeline(nodes)

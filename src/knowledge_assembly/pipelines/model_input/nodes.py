@@ -25,7 +25,12 @@ CACHED = (
 
 
 def cache_images(
-    folder: Path, size: list[int], max_pixels: int, market1501_raw: Path, pa100k_raw: Path, **manifests: Any
+    folder: Path,
+    size: list[int],
+    max_pixels: int,
+    market1501_raw: Path,
+    pa100k_raw: Path,
+    checked_manifests: dict[str, Any],
 ) -> dict[str, Any]:
     """Decode every image of the :data:`CACHED` manifests once, resized to ``size`` = [width, height], into
     memory-mapped files staged in ``folder``; return every checked manifest and every cache (``<name>_images``)
@@ -35,6 +40,7 @@ def cache_images(
     replaced, and the staged files are removed. Manifests named ``par_*`` list PA-100K images, the others
     Market-1501's.
     """
+    manifests = checked_manifests
     for leftover in folder.glob(f"{STAGING_PREFIX}*"):  # from a run that was killed
         leftover.unlink()
     staged: dict[str, np.memmap] = {}

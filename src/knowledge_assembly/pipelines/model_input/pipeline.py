@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from ..ingestion import pipeline as ingestion
+from ..ingestion.nodes import MANIFESTS
 from .nodes import CACHED, cache_images
 
 
@@ -17,10 +18,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             "max_pixels": "params:ingestion.image_max_pixels",
             "market1501_raw": "market1501_raw",
             "pa100k_raw": "pa100k_raw",
-            **dict(zip(ingestion.MANIFESTS, ingestion.CHECKED)),
+            "checked_manifests": "checked_manifests",
         },
         # manifests first: the catalog saves outputs in this order, and each cache records its manifest when saved
-        {**{name: name for name in ingestion.MANIFESTS}, **{f"{name}_images": f"{name}_images" for name in CACHED}},
+        {**{name: name for name in MANIFESTS}, **{f"{name}_images": f"{name}_images" for name in CACHED}},
         name="cache_images",
     )
     return ingestion.create_pipeline(write=False) + Pipeline([decode])
