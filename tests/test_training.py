@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -187,6 +188,25 @@ def test_distributed_training_matches_single_process(raw_project):
     # the distributed run's, finished: no spare left; its best validated epoch beside it
     assert sorted(p.name for p in checkpoints.iterdir()) == ["mtl-seed0.best.pt", "mtl-seed0.pt"]
     assert load_state(checkpoints / "mtl-seed0.pt")["epoch"] == 2
+    _torchrun_trains_the_same_weights(raw_project, settings, ddp, ddp_history)
+
+
+def _torchrun_trains_the_same_weights(project, settings, spawned, spawned_history) -> None:
+    """`torchrun --nproc-per-node=2 -m kedro run ...` (env:// rendezvous, each process one rank, training.world_size
+    left at 1) trains the weights of the spawned 2-process run: the same on the same machine and kernel set."""
+    shutil.rmtree(project.data / "06_models/synthetic/checkpoints")  # else it would resume the finished run
+    params = ",".join(f"training.{key}={value}" for key, value in settings.items())
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "-m", "kedro", "run",
+               "--env", "test", "--pipelines=train_mtl", f"--params={params}"]  # fmt: skip
+    done = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    launched = ModelBundle.load(project.model("mtl"))
+    assert launched.settings["training"]["world_size"] == 2
+    for key, value in spawned.state_dicts[0].items():
+        assert torch.equal(value, launched.state_dicts[0][key]), key
+    history = pd.read_csv(project.report("mtl", "training_history.csv"))
+    for term in ("id", "attr", "total", "val_par_mA"):
+        assert list(history[term]) == list(spawned_history[term]), term
 
 
 def test_market_attribute_labels_never_reach_training(raw_project):

@@ -22,6 +22,7 @@ from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
 from knowledge_assembly.models.weights import WeightsUnavailableError
 from knowledge_assembly.pipeline_registry import configured_variants
 from knowledge_assembly.reports.runs import runs_markdown, runs_table
+from knowledge_assembly.training.distributed import launched_group, serve_launched_jobs
 
 
 @click.group(name="knowledge-assembly")
@@ -71,6 +72,9 @@ def _one_line_errors(command: click.Command) -> click.Command:
 
     @functools.wraps(command.callback)
     def callback(*args, verbose: bool, **kwargs):
+        group = launched_group()
+        if group is not None and group.rank > 0:  # torchrun / srun: rank 0 runs the pipeline, this rank trains
+            return serve_launched_jobs(group)
         try:
             return command.callback(*args, **kwargs)
         except Exception as err:

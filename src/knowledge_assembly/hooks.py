@@ -15,6 +15,7 @@ from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
+from knowledge_assembly.training.distributed import end_launched_jobs
 
 
 def _dotted(tree: dict[str, Any], prefix: str = "") -> list[str]:
@@ -250,3 +251,15 @@ def _saved_path(dataset) -> str:
     if isinstance(dataset, AbstractVersionedDataset) and dataset._version:
         return str(dataset._get_versioned_path(dataset.resolve_save_version()))
     return str(getattr(dataset, "_filepath", dataset))
+
+
+class LaunchedGroupHooks:
+    """Under torchrun / srun, rank 0 runs the pipeline; when it ends, well or not, the other ranks are released."""
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        end_launched_jobs()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        end_launched_jobs()

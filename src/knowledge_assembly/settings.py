@@ -6,6 +6,7 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from knowledge_assembly.hooks import (
+    LaunchedGroupHooks,
     MissingInputHooks,
     ParameterCheckHooks,
     ProcessHooks,
@@ -48,4 +49,5 @@ HOOKS = (
     RunCompletionHooks(),
     ProcessHooks(),
     RunSummaryHooks(),
+    LaunchedGroupHooks(),
 )

@@ -12,8 +12,7 @@ import torch
 from knowledge_assembly.config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
-from knowledge_assembly.training.distributed import train_distributed
-from knowledge_assembly.training.loop import train
+from knowledge_assembly.training.distributed import trainer_for, with_launched_world
 from knowledge_assembly.training.run import tracked_params
 from knowledge_assembly.training.validation import ValidationSet, hold_out_identities
 
@@ -53,6 +52,7 @@ def train_variant(
     """
     if seed is not None:
         training = dataclasses.replace(training, seed=int(seed))
+    training = with_launched_world(training)  # under torchrun / srun: the launched group's size
     model = dataclasses.replace(model, domain_bn=model.domain_bn or variant.domain_bn)
     fix_threads(training)
     data, validation_set = training_and_validation_data(
@@ -60,8 +60,7 @@ def train_variant(
     )
     checkpoint = Path(checkpoints) / f"{name}-seed{training.seed}.pt"
     live = Path(tracking) / name / ("train" if seed is None else f"seed{training.seed}/train")
-    trainer = train_distributed if training.world_size > 1 else train
-    result = trainer(
+    result = trainer_for(training)(
         name,
         variant,
         data,
