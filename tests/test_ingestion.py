@@ -128,8 +128,13 @@ def test_real_upar_excerpts_parse(reference):
     assert names == list(upar.UPAR_ATTRIBUTES) and len(frame) == 1 and frame.iloc[0]["Age-Adult"] == 1
 
 
-def test_missing_raw_folder_says_how_to_get_data(project):
-    with pytest.raises(DatasetError, match=r"Market-1501-v15\.09\.15' does not exist.*kedro run --pipelines=synthetic"):
+def test_missing_raw_folders_are_all_named_with_how_to_get_data(project):
+    message = (
+        r"raw data not found:\n  \S+/Market-1501-v15\.09\.15: missing; put the Market-1501 release .*\n"
+        r"  \S+/PA-100K: missing.*\n  \S+/UPAR: missing.*\nwrite the embedded synthetic default with "
+        r"`kedro run --pipelines=synthetic`"
+    )
+    with pytest.raises(DatasetError, match=message):
         project.run(["ingestion"])
 
 
