@@ -90,7 +90,8 @@ def _one_line_errors(command: click.Command) -> click.Command:
     )  # fmt: skip
 
 
-run = cli.add_command(_one_line_errors(kedro_run)) or cli.commands["run"]
+run = _one_line_errors(kedro_run)  # Kedro takes a project's `run` from this module
+cli.add_command(run)
 
 
 @cli.command()

@@ -39,10 +39,10 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
     "custom_resolvers": {"tracking_root": tracking_root},
 }
+# pluggy calls the hooks of the last registered first: the checks that only read (raw folders, unwritten inputs)
+# come last, so they refuse a run before any lock is taken or marker written.
 HOOKS = (
     ParameterCheckHooks(),
-    RawDataHooks(),
-    MissingInputHooks(),
     RunLockHooks(),
     WritableOutputHooks(),
     VersionedOutputHooks(),
@@ -50,4 +50,6 @@ HOOKS = (
     ProcessHooks(),
     RunSummaryHooks(),
     LaunchedGroupHooks(),
+    MissingInputHooks(),
+    RawDataHooks(),
 )

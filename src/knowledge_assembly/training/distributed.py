@@ -160,8 +160,17 @@ def train_distributed(
     validation: ValidationConfig | None = None,
     validation_set: ValidationSet | None = None,
 ) -> TrainResult:
-    """Spawn this machine's share of ``training.world_size`` processes and return rank 0's trained networks
-    (rank 0 validates, with ``validation`` and ``validation_set``)."""
+    """Train on a group of processes and return rank 0's networks (rank 0 validates, with ``validation`` and
+    ``validation_set``): the group torchrun / srun launched, else this machine's share of ``training.world_size``
+    processes, spawned here."""
+    job = TrainingJob.of(name, variant, data, config, model, checkpoint_path, tracking_folder, validation,
+                         validation_set)  # fmt: skip
+    state = _train_launched(job) if launched_group() is not None else _train_spawned(job)
+    return _result(state, data, model)
+
+
+def _train_spawned(job: TrainingJob) -> dict:
+    config = job.config
     world_size, nodes = config.world_size, config.nodes
     if world_size % nodes:
         raise ValueError(f"training.world_size={world_size} must be a multiple of training.nodes={nodes}")
@@ -169,8 +178,6 @@ def train_distributed(
         raise ValueError("a run over several machines needs training.master_addr and training.master_port")
     per_node = world_size // nodes
     address, port = config.master_addr or "127.0.0.1", config.master_port or free_port()
-    job = TrainingJob.of(name, variant, data, config, model, checkpoint_path, tracking_folder, validation,
-                         validation_set)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ka-ddp-") as folder:
         result_file = Path(folder) / "result.pt"
         mp.spawn(
@@ -179,8 +186,7 @@ def train_distributed(
             nprocs=per_node,
             join=True,
         )
-        state = load_state(result_file)
-    return _result(state, data, model)
+        return load_state(result_file)
 
 
 # --- launched by torchrun (or srun): env:// rendezvous, each process one rank ---------------------------------
@@ -248,26 +254,13 @@ def _join(group: LaunchedGroup) -> None:
         )
 
 
-def train_launched(
-    name: str,
-    variant: VariantConfig,
-    data: TrainingData,
-    config: TrainingConfig,
-    model: ModelConfig,
-    checkpoint_path: Path | None,
-    tracking_folder: Path | None = None,
-    validation: ValidationConfig | None = None,
-    validation_set: ValidationSet | None = None,
-) -> TrainResult:
-    """Rank 0 of a launched group: hand the job to the other ranks, train it with them, return the networks."""
+def _train_launched(job: TrainingJob) -> dict:
+    """Rank 0 of a launched group: hand the job to the other ranks and train it with them."""
     group = launched_group()
-    job = TrainingJob.of(name, variant, data, config, model, checkpoint_path, tracking_folder, validation,
-                         validation_set)  # fmt: skip
     _join(group)
     dist.broadcast_object_list([job], src=0)
     result = _train_job(job, group.rank, group.local_rank, group.world_size)
-    state = {"models": [n.state_dict() for n in result.networks], "history": result.history}
-    return _result(state, data, model)
+    return {"models": [n.state_dict() for n in result.networks], "history": result.history}
 
 
 def serve_launched_jobs(group: LaunchedGroup) -> None:
@@ -293,7 +286,5 @@ def end_launched_jobs() -> None:
 
 
 def trainer_for(config: TrainingConfig):
-    """The training function for ``config``: launched group, spawned group or this process alone."""
-    if launched_group() is not None:
-        return train_launched
-    return train_distributed if config.world_size > 1 else train
+    """The training function for ``config``: a group of processes (launched or spawned), or this process alone."""
+    return train_distributed if launched_group() is not None or config.world_size > 1 else train
