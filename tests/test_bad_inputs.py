@@ -362,5 +362,9 @@ def test_bad_commands_print_one_message_and_no_traceback(project, case):
     assert re.search(message + r"\Z", done.stderr.strip()), done.stderr[-2000:]
     assert "Traceback" not in done.stderr + done.stdout and "Using 'conf/logging.yml'" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 8, done.stderr  # the session's first log line and the message
-    verbose = subprocess.run([*command, "--verbose"], cwd=project.root, capture_output=True, text=True, timeout=300)
-    assert verbose.returncode == 1 and "Traceback" in verbose.stderr + verbose.stdout
+
+
+def test_verbose_shows_the_traceback_of_a_project_error(project):
+    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--params", "training.epoch=1", "--verbose"]
+    done = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" in done.stderr + done.stdout and "ConfigError" in done.stderr

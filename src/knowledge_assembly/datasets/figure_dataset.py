@@ -23,6 +23,7 @@ class FigureDataset(MatplotlibDataset):
         super()._save_to_fs(full_key_path=full_key_path, plot=plot)
         with open(full_key_path, "rb") as saved, atomic_write(self._latest_filepath) as latest:
             shutil.copyfileobj(saved, latest)
+        self._latest_filepath.chmod(0o644)  # readable like the versioned file (the atomic write's is private)
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "latest_filepath": str(self._latest_filepath)}
