@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from ..config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
+from ..config import ConfigError, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from ..files import load_state, save_state
 from ..memory import retain_freed_memory
 from ..models import restore_network
@@ -230,7 +230,7 @@ def with_launched_world(config: TrainingConfig) -> TrainingConfig:
     if group is None:
         return config
     if config.world_size not in (1, group.world_size):
-        raise ValueError(
+        raise ConfigError(
             f"training.world_size={config.world_size}, but this process was launched in a group of "
             f"{group.world_size}: leave training.world_size at 1 under torchrun/srun"
         )
