@@ -235,7 +235,7 @@ class RunSummaryHooks:
             lines.append(f"  {kind + ':':9}{_shown(_saved_path(dataset))}")
         figures = sorted(kind.removesuffix("_plot") for kind in saved if kind.endswith("_plot"))
         if figures:
-            latest = catalog.get(f"{variant}.{figures[0]}_plot")._latest_filepath.parent
+            latest = catalog.get(f"{variant}.{figures[0]}_plot").latest_filepath.parent
             lines.append(f"  {'figures:':9}{_shown(latest)}/ ({', '.join(figures)})")
         return "\n".join(lines)
 

@@ -19,6 +19,10 @@ class FigureDataset(MatplotlibDataset):
         super().__init__(**kwargs)
         self._latest_filepath = Path(latest_filepath)
 
+    @property
+    def latest_filepath(self) -> Path:
+        return self._latest_filepath
+
     def _save_to_fs(self, full_key_path: str, plot) -> None:
         super()._save_to_fs(full_key_path=full_key_path, plot=plot)
         with open(full_key_path, "rb") as saved, atomic_write(self._latest_filepath) as latest:
