@@ -91,7 +91,7 @@ def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, r
         "names",
         globals={
             "dataset": "names",
-            "raw": {"market1501": str(market), "pa100k": str(project.raw("pa100k")), "upar": str(project.raw("upar"))},
+            "raw": {"market1501": str(market), **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar")}},
         },
     )
     project.write_env(
@@ -165,7 +165,7 @@ def test_upar_rows_that_are_not_used_are_named_in_warnings(raw_project, caplog):
         f"PA100k/release_data/release_data/099999.jpg{zeros}",  # not in annotation.mat
         f"Market1501/bounding_box_train/9999_c1s1_000001_00.jpg{zeros}",  # not in the Market-1501 folders
         f"C:/Windows/win.jpg{zeros}",  # under neither prefix
-        f"PETA/images/00001.png{zeros}",
+        f"RAP/images/00001.png{zeros}",  # a dataset this project does not read
     ]
     path.write_bytes("\r\n".join([lines[0], *extra, *lines[1:]]).encode())
     with caplog.at_level(logging.WARNING):
@@ -179,7 +179,7 @@ def test_upar_rows_that_are_not_used_are_named_in_warnings(raw_project, caplog):
         "1 UPAR Market-1501 rows name images outside the Market-1501 folders; ignored: bounding_box_train/9999_c1"
         in text
     )
-    assert "2 UPAR rows are under neither PA100k/ nor Market1501/ and are not used (C:/ 1, PETA/ 1)" in text
+    assert "2 UPAR rows are under none of PA100k/, Market1501/, PETA/ and are not used (C:/ 1, RAP/ 1)" in text
     assert "C:/Windows/win.jpg" in text and raw_project.primary().exists()
 
 

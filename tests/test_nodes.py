@@ -65,13 +65,15 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
             "par_test_images": images(7),
             "reid_attributes": _labels(4, rng),
             "reid_attributes_images": images(4),
+            "peta_test": _labels(5, rng),
+            "peta_test_images": images(5),
             "par_attributes": NAMES,
             "params:evaluation": EVALUATION,
             "tracking": tmp_path,
         },
     )
     metrics, table = catalog.load("twin.metrics"), catalog.load("twin.attribute_table")
-    # DVC's headline columns: five numbers, no per-attribute lists
+    # DVC's headline columns: six numbers (PAR on PETA too), no per-attribute lists
     tracked = json.loads((tmp_path / "twin" / "eval" / "metrics.json").read_text())
     assert tracked == {
         "reid_mAP": metrics["reid"]["mAP"],
@@ -79,7 +81,9 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
         "par_mA": metrics["par"]["mA"],
         "par_f1": metrics["par"]["f1"],
         "reid_domain_par_mA": metrics["reid_domain_par"]["mA"],
+        "peta_par_mA": metrics["peta_par"]["mA"],
     }
+    assert table["peta_mA"].mean() == pytest.approx(metrics["peta_par"]["mA"])
     assert metrics["variant"] == "twin" and metrics["seed"] == 3 and metrics["networks"] == 2
     per_network = [n["reid"]["mAP"] for n in metrics["per_network"]]
     assert metrics["reid"]["mAP"] == np.mean(per_network) and len(metrics["reid"]["cmc"]) == 5

@@ -15,6 +15,7 @@ from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
+from knowledge_assembly.sources import checked_source_set
 from knowledge_assembly.training.distributed import end_launched_jobs
 
 
@@ -144,8 +145,9 @@ class VersionedOutputHooks:
 
 
 class ParameterCheckHooks:
-    """``--params`` may only set keys that the configuration defines, and ``paper.seeds`` (read by the paper
-    pipeline, not by a typed node parameter) must list seeds: a typo fails before any node runs."""
+    """``--params`` may only set keys that the configuration defines, the source set must name configured sources
+    whose batch shares split over the processes, and ``paper.seeds`` (read by the paper pipeline, not by a typed
+    node parameter) must list seeds: a typo fails before any node runs."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -156,6 +158,7 @@ class ParameterCheckHooks:
             problem = unknown_runtime_key(loader.runtime_params, configured_loader["parameters"])
             if problem:
                 raise ConfigError(problem)
+        checked_source_set(context.params)  # unknown set or source, bad source entry, uneven batch shares
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")
@@ -170,7 +173,7 @@ class RawDataHooks:
         missing = {}
         for name in sorted(pipeline.inputs()):
             dataset = catalog.get(name)
-            if isinstance(dataset, RawTreeDataset) and not dataset.exists():
+            if isinstance(dataset, RawTreeDataset) and not dataset.optional and not dataset.exists():
                 missing[name] = dataset
         if missing:
             raise missing_raw_data(missing)

@@ -1,4 +1,4 @@
-"""A raw dataset folder (Market-1501, PA-100K, UPAR) as a Kedro dataset."""
+"""A raw dataset folder (Market-1501, PA-100K, PETA, UPAR) as a Kedro dataset."""
 
 from __future__ import annotations
 
@@ -29,14 +29,24 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
     ``conf/real``) refuses every save.
     """
 
-    def __init__(self, path: str, writable: bool = False, expects: str = "", metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        path: str,
+        writable: bool = False,
+        expects: str = "",
+        optional: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ):
         self._path = Path(path)
         self._writable = bool(writable)
         self.expects = expects  # what belongs in the folder, for the message when it is missing
+        self.optional = bool(optional)  # a missing folder loads as None (a dataset only some source sets use)
         self.metadata = metadata
 
-    def load(self) -> Path:
+    def load(self) -> Path | None:
         if not self._path.is_dir():
+            if self.optional:
+                return None
             raise missing_raw_data({"": self})
         return self._path
 

@@ -3,7 +3,7 @@ metrics (on PA-100K and on the reID domain) → one summary with the per-attribu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,12 +18,16 @@ from .reid_metrics import distance_matrix, evaluate_rank
 
 @dataclass(frozen=True)
 class TestImages:
-    """Decoded test images: query, gallery, the PA-100K test split and the UPAR-labelled Market-1501 images."""
+    """Decoded test images: query, gallery, the PAR test split, the reID domain's attribute-labelled images and
+    PETA's test split (empty without PETA). ``sources`` names the training source of each attribute test split
+    (``par_test``, ``peta_test``), whose domain statistics normalise it where the bundle was trained on it."""
 
     query: np.ndarray
     gallery: np.ndarray
     par_test: np.ndarray
     reid_attributes: np.ndarray
+    peta_test: np.ndarray | None = None
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -34,20 +38,28 @@ class NetworkOutputs:
     gallery_features: np.ndarray
     par_test_probability: np.ndarray
     reid_domain_probability: np.ndarray
+    peta_test_probability: np.ndarray | None = None
 
 
 def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) -> list[NetworkOutputs]:
-    """Run every network of ``bundle`` over the test images (PA-100K images as PAR-domain images)."""
+    """Run every network of ``bundle`` over the test images (attribute test splits in their source's domain, or as
+    PAR-domain images where the bundle was not trained on that source)."""
+    par_domain = bundle.domain_of(images.sources.get("par_test", ""), PAR_SOURCE)
+    peta_domain = bundle.domain_of(images.sources.get("peta_test", ""), PAR_SOURCE)
+    peta = images.peta_test if images.peta_test is not None and len(images.peta_test) else None
     outputs = []
     for network in bundle.networks():
         outputs.append(
             NetworkOutputs(
                 query=predict(network, images.query, batch_size),
                 gallery_features=predict(network, images.gallery, batch_size)["reid_feature"],
-                par_test_probability=predict(network, images.par_test, batch_size, domain=PAR_SOURCE)[
+                par_test_probability=predict(network, images.par_test, batch_size, domain=par_domain)[
                     "attribute_probability"
                 ],
                 reid_domain_probability=predict(network, images.reid_attributes, batch_size)["attribute_probability"],
+                peta_test_probability=None
+                if peta is None
+                else predict(network, peta, batch_size, domain=peta_domain)["attribute_probability"],
             )
         )
     return outputs
@@ -99,9 +111,11 @@ def par_metrics(
     reid_attributes: pd.DataFrame,
     names: list[str],
     config: EvaluationConfig,
+    peta_test: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """Per network: PAR metrics on PA-100K test (``par``) and on UPAR-labelled Market-1501 images
-    (``reid_domain_par``; ``None`` where UPAR labels none)."""
+    """Per network: PAR metrics on PA-100K test (``par``), on UPAR-labelled Market-1501 images
+    (``reid_domain_par``; ``None`` where UPAR labels none) and, where there is PETA, on its test split
+    (``peta_par``)."""
     results = []
     for network in outputs:
         market = None
@@ -109,12 +123,15 @@ def par_metrics(
             market = par_summary(
                 network.reid_domain_probability, reid_attributes[names].to_numpy(), names, config.threshold
             )
-        results.append(
-            {
-                "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
-                "reid_domain_par": market,
-            }
-        )
+        result = {
+            "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
+            "reid_domain_par": market,
+        }
+        if network.peta_test_probability is not None and peta_test is not None:
+            result["peta_par"] = par_summary(
+                network.peta_test_probability, peta_test[names].to_numpy(), names, config.threshold
+            )
+        results.append(result)
     return results
 
 
@@ -142,7 +159,8 @@ def summarise(
     per_network = [
         {
             task: None if result[task] is None else {k: v for k, v in result[task].items() if k in HEADLINE}
-            for task in ("reid", "par", "reid_domain_par")
+            for task in ("reid", "par", "reid_domain_par", "peta_par")
+            if task in result
         }
         for result in networks
     ]
@@ -165,10 +183,16 @@ HEADLINE_METRICS = {  # name (the DVC metric's too): (section of the metrics, ke
     "par_mA": ("par", "mA", "PA-100K mA"),
     "par_f1": ("par", "f1", "F1"),
     "reid_domain_par_mA": ("reid_domain_par", "mA", "Market-1501 PAR mA"),
+    "peta_par_mA": ("peta_par", "mA", "PETA mA"),
 }
 
 
-TASK_OF_SECTION = {"reid": "reid", "par": "par", "reid_domain_par": "par"}  # what a variant must learn for a section
+TASK_OF_SECTION = {
+    "reid": "reid",
+    "par": "par",
+    "reid_domain_par": "par",
+    "peta_par": "par",
+}  # what a variant must learn for a section
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -204,6 +228,8 @@ def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
     )
     market = metrics["reid_domain_par"]
     table["reid_domain_mA"] = market["per_attribute_mA"] if market else np.nan
+    if metrics.get("peta_par"):
+        table["peta_mA"] = metrics["peta_par"]["per_attribute_mA"]
     return table
 
 
@@ -239,9 +265,10 @@ def evaluate_bundle(
     par_test: pd.DataFrame,
     reid_attributes: pd.DataFrame,
     config: EvaluationConfig,
+    peta_test: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The metrics of a bundle, all steps in one call (the paper pipeline evaluates every seed of a variant so)."""
     outputs = network_outputs(bundle, images, config.batch_size)
     reid = reid_metrics(outputs, query, gallery, config)
-    par = par_metrics(outputs, par_test, reid_attributes, list(bundle.attributes), config)
+    par = par_metrics(outputs, par_test, reid_attributes, list(bundle.attributes), config, peta_test)
     return summarise(bundle, reid, par, config)[0]

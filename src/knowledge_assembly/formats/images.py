@@ -1,4 +1,4 @@
-"""JPEG checks and encoding."""
+"""Image checks (JPEG, PNG), encoding and decoding."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
     """Encode an ``(H, W, 3)`` uint8 array as JPEG bytes."""
     buffer = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Encode an ``(H, W, 3)`` uint8 array as PNG bytes (PETA's format)."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -60,19 +67,24 @@ def _declared_size_problem(path: Path, max_pixels: int) -> str | None:
         return None
 
 
-def _jpeg_problem(path: Path, mode: str, max_pixels: int) -> str | None:
+# start and end markers of each raw image format: (first bytes, bytes within the last 64)
+MARKERS = {"JPEG": (b"\xff\xd8\xff", b"\xff\xd9"), "PNG": (b"\x89PNG\r\n\x1a\n", b"IEND")}
+
+
+def _image_problem(path: Path, mode: str, max_pixels: int, kind: str = "JPEG") -> str | None:
     problem = _declared_size_problem(path, max_pixels)
     if problem or mode == "none":
         return problem
+    start, end = MARKERS[kind]
     try:
         if mode == "full":
             with Image.open(path) as image:
-                if image.format != "JPEG":
-                    return f"not a JPEG image (found {image.format})"
+                if image.format != kind:
+                    return f"not a {kind} image (found {image.format})"
                 image.load()
             return None
         with open(path, "rb") as handle:
-            head = handle.read(3)
+            head = handle.read(len(start))
             handle.seek(max(os.path.getsize(path) - 64, 0))
             tail = handle.read()
     except FileNotFoundError:
@@ -80,26 +92,29 @@ def _jpeg_problem(path: Path, mode: str, max_pixels: int) -> str | None:
     except Image.DecompressionBombError as err:
         return f"image too large, refused as a possible decompression bomb ({err})"
     except DECODE_ERRORS as err:  # PIL raises OSError subclasses for truncated/corrupt data
-        return f"unreadable or corrupt JPEG ({err})"
-    if head != b"\xff\xd8\xff":
-        return "not a JPEG file (no start-of-image marker)"
-    if b"\xff\xd9" not in tail:
-        return "truncated JPEG (no end-of-image marker)"
+        return f"unreadable or corrupt {kind} ({err})"
+    if head != start:
+        return f"not a {kind} file (no {'start-of-image marker' if kind == 'JPEG' else 'PNG signature'})"
+    if end not in tail:
+        return f"truncated {kind} ({'no end-of-image marker' if kind == 'JPEG' else 'no IEND chunk'})"
     return None
 
 
-def check_jpegs(paths: list[Path], mode: str = "full", max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+def check_jpegs(
+    paths: list[Path], mode: str = "full", max_pixels: int = DEFAULT_MAX_PIXELS, kind: str = "JPEG"
+) -> None:
     """Raise :class:`RawDataError` naming the first bad file among ``paths``.
 
     Every mode refuses an image whose header declares more than ``max_pixels``; then ``full`` decodes every
-    image, ``header`` checks the JPEG start/end markers, ``none`` checks nothing more.
+    image, ``header`` checks the start/end markers of ``kind`` (``JPEG``, or ``PNG`` for PETA), ``none`` checks
+    nothing more.
     """
     if mode not in CHECK_MODES:
         raise ValueError(f"image_check must be one of {CHECK_MODES}, got {mode!r}")
     if not paths:
         return
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        problems = list(pool.map(lambda p: _jpeg_problem(p, mode, max_pixels), paths, chunksize=64))
+        problems = list(pool.map(lambda p: _image_problem(p, mode, max_pixels, kind), paths, chunksize=64))
     bad = [(p, msg) for p, msg in zip(paths, problems) if msg]
     if bad:
         first, problem = bad[0]

@@ -37,6 +37,12 @@ class ModelBundle:
     state_dicts: tuple[dict[str, torch.Tensor], ...]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     num_sources: int = 2  # training sources (domains): the source classifier and domain-specific statistics
+    sources: tuple[str, ...] = ()  # their names, in domain order (a bundle of before source sets: none)
+
+    def domain_of(self, source: str, default: int = 0) -> int:
+        """The domain index whose statistics normalise images of ``source`` (``default`` for a source it was not
+        trained on)."""
+        return self.sources.index(source) if source in self.sources else default
 
     def networks(self) -> list[KANet]:
         """Every trained network, in evaluation mode."""
@@ -54,6 +60,7 @@ class ModelBundle:
             "attributes": list(self.attributes),
             "image_size": list(self.image_size),
             "trained_tasks": list(self.trained_tasks),
+            "sources": list(self.sources),
             "state_dicts": list(self.state_dicts),
         }
 
@@ -82,6 +89,7 @@ class ModelBundle:
                 tuple(state["state_dicts"]),
                 dict(state.get("settings", {})),
                 int(state.get("num_sources", 2)),
+                tuple(str(name) for name in state.get("sources", ())),
             )
         except (TypeError, ValueError, IndexError) as err:
             raise ModelFileError(path, f"not a valid model bundle ({type(err).__name__}: {err})") from None

@@ -112,7 +112,18 @@ def sample_person(rng: np.random.Generator) -> Person:
 
 
 def sample_style(rng: np.random.Generator, dataset: str) -> Style:
-    """A camera (``market``) or scene (``pa100k``) look; the two datasets differ on purpose."""
+    """A camera (``market``) or scene (``pa100k``, ``peta``) look; the datasets differ on purpose."""
+    if dataset == "peta":  # PETA: mixed, low-resolution archive cameras, cold and washed-out, heavily blurred
+        background = rng.integers(60, 200, 3)
+        return Style(
+            tuple(rng.uniform(0.75, 1.0, 3) * np.array([0.9, 1.0, 1.15])),
+            float(rng.uniform(-10, 35)),
+            float(rng.uniform(2, 6)),
+            float(rng.uniform(0.6, 1.4)),
+            tuple(int(v) for v in background),
+            0.3,
+            100,
+        )
     if dataset == "market":
         background = rng.integers(70, 150, 3)
         return Style(

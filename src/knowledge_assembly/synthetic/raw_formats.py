@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formats import market1501, pa100k, upar
-from ..formats.images import encode_jpeg
+from ..formats import market1501, pa100k, peta, upar
+from ..formats.images import encode_jpeg, encode_png
 from .people import Person, Style, render, sample_person, sample_style
 
 THUMBS_DB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)  # OLE header, as Windows writes
@@ -177,13 +177,30 @@ def _label_frame(rows: list[tuple[str, np.ndarray]]) -> pd.DataFrame:
     return pd.concat([pd.DataFrame({"image": [r[0] for r in rows]}), pd.DataFrame(matrix, columns=names)], axis=1)
 
 
-def synthetic_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes]]:
-    """Market-1501, PA-100K and UPAR file trees for ``params`` (seeded, reproducible)."""
+def peta_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """PETA as UPAR lays it out (``images/NNNNN.png``, PNG crops of varying size) and its UPAR labels."""
+    styles = [sample_style(rng, "peta") for _ in range(params["scenes"])]
+    files: dict[str, bytes] = {}
+    upar_rows: list[tuple[str, np.ndarray]] = []
+    for index in range(1, params["images"] + 1):
+        person = sample_person(rng)
+        width = _ranged(rng, params["width_range"])
+        size = (width, int(width * rng.uniform(*params["aspect_range"])))
+        name = peta.image_path(index)
+        files[name] = encode_png(render(person, styles[rng.integers(len(styles))], rng, size))
+        upar_rows.append((f"PETA/{name}", person.attributes))
+    return files, _label_frame(upar_rows)
+
+
+def synthetic_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], ...]:
+    """Market-1501, PA-100K, PETA and UPAR file trees for ``params`` (seeded, reproducible; PETA is drawn last, so
+    the other trees do not depend on it)."""
     rng = np.random.default_rng(params["seed"])
     size = tuple(params["market1501"]["image_size"])
     market, market_labels = market1501_files(params["market1501"], rng, size)
     pa, pa_labels = pa100k_files(params["pa100k"], rng)
-    parts = [pa_labels] + ([market_labels] if params["upar"]["include_market1501"] else [])
-    upar_labels = pd.concat(parts[::-1], ignore_index=True)
+    petas, peta_labels = peta_files(params["peta"], rng) if params.get("peta") else ({}, None)
+    parts = ([market_labels] if params["upar"]["include_market1501"] else []) + [pa_labels, peta_labels]
+    upar_labels = pd.concat([part for part in parts if part is not None], ignore_index=True)
     upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
-    return market, pa, upar_files
+    return market, pa, petas, upar_files

@@ -17,16 +17,26 @@ from knowledge_assembly.reports.tracking import log_final_metrics
 logger = logging.getLogger(__name__)
 
 
+TEST_SOURCES = {"par_test": "pa100k", "peta_test": "peta"}  # the training source of each attribute test split
+
+
+def test_images(
+    query: np.ndarray, gallery: np.ndarray, par_test: np.ndarray, reid_attributes: np.ndarray, peta_test: np.ndarray
+) -> evaluate.TestImages:
+    return evaluate.TestImages(query, gallery, par_test, reid_attributes, peta_test, TEST_SOURCES)
+
+
 def network_outputs(
     bundle: ModelBundle,
     query_images: np.ndarray,
     gallery_images: np.ndarray,
     par_test_images: np.ndarray,
     reid_attribute_images: np.ndarray,
+    peta_test_images: np.ndarray,
     config: EvaluationConfig,
 ) -> list[evaluate.NetworkOutputs]:
     """Features and attribute probabilities of every network of the bundle on the test images."""
-    images = evaluate.TestImages(query_images, gallery_images, par_test_images, reid_attribute_images)
+    images = test_images(query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images)
     return evaluate.network_outputs(bundle, images, config.batch_size)
 
 
@@ -44,12 +54,13 @@ def par_metrics(
     outputs: list[evaluate.NetworkOutputs],
     par_test: pd.DataFrame,
     reid_attributes: pd.DataFrame,
+    peta_test: pd.DataFrame,
     attribute_names: list[str],
     config: EvaluationConfig,
 ) -> list[dict[str, Any]]:
-    """PAR metrics of every network on the PA-100K test split and on the UPAR-labelled Market-1501 images
-    (the reID domain; never used for training)."""
-    return evaluate.par_metrics(outputs, par_test, reid_attributes, attribute_names, config)
+    """PAR metrics of every network on the PA-100K test split, on the UPAR-labelled Market-1501 images (the reID
+    domain; never used for training) and on PETA's test split where there is PETA."""
+    return evaluate.par_metrics(outputs, par_test, reid_attributes, attribute_names, config, peta_test)
 
 
 def summarise_metrics(

@@ -13,6 +13,8 @@ SHARED_INPUTS = {
     "par_test_images",
     "reid_attributes",
     "reid_attributes_images",
+    "peta_test",
+    "peta_test_images",
     "par_attributes",
     "tracking",
 }
@@ -29,6 +31,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
                     "reid_gallery_images",
                     "par_test_images",
                     "reid_attributes_images",
+                    "peta_test_images",
                     "params:evaluation",
                 ],
                 "network_outputs",
@@ -42,7 +45,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
             ),
             Node(
                 par_metrics,
-                ["network_outputs", "par_test", "reid_attributes", "par_attributes", "params:evaluation"],
+                ["network_outputs", "par_test", "reid_attributes", "peta_test", "par_attributes", "params:evaluation"],
                 "par_metrics",
                 name="par_metrics",
             ),

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from knowledge_assembly.formats import market1501, pa100k, upar
+from knowledge_assembly.formats import market1501, pa100k, peta, upar
 from knowledge_assembly.formats.errors import RawDataError, summarise
 from knowledge_assembly.formats.images import check_jpegs
 from knowledge_assembly.formats.paths import require_regular_files
@@ -21,7 +21,8 @@ from knowledge_assembly.formats.paths import require_regular_files
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
-MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", "par_attributes")  # what ingestion writes
+PETA_MANIFESTS = tuple(f"peta_{split}" for split in peta.SPLITS)  # empty where PETA is not there
+MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS, "par_attributes")  # what ingestion writes
 
 
 def index_market1501(root: Path, params: dict[str, Any], image_check: str, max_pixels: int) -> pd.DataFrame:
@@ -56,9 +57,12 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str, max_pixel
     return index
 
 
-def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """UPAR labels of PA-100K images (keyed by path relative to the PA-100K root) and of Market-1501
-    images (relative to the Market-1501 root; for evaluation on the reID domain only)."""
+UPAR_PREFIXES = ("pa100k_prefix", "market1501_prefix", "peta_prefix")  # UPAR's folder of each dataset's images
+
+
+def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """UPAR labels of PA-100K images (keyed by path relative to the PA-100K root), of Market-1501 images (relative
+    to the Market-1501 root; for evaluation on the reID domain only) and of PETA images (relative to the PETA root)."""
     frames, names = [], None
     for csv_name in params["csv_files"]:
         csv_names, frame = upar.read_csv(root / csv_name)
@@ -71,16 +75,18 @@ def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, 
     if len(repeated):
         first = repeated.iloc[0]
         raise RawDataError(root / first["source"], f"image {first['image']} is labelled in more than one CSV")
-    prefixes = [params[key].rstrip("/") + "/" for key in ("pa100k_prefix", "market1501_prefix")]
+    prefixes = [params[key].rstrip("/") + "/" for key in UPAR_PREFIXES]
     unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
     if len(unused):
         folders = unused.str.split("/").str[0].value_counts().sort_index()
         counted = ", ".join(f"{folder}/ {count}" for folder, count in folders.items())
         logger.warning(
-            "%d UPAR rows are under neither %s nor %s and are not used (%s): %s",
-            len(unused), *prefixes, counted, summarise(unused.tolist(), 3),
+            "%d UPAR rows are under none of %s and are not used (%s): %s",
+            len(unused), ", ".join(prefixes), counted, summarise(unused.tolist(), 3),
         )  # fmt: skip
-    return _under(labels, params["pa100k_prefix"]), _under(labels, params["market1501_prefix"]), names
+    pa100k_labels, market_labels, peta_labels = (_under(labels, params[key]) for key in UPAR_PREFIXES)
+    peta.check_names(peta_labels["path"], ", ".join(params["csv_files"]))
+    return pa100k_labels, market_labels, peta_labels, names
 
 
 def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -92,17 +98,37 @@ def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
     )
 
 
+def index_peta(
+    root: Path | None, labels: pd.DataFrame, params: dict[str, Any], image_check: str, max_pixels: int
+) -> pd.DataFrame:
+    """The UPAR-labelled PETA images (``path``, ``split``, the attributes), split by :func:`peta.split_of`; empty
+    where the PETA root is absent (the source sets that train on PETA then refuse to start)."""
+    if root is None:
+        if len(labels):
+            logger.info("%d UPAR PETA rows not used: the PETA root (globals raw.peta) is absent", len(labels))
+        return labels.iloc[:0].assign(split=pd.Series(dtype=str))
+    paths = [root / path for path in labels["path"]]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
+    require_regular_files(paths)
+    check_jpegs(paths, image_check, max_pixels, kind="PNG")
+    fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
+    return labels.assign(split=peta.split_of(labels["path"], fractions, int(params["split_seed"])))
+
+
 def assemble_manifests(
     market_index: pd.DataFrame,
     pa100k_index: pd.DataFrame,
     par_labels: pd.DataFrame,
     market_labels: pd.DataFrame,
+    peta_index: pd.DataFrame,
     attribute_names: list[str],
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """Every manifest of :data:`MANIFESTS`, checked, in memory until written: reID train/query/gallery and PAR
     train/val/test, the UPAR-labelled Market-1501 images (``reid_attributes``: evaluation only, never a training
-    input), plus the attribute names (``par_attributes``)."""
+    input), PETA train/val/test (empty without PETA), plus the attribute names (``par_attributes``)."""
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
     par = pa100k_index.merge(par_labels, on="path", how="left", indicator=True)
@@ -121,8 +147,13 @@ def assemble_manifests(
         if not size:
             raise RawDataError(name, "manifest would be empty; check the raw data folders")
     reid_attributes = reid_domain_labels(market_index, market_labels, attribute_names)
-    logger.info("Manifests: %s; UPAR-labelled Market-1501 images (evaluation only): %d", sizes, len(reid_attributes))
-    return dict(zip(MANIFESTS, (*manifests, reid_attributes, list(attribute_names)), strict=True))
+    peta_index = peta_index.astype({name: "uint8" for name in attribute_names})
+    petas = [peta_index[peta_index["split"] == s].drop(columns="split").reset_index(drop=True) for s in peta.SPLITS]
+    logger.info(
+        "Manifests: %s; UPAR-labelled Market-1501 images (evaluation only): %d; PETA: %s",
+        sizes, len(reid_attributes), dict(zip(PETA_MANIFESTS, map(len, petas))),
+    )  # fmt: skip
+    return dict(zip(MANIFESTS, (*manifests, reid_attributes, *petas, list(attribute_names)), strict=True))
 
 
 def reid_domain_labels(

@@ -2,7 +2,15 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import MANIFESTS, assemble_manifests, index_market1501, index_pa100k, read_upar_labels, write_manifests
+from .nodes import (
+    MANIFESTS,
+    assemble_manifests,
+    index_market1501,
+    index_pa100k,
+    index_peta,
+    read_upar_labels,
+    write_manifests,
+)
 
 
 def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
@@ -34,8 +42,20 @@ def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
         Node(
             read_upar_labels,
             ["upar_raw", "params:ingestion.upar"],
-            ["upar_pa100k_labels", "upar_market1501_labels", "upar_attribute_names"],
+            ["upar_pa100k_labels", "upar_market1501_labels", "upar_peta_labels", "upar_attribute_names"],
             name="read_upar_labels",
+        ),
+        Node(
+            index_peta,
+            [
+                "peta_raw",
+                "upar_peta_labels",
+                "params:ingestion.peta",
+                "params:ingestion.image_check",
+                "params:ingestion.image_max_pixels",
+            ],
+            "peta_index",
+            name="index_peta",
         ),
         Node(
             assemble_manifests,
@@ -44,6 +64,7 @@ def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
                 "pa100k_index",
                 "upar_pa100k_labels",
                 "upar_market1501_labels",
+                "peta_index",
                 "upar_attribute_names",
                 "params:ingestion.upar",
             ],

@@ -21,6 +21,9 @@ CACHED = (
     "par_val",
     "par_test",
     "reid_attributes",
+    "peta_train",
+    "peta_val",
+    "peta_test",
 )  # what training (with its validation) and evaluation read
 
 
@@ -30,6 +33,7 @@ def cache_images(
     max_pixels: int,
     market1501_raw: Path,
     pa100k_raw: Path,
+    peta_raw: Path | None,
     checked_manifests: dict[str, Any],
 ) -> dict[str, Any]:
     """Decode every image of the :data:`CACHED` manifests once, resized to ``size`` = [width, height], into
@@ -37,18 +41,19 @@ def cache_images(
     for the catalog to write (the caches are renamed into place).
 
     All or nothing: any image that fails to decode raises (naming it) before a single manifest or cache is
-    replaced, and the staged files are removed. Manifests named ``par_*`` list PA-100K images, the others
-    Market-1501's.
+    replaced, and the staged files are removed. Manifests named ``par_*`` list PA-100K images, ``peta_*`` PETA's
+    (empty where there is no PETA root), the others Market-1501's.
     """
     manifests = checked_manifests
+    roots = {"par": pa100k_raw, "peta": peta_raw, "reid": market1501_raw}
     for leftover in folder.glob(f"{STAGING_PREFIX}*"):  # from a run that was killed
         leftover.unlink()
     staged: dict[str, np.memmap] = {}
     try:
         for name in CACHED:
-            root = pa100k_raw if name.startswith("par_") else market1501_raw
+            root = roots[name.partition("_")[0]]
             file = folder / f"{STAGING_PREFIX}{name}.npy"
-            paths = [root / path for path in manifests[name]["path"]]
+            paths = [Path(root) / path for path in manifests[name]["path"]]
             staged[f"{name}_images"] = decode_to_file(paths, (int(size[0]), int(size[1])), file, max_pixels)
             logger.info("Decoded %d images of %s", len(paths), name)
     except BaseException:

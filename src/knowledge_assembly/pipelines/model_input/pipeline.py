@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             "max_pixels": "params:ingestion.image_max_pixels",
             "market1501_raw": "market1501_raw",
             "pa100k_raw": "pa100k_raw",
+            "peta_raw": "peta_raw",
             "checked_manifests": "checked_manifests",
         },
         # manifests first: the catalog saves outputs in this order, and each cache records its manifest when saved

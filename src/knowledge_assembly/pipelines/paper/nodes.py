@@ -11,8 +11,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
-from knowledge_assembly.evaluation.evaluate import TestImages, evaluate_bundle, summary_line
-from knowledge_assembly.pipelines.training.nodes import train_variant
+from knowledge_assembly.evaluation.evaluate import evaluate_bundle, summary_line
+from knowledge_assembly.pipelines.evaluation.nodes import test_images
+from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
+from knowledge_assembly.sources import SourceSet
 from knowledge_assembly.reports import figures, tables
 from knowledge_assembly.reports.tracking import log_final_metrics
 
@@ -32,11 +34,9 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 def train_and_evaluate_seeds(
     name: str,
     seeds: list[int],
-    reid_train: pd.DataFrame,
-    par_train: pd.DataFrame,
+    chosen: SourceSet,
+    tables: dict[str, SourceTable],
     par_val: pd.DataFrame,
-    reid_images: np.ndarray,
-    par_images: np.ndarray,
     par_val_images: np.ndarray,
     attribute_names: list[str],
     checkpoints: Path,
@@ -53,19 +53,19 @@ def train_and_evaluate_seeds(
     par_test_images: np.ndarray,
     reid_attributes: pd.DataFrame,
     reid_attribute_images: np.ndarray,
+    peta_test: pd.DataFrame,
+    peta_test_images: np.ndarray,
     evaluation: EvaluationConfig,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
-    images = TestImages(query_images, gallery_images, par_test_images, reid_attribute_images)
+    images = test_images(query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images)
     results = []
     for seed in seeds:
         bundle, _ = train_variant(
             name,
-            reid_train,
-            par_train,
+            chosen,
+            tables,
             par_val,
-            reid_images,
-            par_images,
             par_val_images,
             attribute_names,
             checkpoints,
@@ -76,7 +76,9 @@ def train_and_evaluate_seeds(
             variant,
             seed=seed,
         )
-        metrics = evaluate_bundle(bundle, images, reid_query, reid_gallery, par_test, reid_attributes, evaluation)
+        metrics = evaluate_bundle(
+            bundle, images, reid_query, reid_gallery, par_test, reid_attributes, evaluation, peta_test
+        )
         log_final_metrics(Path(tracking) / name / f"seed{seed}" / "eval", metrics)
         results.append(_headline(metrics))
         logger.info(summary_line(metrics))

@@ -19,6 +19,8 @@ EVALUATION_INPUTS = [
     "par_test_images",
     "reid_attributes",
     "reid_attributes_images",
+    "peta_test",
+    "peta_test_images",
     "params:evaluation",
 ]
 
@@ -31,7 +33,7 @@ def seed_metrics(variant: str) -> str:
 def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
     inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
-    return Pipeline(
+    return training.create_sources_pipeline() + Pipeline(
         [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
         namespace=variant,
         inputs=SHARED_INPUTS,

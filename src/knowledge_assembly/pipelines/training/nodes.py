@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from knowledge_assembly.config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
+from knowledge_assembly.config import ConfigError, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.models.bundle import ModelBundle
+from knowledge_assembly.sources import SourceSet, chosen_source_set
 from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
 from knowledge_assembly.training.distributed import trainer_for, with_launched_world
 from knowledge_assembly.training.run import tracked_params
@@ -25,13 +28,30 @@ def fix_threads(training: TrainingConfig) -> None:
     torch.backends.cudnn.benchmark = not training.deterministic  # autotuned convolutions when allowed
 
 
+@dataclass(frozen=True)
+class SourceTable:
+    """One source's training manifest and its decoded image cache (row ``i`` of ``images`` is manifest row ``i``)."""
+
+    manifest: pd.DataFrame
+    images: np.ndarray
+
+
+def choose_sources(sources: dict[str, Any], source_sets: dict[str, Any], source_set: str) -> SourceSet:
+    """The configured source set a run trains on (``--params source_set=<name>``)."""
+    return chosen_source_set(sources, source_sets, source_set)
+
+
+def training_tables(chosen: SourceSet, **tables: Any) -> dict[str, SourceTable]:
+    """The training manifest and image cache of every source of ``chosen``; ``tables`` holds ``<source>`` and
+    ``<source>_images`` for every configured source (the pipeline wires them)."""
+    return {name: SourceTable(tables[name], tables[f"{name}_images"]) for name in chosen.names}
+
+
 def train_variant(
     name: str,
-    reid_train: pd.DataFrame,
-    par_train: pd.DataFrame,
+    chosen: SourceSet,
+    tables: dict[str, SourceTable],
     par_val: pd.DataFrame,
-    reid_images: np.ndarray,
-    par_images: np.ndarray,
     par_val_images: np.ndarray,
     attribute_names: list[str],
     checkpoints: Path,
@@ -42,10 +62,11 @@ def train_variant(
     variant: VariantConfig,
     seed: int | None = None,
 ) -> tuple[ModelBundle, pd.DataFrame]:
-    """Train variant ``name`` (its epoch checkpoint in ``checkpoints``, its DVCLive curves and settings in
-    ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper pipeline), validating on
-    ``par_val`` and on ``validation.reid_holdout_ids`` identities of ``reid_train`` held out of training; return the
-    model bundle (the last or the best validated epoch's weights, ``validation.select``) and the history.
+    """Train variant ``name`` on the sources of ``chosen`` (its epoch checkpoint in ``checkpoints``, its DVCLive
+    curves and settings in ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper
+    pipeline), validating on ``par_val`` and on ``validation.reid_holdout_ids`` identities of the first
+    identity-labelled source held out of training; return the model bundle (the last or the best validated epoch's
+    weights, ``validation.select``) and the history.
 
     ``seed`` replaces ``training.seed`` (the paper pipeline trains every seed of ``paper.seeds``);
     ``domain_bn: true`` in the variant turns on domain-specific BatchNorm like ``model.domain_bn``.
@@ -53,10 +74,12 @@ def train_variant(
     if seed is not None:
         training = dataclasses.replace(training, seed=int(seed))
     training = with_launched_world(training)  # under torchrun / srun: the launched group's size
+    chosen.check_variant(name, variant.supervised)
+    chosen.check_shares(training, training.world_size)
     model = dataclasses.replace(model, domain_bn=model.domain_bn or variant.domain_bn)
     fix_threads(training)
     data, validation_set = training_and_validation_data(
-        reid_train, par_train, par_val, reid_images, par_images, par_val_images, attribute_names, training, validation
+        chosen, tables, par_val, par_val_images, attribute_names, training, validation
     )
     checkpoint = Path(checkpoints) / f"{name}-seed{training.seed}.pt"
     live = Path(tracking) / name / ("train" if seed is None else f"seed{training.seed}/train")
@@ -71,55 +94,66 @@ def train_variant(
         validation=validation,
         validation_set=validation_set,
     )
+    images = next(iter(tables.values())).images
     bundle = ModelBundle(
         variant=name,
         model=model,
         attributes=tuple(attribute_names),
         num_ids=data.num_ids,
         num_sources=len(data.sources),
-        image_size=(int(reid_images.shape[2]), int(reid_images.shape[1])),
+        image_size=(int(images.shape[2]), int(images.shape[1])),
         seed=training.seed,
         trained_tasks=tuple(variant.supervised),
         state_dicts=tuple(n.state_dict() for n in result.networks),
-        settings=tracked_params(variant, training, model, validation),
+        settings={**tracked_params(variant, training, model, validation), "source_set": chosen.name},
+        sources=chosen.names,
     )
     return bundle, pd.DataFrame(result.history)
 
 
 def training_and_validation_data(
-    reid_train: pd.DataFrame,
-    par_train: pd.DataFrame,
+    chosen: SourceSet,
+    tables: dict[str, SourceTable],
     par_val: pd.DataFrame,
-    reid_images: np.ndarray,
-    par_images: np.ndarray,
     par_val_images: np.ndarray,
     attribute_names: list[str],
     training: TrainingConfig,
     validation: ValidationConfig,
 ) -> tuple[TrainingData, ValidationSet]:
-    """The training images without the held-out identities (left in the memory-mapped cache, skipped by row) and
-    the validation set: those identities' images and the PAR val split."""
-    cameras = reid_train["camid"].to_numpy()
-    holdout = hold_out_identities(
-        reid_train["label"].to_numpy(), cameras, validation.reid_holdout_ids, training.ids_per_batch
-    )
-    held = holdout.held_rows
-    reid = SourceData(
-        "reid_train",
-        reid_images,
-        PKSampler(training.ids_per_batch, training.images_per_id),
-        {"reid": holdout.fit_labels},
-        holdout.fit_rows if len(held) else None,
-    )
-    par = SourceData(
-        "par_train", par_images, UniformSampler(training.par_batch_size), {"par": par_train[attribute_names].to_numpy()}
-    )
-    data = TrainingData((reid, par))  # the order of REID_SOURCE, PAR_SOURCE
+    """One :class:`SourceData` per source of ``chosen`` (labels of the tasks it is labelled for; identity labels of
+    later identity sources offset past the earlier ones') and the validation set: the identities of the first
+    identity-labelled source held out of training (left in its memory-mapped cache, skipped by row) and the PAR val
+    split."""
+    sources, held_out, identities = [], None, 0
+    for name, config in chosen.sources:
+        table = tables[name]
+        if not len(table.manifest):
+            raise ConfigError(
+                f"source {name} of source_set={chosen.name} has no training images: put it at globals raw.{name}"
+            )
+        labels, rows = {}, None
+        if "reid" in config.tasks:
+            ids = table.manifest["label"].to_numpy()
+            count = validation.reid_holdout_ids if held_out is None else 0
+            holdout = hold_out_identities(ids, table.manifest["camid"].to_numpy(), count, training.ids_per_batch)
+            if held_out is None:
+                held_out = (table, holdout.held_rows)
+            labels["reid"] = holdout.fit_labels + identities
+            rows = holdout.fit_rows if len(holdout.held_rows) else None
+            identities += int(holdout.fit_labels.max()) + 1
+        if "par" in config.tasks:
+            labels["par"] = table.manifest[attribute_names].to_numpy()
+        if config.sampler == "pk":
+            sampler = PKSampler(training.ids_per_batch, training.images_per_id)
+        else:
+            sampler = UniformSampler(config.share(training))
+        sources.append(SourceData(name, table.images, sampler, labels, rows))
+    reid_table, held = held_out if held_out else (None, np.empty(0, dtype=np.int64))
     validation_set = ValidationSet(
-        np.asarray(reid_images[held]),
-        reid_train["pid"].to_numpy()[held],
-        cameras[held],
+        np.asarray(reid_table.images[held]) if reid_table else np.empty((0, *par_val_images.shape[1:]), np.uint8),
+        reid_table.manifest["pid"].to_numpy()[held] if reid_table else np.empty(0, np.int64),
+        reid_table.manifest["camid"].to_numpy()[held] if reid_table else np.empty(0, np.int64),
         par_val_images,
         par_val[attribute_names].to_numpy(),
     )
-    return data, validation_set
+    return TrainingData(tuple(sources)), validation_set

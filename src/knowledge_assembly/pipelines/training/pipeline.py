@@ -1,17 +1,18 @@
 """``training`` pipeline of one variant, in the variant's namespace: ``params:variant`` is that variant's entry
-of ``params:variants``."""
+of ``params:variants``; the run's source set (``params:source_set``) chooses which sources it trains on."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import train_variant
+from .nodes import choose_sources, train_variant, training_tables
+
+# Where each configured source's training manifest comes from (its image cache is <manifest>_images).
+SOURCE_MANIFESTS = {"market1501": "reid_train", "pa100k": "par_train", "peta": "peta_train"}
 
 # what training reads, after the variant's name, in the order of train_variant's arguments
 TRAINING_INPUTS = [
-    "reid_train",
-    "par_train",
+    "chosen_sources",
+    "training_tables",
     "par_val",
-    "reid_train_images",
-    "par_train_images",
     "par_val_images",
     "par_attributes",
     "checkpoints",
@@ -36,11 +37,31 @@ def parameter_mapping(parameters_key: str) -> dict[str, str]:
     }
 
 
+def create_sources_pipeline() -> Pipeline:
+    """The chosen source set and its training tables (shared by every variant)."""
+    tables = {
+        **{source: manifest for source, manifest in SOURCE_MANIFESTS.items()},
+        **{f"{source}_images": f"{manifest}_images" for source, manifest in SOURCE_MANIFESTS.items()},
+    }
+    return Pipeline(
+        [
+            Node(
+                choose_sources,
+                ["params:sources", "params:source_sets", "params:source_set"],
+                "chosen_sources",
+                name="choose_sources",
+            ),
+            Node(training_tables, {"chosen": "chosen_sources", **tables}, "training_tables", name="training_tables"),
+        ]
+    )
+
+
 def create_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
-    return Pipeline(
+    train = Pipeline(
         [Node(train_variant, ["variant_name", *TRAINING_INPUTS], ["model", "training_history"], name="train")],
         namespace=variant,
         inputs=SHARED_INPUTS,
         parameters=parameter_mapping(parameters_key),
     )
+    return create_sources_pipeline() + train

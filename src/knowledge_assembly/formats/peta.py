@@ -1,0 +1,42 @@
+"""PETA as UPAR lays it out: ``PETA/images/NNNNN.png`` rows of the UPAR CSV (UPAR's 40 attributes), the images PNG
+crops of varying size under the PETA root's ``images/``.
+
+UPAR's task-1 training CSV lists PETA training images only, so ingestion splits the labelled images into
+train / val / test by a seeded permutation (PETA's own protocol is a random split as well).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .errors import RawDataError
+
+IMAGE_DIR = "images"
+NAME = re.compile(r"images/\d{5}\.png")
+SPLITS = ("train", "val", "test")
+
+
+def image_path(index: int) -> str:
+    """``images/NNNNN.png`` of image ``index`` (1-based, as PETA numbers them)."""
+    return f"{IMAGE_DIR}/{index:05d}.png"
+
+
+def check_names(paths: pd.Series, source: str) -> None:
+    """Refuse a PETA row whose image is not ``images/NNNNN.png``, naming ``source`` (the CSV) and the row."""
+    bad = paths[~paths.str.fullmatch(NAME.pattern)]
+    if len(bad):
+        raise RawDataError(source, f"PETA image {bad.iloc[0]!r} is not named images/NNNNN.png ({len(bad)} such rows)")
+
+
+def split_of(paths: pd.Series, fractions: dict[str, float], seed: int) -> pd.Series:
+    """``train`` / ``val`` / ``test`` per image: a permutation of the sorted paths seeded by ``seed``, cut at
+    ``fractions['val']`` and ``fractions['test']`` (the rest is train), so the split does not depend on row order."""
+    order = np.random.default_rng(seed).permutation(len(paths))
+    ranked = np.empty(len(paths), dtype=np.int64)
+    ranked[np.argsort(paths.to_numpy(), kind="stable")[order]] = np.arange(len(paths))
+    n_val, n_test = (int(round(fractions[s] * len(paths))) for s in ("val", "test"))
+    split = np.where(ranked < n_test, "test", np.where(ranked < n_test + n_val, "val", "train"))
+    return pd.Series(split, index=paths.index)

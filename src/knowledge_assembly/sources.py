@@ -1,0 +1,122 @@
+"""Training sources and the named sets of them, from configuration: ``params:sources`` (one entry per source),
+``params:source_sets`` (name -> sources in batch order) and ``params:source_set`` (the set a run trains on,
+``--params source_set=<name>`` in any environment).
+
+A source is one domain (its own BatchNorm statistics with domain-specific BN, one class of the source classifier);
+it names the tasks its training labels teach (possibly none: an unlabelled source), the labels that are for
+evaluation only, its sampler (P x K for identity-labelled sources, uniform otherwise) and its share of each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .config import SUPERVISED_TASKS, ConfigError, StrictConfig, TrainingConfig, closest
+
+SAMPLERS = ("pk", "uniform")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceConfig(StrictConfig):
+    """``params:sources.<name>``. ``batch_size``: images of a uniformly sampled source per batch (``null``:
+    ``training.par_batch_size``); a ``pk`` source draws ``training.ids_per_batch`` x ``training.images_per_id``."""
+
+    SECTION: ClassVar[str] = "sources"
+
+    tasks: tuple[str, ...]
+    evaluation_only: tuple[str, ...] = ()
+    sampler: str
+    batch_size: int | None = None
+
+    def _problems(self) -> list[str]:
+        problems = [
+            f"unknown task {task!r} in tasks{closest(task, SUPERVISED_TASKS)}"
+            for task in (*self.tasks, *self.evaluation_only)
+            if task not in SUPERVISED_TASKS
+        ]
+        if self.sampler not in SAMPLERS:
+            problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        elif self.sampler == "pk" and "reid" not in self.tasks:
+            problems.append("a pk sampler needs identity labels (reid in tasks)")
+        if self.batch_size is not None and self.batch_size <= 0:
+            problems.append(f"batch_size must be > 0 or null, got {self.batch_size}")
+        return problems
+
+    def share(self, training: TrainingConfig) -> int:
+        """Images of the source in each (global) batch."""
+        if self.sampler == "pk":
+            return training.ids_per_batch * training.images_per_id
+        return self.batch_size or training.par_batch_size
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    """The sources a run trains on, in batch order (one contiguous block of rows per source in every batch)."""
+
+    name: str
+    sources: tuple[tuple[str, SourceConfig], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.sources)
+
+    def labelled_for(self, task: str) -> tuple[str, ...]:
+        """The sources whose training labels teach ``task``."""
+        return tuple(name for name, source in self.sources if task in source.tasks)
+
+    def check_variant(self, variant: str, supervised: tuple[str, ...]) -> None:
+        """A variant can only supervise tasks some source of the set is labelled for."""
+        for task in supervised:
+            if not self.labelled_for(task):
+                raise ConfigError(
+                    f"variants.{variant}: supervises {task!r}, but no source of source_set={self.name} is labelled "
+                    f"for it (sources: {', '.join(self.names)})"
+                )
+
+    def check_shares(self, training: TrainingConfig, world_size: int) -> None:
+        """Every source's block of a batch must split evenly over the processes of a distributed run."""
+        for name, source in self.sources:
+            share = source.share(training)
+            if share % world_size:
+                raise ConfigError(
+                    f"sources.{name}: its {share} images per batch do not divide evenly over training.world_size="
+                    f"{world_size} processes; make its batch share a multiple of {world_size}"
+                )
+
+
+def source_config(name: str, entry: Any) -> SourceConfig:
+    """``params:sources.<name>`` as a :class:`SourceConfig`; errors name the source's keys."""
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"parameter 'sources.{name}' must be a mapping of tasks, sampler ..., got {entry!r}")
+    try:
+        return SourceConfig(**entry)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("'sources.", f"'sources.{name}.").replace("sources:", f"sources.{name}:"))
+
+
+def chosen_source_set(sources: Mapping[str, Any], source_sets: Mapping[str, Any], source_set: str) -> SourceSet:
+    """The set named ``source_set`` with its sources' configuration, checked: a set or source name that is not
+    configured is an error naming the closest one."""
+    if source_set not in source_sets:
+        raise ConfigError(f"unknown source set 'source_set={source_set}'{closest(str(source_set), source_sets)}")
+    members = source_sets[source_set]
+    if not isinstance(members, list) or not members:
+        raise ConfigError(f"parameter 'source_sets.{source_set}' must list its sources, got {members!r}")
+    for name in members:
+        if name not in sources:
+            raise ConfigError(f"source_sets.{source_set}: unknown source {name!r}{closest(str(name), sources)}")
+    if len(set(members)) < len(members):
+        raise ConfigError(f"source_sets.{source_set}: a source is listed twice ({', '.join(members)})")
+    return SourceSet(source_set, tuple((name, source_config(name, sources[name])) for name in members))
+
+
+def checked_source_set(params: Mapping[str, Any]) -> SourceSet:
+    """The run's source set from the whole parameter tree, checked against the training settings (for the check
+    before any node runs)."""
+    chosen = chosen_source_set(params.get("sources", {}), params.get("source_sets", {}), params.get("source_set"))
+    training = params["training"]
+    training = training if isinstance(training, TrainingConfig) else TrainingConfig(**training)
+    chosen.check_shares(training, training.world_size)
+    return chosen
