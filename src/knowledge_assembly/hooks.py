@@ -9,13 +9,13 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset
 
-from knowledge_assembly.config import ConfigError, closest
+from knowledge_assembly.config import ConfigError, VariantConfig, closest
 from knowledge_assembly.datasets.folder_dataset import FolderDataset
 from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing_raw_data
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
-from knowledge_assembly.sources import checked_source_set
+from knowledge_assembly.sources import checked_source_set, chosen_source_set
 from knowledge_assembly.training.distributed import end_launched_jobs
 
 
@@ -162,6 +162,22 @@ class ParameterCheckHooks:
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")
+
+
+class VariantSourcesHooks:
+    """Every variant the pipeline trains supervises only tasks some source of the run's source set labels: checked
+    before any node runs, and before the checks of raw data and inputs (a wrong set is the first thing to fix)."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        keys = [name for name in pipeline.inputs() if name.startswith("params:variants.")]
+        if not keys:
+            return
+        chosen = chosen_source_set(*(catalog.load(f"params:{key}") for key in ("sources", "source_sets", "source_set")))
+        for key in sorted(keys):
+            variant = catalog.load(key)
+            supervised = variant.supervised if isinstance(variant, VariantConfig) else tuple(variant["supervised"])
+            chosen.check_variant(key.rpartition(".")[2], supervised)
 
 
 class RawDataHooks:

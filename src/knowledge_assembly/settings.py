@@ -14,6 +14,7 @@ from knowledge_assembly.hooks import (
     RunCompletionHooks,
     RunLockHooks,
     RunSummaryHooks,
+    VariantSourcesHooks,
     VersionedOutputHooks,
     WritableOutputHooks,
 )
@@ -52,4 +53,5 @@ HOOKS = (
     LaunchedGroupHooks(),
     MissingInputHooks(),
     RawDataHooks(),
+    VariantSourcesHooks(),
 )

@@ -93,7 +93,8 @@ def source_config(name: str, entry: Any) -> SourceConfig:
     try:
         return SourceConfig(**entry)
     except ConfigError as err:
-        raise ConfigError(str(err).replace("'sources.", f"'sources.{name}.").replace("sources:", f"sources.{name}:"))
+        message = str(err).replace("'sources.", f"'sources.{name}.").replace("sources:", f"sources.{name}:")
+        raise ConfigError(message) from None
 
 
 def chosen_source_set(sources: Mapping[str, Any], source_sets: Mapping[str, Any], source_set: str) -> SourceSet:

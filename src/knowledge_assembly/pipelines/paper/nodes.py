@@ -14,9 +14,9 @@ from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingCon
 from knowledge_assembly.evaluation.evaluate import evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.evaluation.nodes import test_images
 from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
-from knowledge_assembly.sources import SourceSet
 from knowledge_assembly.reports import figures, tables
 from knowledge_assembly.reports.tracking import log_final_metrics
+from knowledge_assembly.sources import SourceSet
 
 logger = logging.getLogger(__name__)
 
