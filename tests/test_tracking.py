@@ -50,18 +50,18 @@ def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(raw_proje
     table = [line for line in listed.stdout.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert header[:3] == ["variant", "version", "seed"]
-    assert header[3:8] == ["reid_mAP", "reid_rank1", "par_mA", "par_f1", "reid_domain_par_mA"]
-    assert header[8:] == ["training.lr"]  # the one setting in which the runs differ
+    assert header[3:9] == ["reid_mAP", "reid_rank1", "par_mA", "par_f1", "reid_domain_par_mA", "peta_par_mA"]
+    assert header[9:] == ["training.lr"]  # the one setting in which the runs differ
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
     assert [row[1] for row in rows] == [v.name for v in reversed(versions)]  # newest first
-    assert [row[8] for row in rows] == ["0.001", "0.002"]
+    assert [row[9] for row in rows] == ["0.001", "0.002"]
     newest = json.loads(raw_project.report("mtl", "metrics.json").read_text())
     assert rows[0][3] == f"{100 * newest['reid']['mAP']:.2f}"
     older = raw_project.data / "08_reporting/synthetic/mtl/metrics.json" / versions[0].name / "metrics.json"
     older.write_text(older.read_text()[:40])  # a run whose metrics were cut short
     listed = _kedro(raw_project, "runs", "--env", "test", "--variant", "mtl")
-    left = [line.split("|")[1:9] for line in listed.stdout.splitlines() if line.startswith("|")][2:]
-    assert listed.returncode == 0 and left == [table[2].split("|")[1:9]], listed.stdout  # the other run is listed
+    left = [line.split("|")[1:10] for line in listed.stdout.splitlines() if line.startswith("|")][2:]
+    assert listed.returncode == 0 and left == [table[2].split("|")[1:10]], listed.stdout  # the other run is listed
     warning = [line for line in listed.stderr.splitlines() if line.startswith("warning:")]
     assert warning == [warning[0]] and f"mtl.metrics version {versions[0].name} is unreadable (" in warning[0]
     assert "Traceback" not in listed.stderr
