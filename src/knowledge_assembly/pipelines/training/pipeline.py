@@ -39,10 +39,7 @@ def parameter_mapping(parameters_key: str) -> dict[str, str]:
 
 def create_sources_pipeline() -> Pipeline:
     """The chosen source set and its training tables (shared by every variant)."""
-    tables = {
-        **{source: manifest for source, manifest in SOURCE_MANIFESTS.items()},
-        **{f"{source}_images": f"{manifest}_images" for source, manifest in SOURCE_MANIFESTS.items()},
-    }
+    tables = {**SOURCE_MANIFESTS, **{f"{source}_images": f"{m}_images" for source, m in SOURCE_MANIFESTS.items()}}
     return Pipeline(
         [
             Node(
