@@ -100,7 +100,7 @@ def _image_problem(path: Path, mode: str, max_pixels: int, kind: str = "JPEG") -
     return None
 
 
-def check_jpegs(
+def check_images(
     paths: list[Path], mode: str = "full", max_pixels: int = DEFAULT_MAX_PIXELS, kind: str = "JPEG"
 ) -> None:
     """Raise :class:`RawDataError` naming the first bad file among ``paths``.

@@ -25,7 +25,8 @@ def image_path(index: int) -> str:
 
 
 def check_names(paths: pd.Series, source: str) -> None:
-    """Refuse a PETA row whose image is not ``images/NNNNN.png``, naming ``source`` (the CSV) and the row."""
+    """Refuse PETA rows whose image is not ``images/NNNNN.png``, naming ``source`` (the CSVs), the first such image
+    and how many there are."""
     bad = paths[~paths.str.fullmatch(NAME.pattern)]
     if len(bad):
         raise RawDataError(source, f"PETA image {bad.iloc[0]!r} is not named images/NNNNN.png ({len(bad)} such rows)")

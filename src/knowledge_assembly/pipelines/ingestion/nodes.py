@@ -15,7 +15,7 @@ import pandas as pd
 
 from knowledge_assembly.formats import market1501, pa100k, peta, upar
 from knowledge_assembly.formats.errors import RawDataError, summarise
-from knowledge_assembly.formats.images import check_jpegs
+from knowledge_assembly.formats.images import check_images
 from knowledge_assembly.formats.paths import require_regular_files
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def index_market1501(root: Path, params: dict[str, Any], image_check: str, max_p
         [market1501.index_split(root, split, cameras).assign(split=split) for split in market1501.SPLIT_FOLDERS],
         ignore_index=True,
     )
-    check_jpegs([root / path for path in index["path"]], image_check, max_pixels)
+    check_images([root / path for path in index["path"]], image_check, max_pixels)
     return index
 
 
@@ -53,7 +53,7 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str, max_pixel
             f"listed in {params['annotation_file']} but missing ({len(missing)} missing: {summarise(missing)})",
         )
     require_regular_files([root / path for path in index["path"]])
-    check_jpegs([root / path for path in index["path"]], image_check, max_pixels)
+    check_images([root / path for path in index["path"]], image_check, max_pixels)
     return index
 
 
@@ -112,7 +112,7 @@ def index_peta(
     if missing:
         raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
     require_regular_files(paths)
-    check_jpegs(paths, image_check, max_pixels, kind="PNG")
+    check_images(paths, image_check, max_pixels, kind="PNG")
     fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
     return labels.assign(split=peta.split_of(labels["path"], fractions, int(params["split_seed"])))
 
