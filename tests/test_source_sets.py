@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from knowledge_assembly.config import ConfigError
+from knowledge_assembly.formats.errors import RawDataError
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.sources import chosen_source_set
 from tests.conftest import training_config
@@ -104,3 +105,23 @@ def test_bad_source_sets_fail_in_one_line_before_any_node_runs(project, case):
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert re.search(message + r"\Z", done.stderr.strip()), done.stderr[-2000:]
     assert "Running node" not in done.stdout + done.stderr and not (project.root / "data" / "03_primary").exists()
+
+
+def test_a_misnamed_peta_row_or_a_truncated_peta_image_is_named_and_nothing_is_written(raw_project):
+    csv = raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
+    original = csv.read_bytes()
+    csv.write_bytes(original + b"PETA/images/7.png" + b",0" * 40 + b"\r\n")
+    with pytest.raises(
+        RawDataError, match=r"PETA image 'images/7\.png' is not named images/NNNNN\.png \(1 such rows\)"
+    ):
+        raw_project.run(["ingestion"])
+    csv.write_bytes(original)
+    image = raw_project.raw("peta") / "images" / "00003.png"
+    data = image.read_bytes()
+    image.write_bytes(data[:-12])  # the IEND chunk cut off: the JPEG/PNG markers check names it
+    with pytest.raises(RawDataError, match=r"images/00003\.png: truncated PNG \(no IEND chunk\)"):
+        raw_project.run(["ingestion"], ingestion={"image_check": "header"})
+    image.write_bytes(data[: len(data) // 2])  # half the pixels gone: decoding every image names it
+    with pytest.raises(RawDataError, match=r"images/00003\.png: unreadable or corrupt PNG"):
+        raw_project.run(["ingestion"])
+    assert not raw_project.primary().exists()
