@@ -234,6 +234,25 @@ def test_a_full_disk_under_the_image_caches_is_one_line_and_leaves_no_staging_fi
     assert not raw_project.primary().exists()  # and no manifest written
 
 
+def test_evaluation_skips_the_half_written_history_of_a_killed_training_run(raw_project, caplog):
+    raw_project.run(["mtl"], training={"epochs": 1})
+    finished = raw_project.model("mtl")
+    killed = "9999-12-31T23.59.59.999Z"  # newer than any run: what a training run killed while saving leaves
+    for output, content in (("06_models/synthetic/mtl.pt", finished.read_bytes()), (HISTORY, b"")):
+        folder = raw_project.data / output / killed
+        folder.mkdir()
+        (folder / RUNNING_MARKER).touch()
+        (folder / Path(output).name).write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        raw_project.run(["evaluate_mtl"])
+    for output in ("06_models/synthetic/mtl.pt", HISTORY):
+        assert f"Skipping {raw_project.data / output / killed}: saved by a run that did not finish" in caplog.text
+    assert raw_project.report("mtl", "metrics.json").parent.name != killed
+
+
+HISTORY = "08_reporting/synthetic/mtl/training_history.csv"
+
+
 def test_a_run_killed_after_saving_its_model_leaves_a_version_that_nothing_takes_for_finished(raw_project, caplog):
     raw_project.run(["mtl"], training={"epochs": 1})
     finished = raw_project.model("mtl")

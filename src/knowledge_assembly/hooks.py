@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset
+from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset, Version
 
 from knowledge_assembly.config import ConfigError, VariantConfig, closest
 from knowledge_assembly.datasets.folder_dataset import FolderDataset
 from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing_raw_data
-from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock
+from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock, latest_version
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
 from knowledge_assembly.sources import checked_source_set, chosen_source_set
@@ -80,11 +80,13 @@ class RunLockHooks:
 class RunCompletionHooks:
     """A run's versioned outputs count as finished only once the whole run finished: each version folder it saves
     into holds a marker (:data:`~knowledge_assembly.files.RUNNING_MARKER`) from before the first save until the
-    run ends well. A failed or killed run leaves it, so inference, evaluation and ``kedro runs`` skip that version."""
+    run ends well. A failed or killed run leaves it, so inference, evaluation and ``kedro runs`` skip that version
+    (every versioned load of a run: the model, its history, its metrics)."""
 
     def __init__(self) -> None:
         self._catalog = None
         self._markers: list[Path] = []
+        self._pinned: dict[str, Version] = {}  # datasets whose load this hook pointed at a finished version
 
     @hook_impl
     def before_pipeline_run(self, catalog) -> None:
@@ -100,6 +102,27 @@ class RunCompletionHooks:
             marker = folder / RUNNING_MARKER
             marker.touch()
             self._markers.append(marker)
+
+    @hook_impl
+    def before_dataset_loaded(self, dataset_name: str) -> None:
+        """A versioned load of the latest version (no ``--load-versions``) takes the newest version whose run
+        finished, or this run's own: a killed run's half-written history or metrics are never read."""
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        version = getattr(dataset, "_version", None) if isinstance(dataset, AbstractVersionedDataset) else None
+        if version is None or version.load is not None or not Path(str(dataset._filepath)).is_dir():
+            return
+        try:
+            newest = latest_version(Path(str(dataset._filepath)), accept=version.save)
+        except FileNotFoundError:  # no finished version: the load itself says so
+            return
+        dataset._version = Version(newest.parent.name, version.save)
+        self._pinned[dataset_name] = version
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str) -> None:
+        """Back to "the latest", so a later load in the same run sees what this run saved since."""
+        if dataset_name in self._pinned:
+            self._catalog.get(dataset_name)._version = self._pinned.pop(dataset_name)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
