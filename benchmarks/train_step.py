@@ -61,7 +61,8 @@ def make_step(
     num_ids: int,
 ):
     sources = len(batch.blocks)
-    networks = [build_model(model, num_ids, 40, i, sources).to(images.device) for i in range(variant.networks)]
+    counts = {"reid": num_ids, "par": 40}
+    networks = [build_model(model, counts, i, sources).to(images.device) for i in range(variant.networks)]
     optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-4, fused=True)
     generator = torch.Generator().manual_seed(0)
 
@@ -129,7 +130,7 @@ def waiting_share(
 ) -> dict:
     """Share of a KA step's time spent waiting for the next batch, with and without the prefetching thread."""
     data = cached_data(folder, 1024, height, width, training)
-    networks = [build_model(model, data.num_ids, 40, seed=i).to(device) for i in range(variant.networks)]
+    networks = [build_model(model, data.label_counts, seed=i).to(device) for i in range(variant.networks)]
     optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     shares = {}

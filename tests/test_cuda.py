@@ -36,7 +36,7 @@ def test_ka_trains_on_cuda_with_finite_decreasing_losses(precision, channels_las
 
 def test_cuda_and_cpu_give_the_same_features_for_the_same_weights():
     torch.manual_seed(0)
-    network = build_model(model_config(hidden_dim=32, feature_dim=16), 10, 5, 0, 2).eval()
+    network = build_model(model_config(hidden_dim=32, feature_dim=16), {"reid": 10, "par": 5}, 0, 2).eval()
     images = torch.rand(4, 3, 64, 32)
     with torch.no_grad():
         on_cpu = network(images)

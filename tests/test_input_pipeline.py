@@ -104,7 +104,8 @@ def test_bf16_autocast_and_channels_last_give_finite_losses_that_train(precision
     torch.manual_seed(0)
     config = training_config(precision=precision, channels_last=channels_last)
     variant = variant_config(networks=2, supervised=["reid", "par"], ssl=["reid_triplet", "dataset_bce", "dice"])
-    networks = [build_model(model_config(hidden_dim=32, feature_dim=16), 4, 5, seed=i) for i in range(2)]
+    model = model_config(hidden_dim=32, feature_dim=16)
+    networks = [build_model(model, {"reid": 4, "par": 5}, seed=i) for i in range(2)]
     if channels_last:
         networks = [n.to(memory_format=torch.channels_last) for n in networks]
     optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-3)

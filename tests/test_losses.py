@@ -171,7 +171,7 @@ def test_each_task_has_a_trunk_gradient_of_comparable_size():
     """On a small mixed batch neither supervised task dominates the shared trunk (within 5x); averaging the
     attribute BCE over the 40 attributes instead left the PAR gradient >10x smaller than the ID gradient."""
     torch.manual_seed(0)
-    model = build_model(model_config(hidden_dim=64, feature_dim=16), 32, 40, seed=0)
+    model = build_model(model_config(hidden_dim=64, feature_dim=16), {"reid": 32, "par": 40}, seed=0)
     g = torch.Generator().manual_seed(1)
     batch = _batch(torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float())
     variant = variant_config(networks=1, supervised=["reid", "par"])

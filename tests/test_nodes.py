@@ -46,7 +46,7 @@ def _run(pipeline, data: dict) -> DataCatalog:
 def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
     rng = np.random.default_rng(0)
     model = model_config(**TINY_MODEL)
-    states = tuple(build_model(model, 5, 40, seed).state_dict() for seed in (0, 1))
+    states = tuple(build_model(model, {"reid": 5, "par": 40}, seed).state_dict() for seed in (0, 1))
     bundle = ModelBundle("twin", model, tuple(NAMES), 5, (16, 32), 3, ("reid", "par"), states)
     query, gallery = _manifest([1, 2, 3], [0, 1, 0]), _manifest([1, 1, 2, 3, 3, 0], [1, 0, 0, 1, 0, 1])
 

@@ -60,8 +60,8 @@ def test_domain_batch_norm_normalises_each_source_block_with_its_own_statistics(
 
 
 def test_a_network_of_three_sources_has_a_source_classifier_of_three_logits():
-    two = build_model(TINY, 4, 5, seed=0)(torch.rand(3, 3, 32, 16), (1, 2))
-    three = build_model(TINY, 4, 5, seed=0, num_sources=3)(torch.rand(3, 3, 32, 16), (1, 1, 1))
+    two = build_model(TINY, {"reid": 4, "par": 5}, seed=0)(torch.rand(3, 3, 32, 16), (1, 2))
+    three = build_model(TINY, {"reid": 4, "par": 5}, seed=0, num_sources=3)(torch.rand(3, 3, 32, 16), (1, 1, 1))
     assert two["dataset_logit"].shape == (3,) and "source_logits" not in two  # two sources: the paper's one logit
     assert three["source_logits"].shape == (3, 3) and "dataset_logit" not in three
     assert three["id_logits"].shape == (3, 4)
@@ -167,4 +167,4 @@ def test_three_sources_train_with_per_source_statistics(third_labels):
     state = result.networks[0].state_dict()
     means = [state[f"trunk.1.domains.{i}.running_mean"] for i in range(3)]
     assert not torch.equal(means[0], means[2]) and not torch.equal(means[1], means[2])  # the third domain's own
-    assert state["reid.classifier.weight"].shape[0] == data.num_ids + 3
+    assert state["heads.reid.classifier.weight"].shape[0] == data.label_counts["reid"] + 3

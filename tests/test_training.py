@@ -29,6 +29,8 @@ from knowledge_assembly.training.step import NonFiniteLossError
 
 from .conftest import REPO, TINY_MODEL, kedro_command, model_config
 
+COUNTS = {"reid": 5, "par": 40}  # identity classes and attributes of the networks built here
+
 pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs them under every kernel set
 
 VARIANTS = list(configured_variants(REPO / "conf"))
@@ -47,7 +49,7 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     assert {"id", "attr", "reid_triplet", "par_triplet", "dice", "dataset_bce", "total"} <= set(history.columns)
     bundle = ModelBundle.load(raw_project.model("ka"))
     assert bundle.variant == "ka" and len(bundle.state_dicts) == 2 and bundle.image_size == (32, 64)
-    head_a, head_b = (sd["reid.classifier.weight"] for sd in bundle.state_dicts)
+    head_a, head_b = (sd["heads.reid.classifier.weight"] for sd in bundle.state_dicts)
     assert not torch.equal(head_a, head_b)  # two instances, different head initialisation
     cache = np.load(data / "05_model_input/synthetic/reid_train_images.npy", mmap_mode="r")
     train = pd.read_parquet(data / "03_primary/synthetic/reid_train.parquet")
@@ -131,7 +133,7 @@ def test_imagenet_weights_missing_gives_a_clear_message(tmp_path, monkeypatch):
         WeightsUnavailableError,
         match=r"ImageNet weights for resnet18 are not in torchvision's cache .*resnet18-f37072fd\.pth",
     ):
-        build_model(model_config(**{**TINY_MODEL, "pretrained": "imagenet"}), 5, 40, 0)
+        build_model(model_config(**{**TINY_MODEL, "pretrained": "imagenet"}), COUNTS, 0)
 
 
 def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, monkeypatch):
@@ -141,11 +143,11 @@ def test_imagenet_weights_load_from_torchvision_cache_and_local_file(tmp_path, m
     torch.save(reference.state_dict(), cached)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     for pretrained in ("imagenet", str(cached)):
-        model = build_model(model_config(**{**TINY_MODEL, "pretrained": pretrained}), 5, 40, seed=123)
+        model = build_model(model_config(**{**TINY_MODEL, "pretrained": pretrained}), COUNTS, seed=123)
         assert torch.equal(model.trunk[0].weight, reference.conv1.weight)
         assert torch.equal(model.trunk[7][1].bn2.running_var, reference.layer4[1].bn2.running_var)
     with pytest.raises(WeightsUnavailableError, match=r"nowhere\.pth: pretrained weights file not found"):
-        build_model(model_config(**{**TINY_MODEL, "pretrained": str(tmp_path / "nowhere.pth")}), 5, 40, 0)
+        build_model(model_config(**{**TINY_MODEL, "pretrained": str(tmp_path / "nowhere.pth")}), COUNTS, 0)
 
 
 def test_progress_bar_shows_epoch_loss_terms_and_speed(raw_project, capsys):
@@ -296,7 +298,8 @@ def test_domain_specific_batchnorm_trains_evaluates_and_restores(raw_project):
     keys = bundle.state_dicts[0]
     assert "trunk.1.weight" in keys and "trunk.1.domains.0.weight" not in keys  # one shared affine transform
     assert not torch.equal(keys["trunk.1.domains.0.running_mean"], keys["trunk.1.domains.1.running_mean"])
-    assert {"par.neck.domains.1.running_var", "reid.conv.1.domains.0.running_mean"} <= set(keys)  # the heads too
+    heads = {"heads.par.neck.domains.1.running_var", "heads.reid.conv.1.domains.0.running_mean"}
+    assert heads <= set(keys)  # the heads too
     history = pd.read_csv(raw_project.report("ka_dsbn", "training_history.csv"))
     assert {"dataset_bce", "dice", "reid_triplet", "par_triplet"} <= set(history.columns)
     metrics = json.loads(raw_project.report("ka_dsbn", "metrics.json").read_text())

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
+import functools
 import re
 import types
 import typing
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+import pydantic
+import pydantic.dataclasses
+from pydantic import ConfigDict, Field
+
+from .tasks import SSL_TERMS, SUPERVISED_TASKS, VALIDATION_SCORES
 
 
 class ConfigError(ValueError):
@@ -27,27 +32,18 @@ def closest(name: str, candidates: typing.Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-class StrictConfig:
-    """A frozen dataclass mixin: unknown keys, wrong types and the checks of ``_problems`` raise
-    :class:`ConfigError`."""
+SETTINGS = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+"""Every settings block: unknown keys are errors, no type coercion (an int is a float, a bool is never a number),
+numbers are finite."""
+
+Names = Annotated[tuple[str, ...], Field(strict=False)]
+"""A list of names in YAML, a tuple in the settings."""
+
+
+class Settings:
+    """What every settings block shares: the checks of ``_problems`` that no type hint says, and ``as_dict``."""
 
     SECTION: ClassVar[str] = ""
-
-    def __new__(cls, *args: Any, **values: Any):
-        known = {f"{cls.SECTION}.{field.name}" for field in dataclasses.fields(cls)}
-        for key in values:
-            if f"{cls.SECTION}.{key}" not in known:
-                raise ConfigError(f"unknown parameter '{cls.SECTION}.{key}'{closest(f'{cls.SECTION}.{key}', known)}")
-        return super().__new__(cls)
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for field in dataclasses.fields(self):
-            value = _coerced(getattr(self, field.name), hints[field.name], f"{self.SECTION}.{field.name}")
-            object.__setattr__(self, field.name, value)
-        problems = self._problems()
-        if problems:
-            raise ConfigError(f"{self.SECTION}: " + "; ".join(problems))
 
     def _problems(self) -> list[str]:
         return []
@@ -56,32 +52,56 @@ class StrictConfig:
         return dataclasses.asdict(self)
 
 
-def _coerced(value: Any, hint: Any, key: str) -> Any:
-    """``value`` as ``hint`` (int → float allowed; bool never passes for a number), else :class:`ConfigError`."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    for option in options:
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"parameter '{key}' must be a finite number, got {value!r}")
-            return float(value)
-        if option is str and isinstance(value, str):
-            return value
-        if (
-            typing.get_origin(option) is tuple
-            and isinstance(value, (list, tuple))
-            and all(isinstance(v, str) for v in value)
-        ):
-            return tuple(value)
-        if typing.get_origin(option) is dict and isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-    names = " or ".join(getattr(option, "__name__", str(option)) for option in options)
-    raise ConfigError(f"parameter '{key}' must be {names}, got {value!r}")
+def settings(cls: type) -> type:
+    """``cls`` (a :class:`Settings`) as a frozen pydantic dataclass whose every failure is one
+    :class:`ConfigError` line naming the parameter (``<SECTION>.<key>``; the closest key for an unknown one)."""
+    model = pydantic.dataclasses.dataclass(frozen=True, kw_only=True, config=SETTINGS)(cls)
+    validated_init = model.__init__
+
+    @functools.wraps(validated_init)
+    def __init__(self: Settings, *args: Any, **values: Any) -> None:
+        try:
+            validated_init(self, *args, **values)
+        except pydantic.ValidationError as err:
+            raise ConfigError(_first_problem(model, err, values)) from None
+        problems = self._problems()
+        if problems:
+            raise ConfigError(f"{model.SECTION}: " + "; ".join(problems))
+
+    model.__init__ = __init__
+    return model
+
+
+def _first_problem(model: type, err: pydantic.ValidationError, values: dict[str, Any]) -> str:
+    """One line for pydantic's first error (an unknown key before a bad value)."""
+    errors = sorted(err.errors(), key=lambda error: error["type"] != "unexpected_keyword_argument")
+    error = errors[0]
+    name = str(error["loc"][0]) if error["loc"] else ""
+    key = f"{model.SECTION}.{name}"
+    if error["type"] == "unexpected_keyword_argument":
+        known = [f"{model.SECTION}.{field.name}" for field in dataclasses.fields(model)]
+        return f"unknown parameter '{key}'{closest(key, known)}"
+    if error["type"] in ("missing", "missing_keyword_only_argument"):
+        return f"parameter '{key}' is missing"
+    if error["type"] == "finite_number":
+        return f"parameter '{key}' must be a finite number, got {values.get(name)!r}"
+    hint = typing.get_type_hints(model)[name] if name in values else None
+    return f"parameter '{key}' must be {_type_name(hint)}, got {values.get(name)!r}"
+
+
+def _type_name(hint: Any) -> str:
+    """``int``, ``int or null``, ``list of str`` ... for a field's type hint."""
+    if typing.get_origin(hint) is Annotated:
+        return _type_name(typing.get_args(hint)[0])
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is tuple:
+        return "a list of " + _type_name(typing.get_args(hint)[0])
+    if typing.get_origin(hint) is dict:
+        return "a mapping of " + " to ".join(map(_type_name, typing.get_args(hint)))
+    return getattr(hint, "__name__", str(hint))
 
 
 def _cuda_devices() -> int:
@@ -98,8 +118,8 @@ def _non_negative(config: Any, *names: str) -> list[str]:
     return [f"{name} must be >= 0, got {getattr(config, name)}" for name in names if getattr(config, name) < 0]
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrainingConfig(StrictConfig):
+@settings
+class TrainingConfig(Settings):
     """``params:training``: optimisation, loss weights, run-time options and torch.distributed settings."""
 
     SECTION: ClassVar[str] = "training"
@@ -172,8 +192,8 @@ class TrainingConfig(StrictConfig):
         return problems
 
 
-@dataclass(frozen=True, kw_only=True)
-class ModelConfig(StrictConfig):
+@settings
+class ModelConfig(Settings):
     """``params:model``: the backbone and heads of every network."""
 
     SECTION: ClassVar[str] = "model"
@@ -193,8 +213,8 @@ class ModelConfig(StrictConfig):
         return problems
 
 
-@dataclass(frozen=True, kw_only=True)
-class EvaluationConfig(StrictConfig):
+@settings
+class EvaluationConfig(Settings):
     """``params:evaluation``: retrieval distance, attribute threshold and what the figures show."""
 
     SECTION: ClassVar[str] = "evaluation"
@@ -216,11 +236,11 @@ class EvaluationConfig(StrictConfig):
         return problems
 
 
-VALIDATION_MONITORS = ("mean", "reid_mAP", "par_mA")
+VALIDATION_MONITORS = ("mean", *VALIDATION_SCORES)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ValidationConfig(StrictConfig):
+@settings
+class ValidationConfig(Settings):
     """``params:validation``: validation during training (PAR on ``par_val``, reID on training identities held out
     of training), what the best checkpoint is scored by, and which weights become the model."""
 
@@ -246,16 +266,14 @@ class ValidationConfig(StrictConfig):
         return self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == epochs)
 
 
-SUPERVISED_TASKS = ("reid", "par")
 # The paper's two training sources in batch order, one domain each: the reID dataset (index 0), the PAR dataset (1).
 REID_SOURCE, PAR_SOURCE = 0, 1
-SSL_TERMS = ("reid_triplet", "dataset_bce", "dice", "par_triplet", "attribute_pseudo", "id_pseudo")
 VIEWS = ("single", "weak_strong")
 TABLES = ("table1", "table2")
 
 
-@dataclass(frozen=True, kw_only=True)
-class VariantConfig(StrictConfig):
+@settings
+class VariantConfig(Settings):
     """``params:variants.<name>``: what a training run learns from: number of networks trained together, views,
     supervised tasks, cross pseudo-supervision terms, domain-specific BatchNorm, and its row label in each of the
     paper's tables it appears in (``rows``: ``{table1: label}``)."""
@@ -264,8 +282,8 @@ class VariantConfig(StrictConfig):
 
     networks: int
     views: str = "single"
-    supervised: tuple[str, ...]
-    ssl: tuple[str, ...] = ()
+    supervised: Names
+    ssl: Names = ()
     domain_bn: bool = False
     rows: dict[str, str]
 

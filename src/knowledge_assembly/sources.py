@@ -13,20 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .config import SUPERVISED_TASKS, ConfigError, StrictConfig, TrainingConfig, closest
+from .config import SUPERVISED_TASKS, ConfigError, Names, Settings, TrainingConfig, closest, settings
 
 SAMPLERS = ("pk", "uniform")
 
 
-@dataclass(frozen=True, kw_only=True)
-class SourceConfig(StrictConfig):
+@settings
+class SourceConfig(Settings):
     """``params:sources.<name>``. ``batch_size``: images of a uniformly sampled source per batch (``null``:
     ``training.par_batch_size``); a ``pk`` source draws ``training.ids_per_batch`` x ``training.images_per_id``."""
 
     SECTION: ClassVar[str] = "sources"
 
-    tasks: tuple[str, ...]
-    evaluation_only: tuple[str, ...] = ()
+    tasks: Names
+    evaluation_only: Names = ()
     sampler: str
     batch_size: int | None = None
 

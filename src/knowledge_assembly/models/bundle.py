@@ -44,10 +44,15 @@ class ModelBundle:
         trained on)."""
         return self.sources.index(source) if source in self.sources else default
 
+    @property
+    def label_counts(self) -> dict[str, int]:
+        """Classes of each task's head (the file keeps them as ``num_ids`` and the attribute names)."""
+        return {"reid": self.num_ids, "par": len(self.attributes)}
+
     def networks(self) -> list[KANet]:
         """Every trained network, in evaluation mode."""
         return [
-            restore_network(self.model, self.num_ids, len(self.attributes), weights, self.num_sources).eval()
+            restore_network(self.model, self.label_counts, weights, self.num_sources).eval()
             for weights in self.state_dicts
         ]
 

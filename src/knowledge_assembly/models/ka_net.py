@@ -1,7 +1,7 @@
-"""ResNet backbone with a reID head and a PAR head.
+"""ResNet backbone with one head per task (:mod:`knowledge_assembly.tasks`).
 
 Each head is conv → two FC → classifier and returns a feature vector and a
-classification vector. The reID classifier also classifies the source (domain) of
+classification vector. The identity classifier also classifies the source (domain) of
 an image: with two sources one extra logit, "this image is from the first source",
 with M > 2 sources M extra logits.
 
@@ -12,13 +12,14 @@ domain-specific BatchNorm each block is normalised with its source's statistics.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torchvision
 from torch import nn
 
 from ..config import ModelConfig
+from ..tasks import TASKS
 from .weights import load_backbone_weights
 
 Domains = int | Sequence[int] | None
@@ -50,20 +51,15 @@ class TaskHead(nn.Module):
         return feature, self.classifier(self.neck(feature))
 
 
-def source_logit_count(num_sources: int) -> int:
-    """Source-classifier outputs: one logit for two sources (as the paper's dataset logit), else one per source."""
-    return 1 if num_sources <= 2 else num_sources
-
-
 class KANet(nn.Module):
-    """Shared ResNet trunk + reID head (``num_ids`` identity logits + the source classifier) + PAR head
-    (``num_attributes`` logits)."""
+    """Shared ResNet trunk + one :class:`TaskHead` per task of :data:`~knowledge_assembly.tasks.TASKS`
+    (``heads``), each predicting its task's label space (``label_counts``: task -> classes; the identity head also
+    classifies the source of each image)."""
 
     def __init__(
         self,
         backbone: str,
-        num_ids: int,
-        num_attributes: int,
+        label_counts: Mapping[str, int],
         hidden: int = 256,
         feature_dim: int = 128,
         bnneck: bool = True,
@@ -74,30 +70,26 @@ class KANet(nn.Module):
             raise ValueError(f"backbone must be one of {sorted(BACKBONE_CHANNELS)}, got {backbone!r}")
         resnet = getattr(torchvision.models, backbone)(weights=None)
         self.backbone_name = backbone
-        self.num_ids, self.num_sources = num_ids, num_sources
+        self.label_counts, self.num_sources = {name: label_counts[name] for name in TASKS}, num_sources
         self.trunk = nn.Sequential(*list(resnet.children())[:-2])
         channels = BACKBONE_CHANNELS[backbone]
-        self.reid = TaskHead(channels, hidden, feature_dim, num_ids + source_logit_count(num_sources), bnneck)
-        self.par = TaskHead(channels, hidden, feature_dim, num_attributes, bnneck)
+        outputs = {name: task.head_outputs(label_counts[name], num_sources) for name, task in TASKS.items()}
+        self.heads = nn.ModuleDict(
+            {name: TaskHead(channels, hidden, feature_dim, count, bnneck) for name, count in outputs.items()}
+        )
 
     def forward(self, images: torch.Tensor, domains: Domains = None) -> dict[str, torch.Tensor]:
-        """Outputs for ``images``; with domain-specific BatchNorm ``domains`` says which source's statistics
-        normalise which rows (:data:`Domains`). ``dataset_logit`` (two sources) or ``source_logits`` (M > 2)
-        classify the source of each image."""
+        """Every head's outputs for ``images``; with domain-specific BatchNorm ``domains`` says which source's
+        statistics normalise which rows (:data:`Domains`)."""
         for norm in self.modules():
             if isinstance(norm, DomainBatchNorm):
                 norm.domains_of_rows = domains
         feature_map = self.trunk(images)
-        reid_feature, reid_logits = self.reid(feature_map)
-        par_feature, par_logits = self.par(feature_map)
-        source = reid_logits[:, self.num_ids :]
-        return {
-            "reid_feature": reid_feature,
-            "id_logits": reid_logits[:, : self.num_ids],
-            **({"dataset_logit": source[:, 0]} if source.shape[1] == 1 else {"source_logits": source}),
-            "par_feature": par_feature,
-            "attribute_logits": par_logits,
-        }
+        outputs = {}
+        for name, task in TASKS.items():
+            feature, logits = self.heads[name](feature_map)
+            outputs.update(task.outputs(feature, logits, self.label_counts[name]))
+        return outputs
 
 
 class DomainBatchNorm(nn.Module):
@@ -140,13 +132,11 @@ def split_batch_norm(module: nn.Module, num_domains: int = 2) -> nn.Module:
     return module
 
 
-def _network(config: ModelConfig, num_ids: int, num_attributes: int, num_sources: int) -> KANet:
-    return KANet(
-        config.backbone, num_ids, num_attributes, config.hidden_dim, config.feature_dim, config.bnneck, num_sources
-    )
+def _network(config: ModelConfig, label_counts: Mapping[str, int], num_sources: int) -> KANet:
+    return KANet(config.backbone, label_counts, config.hidden_dim, config.feature_dim, config.bnneck, num_sources)
 
 
-def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: int, num_sources: int = 2) -> KANet:
+def build_model(config: ModelConfig, label_counts: Mapping[str, int], seed: int, num_sources: int = 2) -> KANet:
     """A :class:`KANet` for ``num_sources`` training sources initialised from ``seed`` (the global random state is
     left as it was); ``config.pretrained`` picks backbone weights (see :mod:`.weights`).
 
@@ -156,7 +146,7 @@ def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: in
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _network(config, num_ids, num_attributes, num_sources)
+        model = _network(config, label_counts, num_sources)
     load_backbone_weights(model.trunk, config.backbone, config.pretrained, config.allow_weight_download)
     if config.domain_bn:
         split_batch_norm(model, num_sources)
@@ -164,11 +154,17 @@ def build_model(config: ModelConfig, num_ids: int, num_attributes: int, seed: in
 
 
 def restore_network(
-    config: ModelConfig, num_ids: int, num_attributes: int, state_dict: dict[str, torch.Tensor], num_sources: int = 2
+    config: ModelConfig, label_counts: Mapping[str, int], state_dict: dict[str, torch.Tensor], num_sources: int = 2
 ) -> KANet:
-    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given)."""
-    model = _network(config, num_ids, num_attributes, num_sources)
+    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given). Weights saved
+    before the heads were a ``heads`` mapping (``reid.*``, ``par.*``) load too."""
+    model = _network(config, label_counts, num_sources)
     if config.domain_bn:
         split_batch_norm(model, num_sources)
-    model.load_state_dict(state_dict)
+    model.load_state_dict({_head_key(key): value for key, value in state_dict.items()})
     return model
+
+
+def _head_key(key: str) -> str:
+    """``reid.conv.0.weight`` (a head's weight as saved before ``heads``) -> ``heads.reid.conv.0.weight``."""
+    return f"heads.{key}" if key.partition(".")[0] in TASKS else key

@@ -7,15 +7,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-SUPERVISED_PLOT_TERMS = ("total", "id", "attr", "dataset")
-SSL_PLOT_TERMS = ("reid_triplet", "par_triplet", "dataset_bce", "dice", "attribute_pseudo", "id_pseudo")
+from ..tasks import SSL_TERMS, SUPERVISED_TERMS, TASKS
 
-
-VALIDATION_PLOT_TERMS = {  # history column: legend
-    "val_reid_mAP": "reID mAP (held-out ids)",
-    "val_reid_rank1": "reID R-1 (held-out ids)",
-    "val_par_mA": "PAR mA (par_val)",
-    "val_par_f1": "PAR F1 (par_val)",
+SUPERVISED_PLOT_TERMS = ("total", *SUPERVISED_TERMS)
+SSL_PLOT_TERMS = SSL_TERMS
+VALIDATION_PLOT_TERMS = {  # history column: legend, e.g. val_reid_mAP: reID mAP (held-out ids)
+    f"val_{name}_{score}": f"{task.label} {label} ({task.validation_data})"
+    for name, task in TASKS.items()
+    for score, label in task.validation_scores.items()
 }
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..tasks import TASKS
+
 
 @dataclass(frozen=True)
 class PKSampler:
@@ -102,10 +104,9 @@ class TrainingData:
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     @property
-    def num_ids(self) -> int:
-        """Identity classes of the reID classifier (labels are 0..N-1)."""
-        labels = self.task_labels("reid")
-        return int(labels.max()) + 1 if len(labels) else 1
+    def label_counts(self) -> dict[str, int]:
+        """Classes of every task's label space (what its head predicts), from the training labels."""
+        return {name: task.label_count(self.task_labels(name)) for name, task in TASKS.items()}
 
     def used_by(self, supervised: tuple[str, ...], ssl: bool) -> tuple[bool, ...]:
         """Which sources a variant's batches draw from: those labelled for a task it supervises, all with ``ssl``."""

@@ -31,7 +31,6 @@ from ..memory import retain_freed_memory
 from ..models import restore_network
 from .batches import TrainingData
 from .loop import TrainResult, train
-from .run import num_attributes
 from .validation import ValidationSet
 
 logger = logging.getLogger(__name__)
@@ -144,8 +143,8 @@ def _worker(
 
 
 def _result(state: dict, data: TrainingData, model: ModelConfig) -> TrainResult:
-    sizes = data.num_ids, num_attributes(data)
-    networks = [restore_network(model, *sizes, weights, len(data.sources)) for weights in state["models"]]
+    counts = data.label_counts
+    networks = [restore_network(model, counts, weights, len(data.sources)) for weights in state["models"]]
     return TrainResult(networks, state["history"])
 
 

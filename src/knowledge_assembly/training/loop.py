@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from ..models import KANet
+from ..tasks import TASKS
 from .batches import TrainingData, epoch_plan
 from .hooks import Validation, training_hooks
 from .input_pipeline import Prefetcher
@@ -28,7 +29,8 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-PROGRESS_TERMS = ("id", "attr", "ssl")  # the progress line's main terms; every term is in the epoch log
+# the progress line's main terms (every term is in the epoch log)
+PROGRESS_TERMS = (*(task.supervised_term for task in TASKS.values()), "ssl")
 
 
 @dataclass

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import SSL_TERMS, TrainingConfig, VariantConfig
-from . import losses
-
-SUPERVISED_TERMS = ("id", "attr", "dataset")
+from ..config import TrainingConfig, VariantConfig
+from ..tasks import SOURCE_TERM, SSL_TERMS, TASKS
 
 
 @dataclass
@@ -69,75 +67,23 @@ def shard_rows(blocks: tuple[int, ...], rank: int, world_size: int) -> list[torc
 def supervised_terms(
     out: dict[str, torch.Tensor], batch: Batch, variant: VariantConfig, config: TrainingConfig
 ) -> dict[str, torch.Tensor]:
-    """ID cross-entropy on the identity-labelled rows and attribute BCE on the attribute-labelled rows (the paper's
-    L_A + L_B).
-
-    With ``dataset_logit_supervision`` a variant that pseudo-supervises the source classifier
-    (``dataset_bce``) also learns it from the true source of each image of a batch of several sources,
-    which anchors it (the paper does not say how it is trained).
-    """
+    """Every task's supervised terms on the rows labelled for it (the paper's L_A + L_B, and the source
+    classifier's; see :mod:`knowledge_assembly.tasks`)."""
     terms = {}
-    if "reid" in variant.supervised and batch.labelled("reid"):
-        logits = out["id_logits"][batch.rows["reid"]]
-        terms["id"] = losses.id_cross_entropy(logits, batch.labels["reid"], config.label_smoothing)
-    if "par" in variant.supervised and batch.labelled("par"):
-        logits = out["attribute_logits"][batch.rows["par"]]
-        terms["attr"] = losses.attribute_bce(logits, batch.labels["par"], batch.positive_ratio)
-    present = sum(size > 0 for size in batch.blocks)
-    if config.dataset_logit_supervision and "dataset_bce" in variant.ssl and present > 1:
-        source = batch.source_index(out["id_logits"].device)
-        if "dataset_logit" in out:  # two sources: one logit, "from the first source"
-            first = (source == 0).float()
-            terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], first)
-        else:
-            terms["dataset"] = torch.nn.functional.cross_entropy(out["source_logits"], source)
+    for task in TASKS.values():
+        terms.update(task.supervised(out, batch, variant, config))
     return terms
 
 
 def cross_terms(
     student: dict, teacher: dict, batch: Batch, variant: VariantConfig, config: TrainingConfig, threshold: float | None
 ) -> dict[str, torch.Tensor]:
-    """Pseudo-supervision of ``student`` by (detached) ``teacher`` on every row of the batch.
-
-    With a confidence ``threshold`` (FixMatch), only confident teacher outputs count.
-    """
+    """Pseudo-supervision of ``student`` by (detached) ``teacher`` on every row of the batch: every task's SSL
+    terms the variant names. With a confidence ``threshold`` (FixMatch), only confident teacher outputs count."""
     terms = {}
-    margin = config.triplet_margin
-    if "reid_triplet" in variant.ssl:  # rows without an identity label are negatives of every other row
-        device = student["reid_feature"].device
-        labels = -1 - torch.arange(batch.size, device=device)
-        if batch.labelled("reid"):
-            labels[batch.rows["reid"]] = batch.labels["reid"]
-        terms["reid_triplet"] = losses.cross_model_triplet(
-            student["reid_feature"], teacher["reid_feature"], margin, labels
-        )
-    if "par_triplet" in variant.ssl:
-        terms["par_triplet"] = losses.cross_model_triplet(student["par_feature"], teacher["par_feature"], margin)
-    if "dataset_bce" in variant.ssl and "dataset_logit" in student:  # two sources: the dataset logit
-        mask = None if threshold is None else _confident(torch.sigmoid(teacher["dataset_logit"].detach()), threshold)
-        terms["dataset_bce"] = losses.pseudo_bce(student["dataset_logit"], teacher["dataset_logit"], mask)
-    elif "dataset_bce" in variant.ssl:  # M > 2 sources: the source classifier against the teacher's arg-max
-        confidence = torch.softmax(teacher["source_logits"].detach(), dim=1).max(dim=1).values
-        mask = (confidence > (threshold or 0.0)).float()
-        terms["dataset_bce"] = losses.pseudo_cross_entropy(student["source_logits"], teacher["source_logits"], mask)
-    if "dice" in variant.ssl:
-        mask = None if threshold is None else _confident(torch.sigmoid(teacher["attribute_logits"].detach()), threshold)
-        terms["dice"] = losses.pseudo_dice(student["attribute_logits"], teacher["attribute_logits"], mask)
-    if "attribute_pseudo" in variant.ssl:  # hard pseudo-labels: always only where the teacher is confident
-        confidence = threshold if threshold is not None else config.confidence_threshold
-        mask = _confident(torch.sigmoid(teacher["attribute_logits"].detach()), confidence)
-        terms["attribute_pseudo"] = losses.pseudo_attribute_bce(
-            student["attribute_logits"], teacher["attribute_logits"], mask
-        )
-    if "id_pseudo" in variant.ssl:
-        confidence = torch.softmax(teacher["id_logits"].detach(), dim=1).max(dim=1).values
-        mask = (confidence > (threshold or 0.0)).float()
-        terms["id_pseudo"] = losses.pseudo_cross_entropy(student["id_logits"], teacher["id_logits"], mask)
+    for task in TASKS.values():
+        terms.update(task.cross_terms(student, teacher, batch, variant, config, threshold))
     return terms
-
-
-def _confident(probability: torch.Tensor, threshold: float) -> torch.Tensor:
-    return (torch.maximum(probability, 1 - probability) > threshold).float()
 
 
 def ssl_ramp(epoch: int, warmup_epochs: int) -> float:
@@ -176,13 +122,23 @@ def step_losses(
     elif variant.ssl:
         add(cross_terms(strong_view, outputs[0], batch, variant, config, config.confidence_threshold))
     zero = next(iter(outputs[0].values())).sum() * 0.0
-    sup = sum((terms[k] for k in SUPERVISED_TERMS if k in terms), zero)
-    ssl = sum((terms[k] for k in SSL_TERMS if k in terms), zero)
+    sup = sum((terms[k] for k in supervised_order(variant) if k in terms), zero)
+    ssl = sum((terms[k] for k in variant.ssl if k in terms), zero)
     weighted_ssl = config.ssl_weight * ramp * ssl
     return {**terms, "sup": sup, "ssl": ssl, "weighted_ssl": weighted_ssl, "total": sup + weighted_ssl}
 
 
-GRADIENT_TERMS = {"grad_reid": "id", "grad_par": "attr", "grad_dataset": "dataset", "grad_ssl": "weighted_ssl"}
+def supervised_order(variant: VariantConfig) -> tuple[str, ...]:
+    """The supervised terms in the order they are summed: the variant's tasks' in its order, then the source
+    classifier's (the SSL terms are summed in the variant's ``ssl`` order)."""
+    return (*(TASKS[task].supervised_term for task in variant.supervised), SOURCE_TERM)
+
+
+GRADIENT_TERMS = {  # logged name: the term whose gradient on the trunk it measures
+    **{f"grad_{name}": task.supervised_term for name, task in TASKS.items()},
+    "grad_dataset": SOURCE_TERM,
+    "grad_ssl": "weighted_ssl",
+}
 
 
 def trunk_gradient_norms(

@@ -96,7 +96,7 @@ class TrainingRun:
     ) -> TrainingRun:
         device = resolve_device(config.device)
         networks = [
-            build_model(model, data.num_ids, num_attributes(data), config.seed + i, len(data.sources)).to(device)
+            build_model(model, data.label_counts, config.seed + i, len(data.sources)).to(device)
             for i in range(variant.networks)
         ]
         if config.channels_last:
@@ -133,11 +133,6 @@ class TrainingRun:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.history, self.start_epoch = list(state["history"]), int(state["epoch"])
-
-
-def num_attributes(data: TrainingData) -> int:
-    """Outputs of the PAR head: the attribute count of the sources labelled for attributes."""
-    return next(data.sources[i].labels["par"].shape[1] for i in data.labelled_for("par"))
 
 
 def distributed_replica(network: KANet, device: torch.device, sync_batch_norm: bool) -> nn.Module:

@@ -12,9 +12,7 @@ import numpy as np
 from torch import nn
 
 from ..config import PAR_SOURCE
-from ..evaluation.par_metrics import attribute_metrics
-from ..evaluation.reid_metrics import distance_matrix, evaluate_rank
-from ..models.prediction import predict
+from ..tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -48,40 +46,38 @@ def hold_out_identities(labels: np.ndarray, cameras: np.ndarray, count: int, kee
 
 @dataclass(frozen=True)
 class ValidationSet:
-    """Validation images (``(N, H, W, 3)`` uint8) and labels: held-out reID identities and the PAR val split."""
+    """Validation images (``(N, H, W, 3)`` uint8) and labels: held-out reID identities and the PAR val split, whose
+    source is domain ``par_domain`` of the training sources."""
 
     reid_images: np.ndarray
     reid_pids: np.ndarray
     reid_cameras: np.ndarray
     par_images: np.ndarray
     par_labels: np.ndarray
+    par_domain: int = PAR_SOURCE
 
 
 def validate(
     networks: list[nn.Module], data: ValidationSet, tasks: tuple[str, ...], batch_size: int, device
 ) -> dict[str, float]:
-    """``val_reid_mAP`` / ``val_reid_rank1`` and ``val_par_mA`` / ``val_par_f1`` (the ``tasks`` a variant learns,
-    where it has validation data), the mean over ``networks``."""
+    """``val_<task>_<score>`` (e.g. ``val_reid_mAP``, ``val_par_mA``) of the ``tasks`` a variant learns, where
+    there is validation data for them, the mean over ``networks``."""
     per_network = []
     for network in networks:
         scores = {}
-        if "reid" in tasks and len(data.reid_pids):
-            features = predict(network, data.reid_images, batch_size, device)["reid_feature"]
-            pids, cameras = data.reid_pids, data.reid_cameras
-            cmc, mean_ap = evaluate_rank(distance_matrix(features, features), pids, pids, cameras, cameras, 1)
-            scores.update(reid_mAP=mean_ap, reid_rank1=float(cmc[0]))
-        if "par" in tasks and len(data.par_labels):
-            probability = predict(network, data.par_images, batch_size, device, domain=PAR_SOURCE)
-            metrics = attribute_metrics(probability["attribute_probability"], data.par_labels)
-            scores.update(par_mA=metrics["mA"], par_f1=metrics["f1"])
+        for name in (name for name in TASKS if name in tasks):
+            task_scores = TASKS[name].validate(network, data, batch_size, device)
+            scores.update({f"{name}_{score}": value for score, value in task_scores.items()})
         per_network.append(scores)
     return {f"val_{key}": float(np.mean([s[key] for s in per_network])) for key in per_network[0]}
 
 
 def monitored_score(record: dict[str, float], monitor: str) -> float | None:
-    """What "best" is measured by in an epoch's record: ``val_<monitor>``, or ``mean`` of the validated reID mAP and
-    PA-100K mA (also where the variant does not learn the monitored task); ``None`` if the epoch was not validated."""
+    """What "best" is measured by in an epoch's record: ``val_<monitor>``, or ``mean`` of every validated task's first
+    score (reID mAP, PAR mA; also where the variant does not learn the monitored task); ``None`` if the epoch was
+    not validated."""
     if f"val_{monitor}" in record:
         return float(record[f"val_{monitor}"])
-    validated = [record[key] for key in ("val_reid_mAP", "val_par_mA") if key in record]
+    firsts = [f"val_{name}_{next(iter(task.validation_scores))}" for name, task in TASKS.items()]
+    validated = [record[key] for key in firsts if key in record]
     return float(np.mean(validated)) if validated else None

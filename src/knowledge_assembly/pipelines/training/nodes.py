@@ -99,7 +99,7 @@ def train_variant(
         variant=name,
         model=model,
         attributes=tuple(attribute_names),
-        num_ids=data.num_ids,
+        num_ids=data.label_counts["reid"],
         num_sources=len(data.sources),
         image_size=(int(images.shape[2]), int(images.shape[1])),
         seed=training.seed,
@@ -155,5 +155,6 @@ def training_and_validation_data(
         reid_table.manifest["camid"].to_numpy()[held] if reid_table else np.empty(0, np.int64),
         par_val_images,
         par_val[attribute_names].to_numpy(),
+        chosen.names.index(chosen.labelled_for("par")[0]) if chosen.labelled_for("par") else 0,
     )
     return TrainingData(tuple(sources)), validation_set

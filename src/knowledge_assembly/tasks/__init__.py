@@ -1,0 +1,27 @@
+"""The task registry: every task the network can learn, by name, in head order. Everything that lists tasks or
+their terms (variants' checks, the objective's sums, gradient norms, the progress line, validation monitors) is
+derived from :data:`TASKS`."""
+
+from __future__ import annotations
+
+from .attributes import Attributes
+from .base import TaskType
+from .identity import Identity, source_logit_count
+
+TASKS: dict[str, TaskType] = {task.name: task for task in (Identity(), Attributes())}
+SUPERVISED_TASKS = tuple(TASKS)
+SOURCE_TERM = "dataset"  # the source classifier's supervised term (see :mod:`.identity`)
+SUPERVISED_TERMS = (*(task.supervised_term for task in TASKS.values()), SOURCE_TERM)
+SSL_TERMS = tuple(term for task in TASKS.values() for term in task.ssl_terms)
+VALIDATION_SCORES = tuple(f"{task.name}_{score}" for task in TASKS.values() for score in task.validation_scores)
+
+__all__ = [
+    "SOURCE_TERM",
+    "SSL_TERMS",
+    "SUPERVISED_TASKS",
+    "SUPERVISED_TERMS",
+    "TASKS",
+    "VALIDATION_SCORES",
+    "TaskType",
+    "source_logit_count",
+]

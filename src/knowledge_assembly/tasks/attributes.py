@@ -1,0 +1,60 @@
+"""Task type ``attributes`` (pedestrian attribute recognition): BCE with positive-ratio weighting on
+attribute-labelled rows; SSL: DICE against the other network's thresholded attributes, the cross-model triplet on
+its feature, and (FixMatch-style) hard pseudo-labels where the teacher is confident."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..training import losses
+from .base import Outputs, TaskType, confident
+
+
+@dataclass(frozen=True)
+class Attributes(TaskType):
+    name = "par"
+    feature = "par_feature"
+    logits = "attribute_logits"
+    supervised_term = "attr"
+    ssl_terms = ("dice", "par_triplet", "attribute_pseudo")
+    label = "PAR"
+    validation_scores = {"mA": "mA", "f1": "F1"}
+    validation_data = "par_val"
+
+    def label_count(self, labels) -> int:
+        """One output per attribute column (none where no source is attribute-labelled)."""
+        return labels.shape[1] if labels.ndim == 2 else 0
+
+    def supervised(self, out, batch, variant, config) -> Outputs:
+        if self.name not in variant.supervised or not batch.labelled(self.name):
+            return {}
+        logits = out[self.logits][batch.rows[self.name]]
+        return {"attr": losses.attribute_bce(logits, batch.labels[self.name], batch.positive_ratio)}
+
+    def cross_terms(self, student, teacher, batch, variant, config, threshold) -> Outputs:
+        terms = {}
+        if "par_triplet" in variant.ssl:
+            terms["par_triplet"] = losses.cross_model_triplet(
+                student[self.feature], teacher[self.feature], config.triplet_margin
+            )
+        if "dice" in variant.ssl:
+            mask = None if threshold is None else confident(torch.sigmoid(teacher[self.logits].detach()), threshold)
+            terms["dice"] = losses.pseudo_dice(student[self.logits], teacher[self.logits], mask)
+        if "attribute_pseudo" in variant.ssl:  # hard pseudo-labels: always only where the teacher is confident
+            level = threshold if threshold is not None else config.confidence_threshold
+            mask = confident(torch.sigmoid(teacher[self.logits].detach()), level)
+            terms["attribute_pseudo"] = losses.pseudo_attribute_bce(student[self.logits], teacher[self.logits], mask)
+        return terms
+
+    def validate(self, network, data, batch_size, device) -> dict[str, float]:
+        """mA and F1 on the attribute validation split, normalised as images of its own training source."""
+        from ..evaluation.par_metrics import attribute_metrics
+        from ..models.prediction import predict  # here: the models import config, which imports the tasks
+
+        if not len(data.par_labels):
+            return {}
+        probability = predict(network, data.par_images, batch_size, device, domain=data.par_domain)
+        metrics = attribute_metrics(probability["attribute_probability"], data.par_labels)
+        return {"mA": metrics["mA"], "f1": metrics["f1"]}
