@@ -57,7 +57,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     conf = repo / "conf" / "base"
     _set(conf / "parameters_synthetic.yml", "synthetic", TINY_SYNTHETIC)
     _set(conf / "parameters_model_input.yml", "model_input", {"image_size": [32, 64]})
-    _set(conf / "parameters_training.yml", "training", {**TINY_TRAINING, "epochs": 1})
+    _set(conf / "parameters_training.yml", "training", {**TINY_TRAINING, "epochs": 1, "iterations_per_epoch": 1})
     _set(conf / "parameters_training.yml", "validation", TINY_VALIDATION)
     _set(conf / "parameters_training.yml", "model", TINY_MODEL)
     _set(conf / "parameters_paper.yml", "paper", {"seeds": [0]})  # several seeds per table row: test_reporting

@@ -27,9 +27,12 @@ EPOCH_ONE = {
 
 
 def test_a_short_run_of_the_paper_sources_gives_the_stored_losses(raw_project):
+    """Epoch 1 of a 1-epoch run is epoch 1 of the 2-epoch runs measured (the schedule steps per epoch, the batches
+    and views are drawn epoch after epoch), so only training runs, for one epoch."""
+    raw_project.run(["model_input"])
     for variant, expected in EPOCH_ONE.items():
-        raw_project.run([variant], training={"epochs": 2})
+        raw_project.run([f"train_{variant}"], training={"epochs": 1})
         history = pd.read_csv(raw_project.report(variant, "training_history.csv"))
-        assert list(history["iterations"]) == [3, 3]
+        assert list(history["iterations"]) == [3]
         measured = {term: history[term].iloc[0] for term in expected}
         assert measured == pytest.approx(expected, rel=2e-2), variant
