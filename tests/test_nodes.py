@@ -69,6 +69,7 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
             "peta_test_images": images(5),
             "par_attributes": NAMES,
             "params:evaluation": EVALUATION,
+            "params:sources": {"pa100k": {"train": "par_train", "test": "par_test"}},
             "tracking": tmp_path,
         },
     )

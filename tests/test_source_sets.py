@@ -19,9 +19,9 @@ from knowledge_assembly.sources import chosen_source_set
 from tests.conftest import training_config
 
 SOURCES = {
-    "market1501": {"tasks": ["reid"], "evaluation_only": ["par"], "sampler": "pk"},
-    "pa100k": {"tasks": ["par"], "sampler": "uniform"},
-    "peta": {"tasks": ["par"], "sampler": "uniform", "batch_size": 16},
+    "market1501": {"tasks": ["reid"], "evaluation_only": ["par"], "sampler": "pk", "train": "reid_train"},
+    "pa100k": {"tasks": ["par"], "sampler": "uniform", "train": "par_train", "test": "par_test"},
+    "peta": {"tasks": ["par"], "sampler": "uniform", "batch_size": 16, "train": "peta_train", "test": "peta_test"},
 }
 SETS = {"paper": ["market1501", "pa100k"], "upar": ["market1501", "pa100k", "peta"]}
 

@@ -13,17 +13,28 @@ from kedro.utils import find_kedro_project
 from knowledge_assembly.pipelines import evaluation, ingestion, model_input, paper, reporting, synthetic, training
 
 
-def configured_variants(conf_source: str | Path | None = None) -> dict[str, str]:
-    """Every variant name with its parameter key (``variants.<group>.<name>``), in the order of the base parameters.
+def base_parameter(key: str, conf_source: str | Path | None = None) -> dict:
+    """The top-level parameter ``key`` of ``conf/base`` (what the pipelines are wired from).
 
     Read as plain YAML (no config loader: its resolvers are process-wide and would shadow the run's environment)."""
     root = find_kedro_project(Path.cwd()) or Path.cwd()
     base = (Path(conf_source) if conf_source else root / settings.CONF_SOURCE) / "base"
     for file in sorted(base.glob("parameters*.yml")):
-        groups = (yaml.safe_load(file.read_text()) or {}).get("variants")
-        if groups:
-            return {name: f"variants.{group}.{name}" for group, members in groups.items() for name in members}
-    raise ValueError(f"no 'variants' in {base}/parameters*.yml: define the training variants there")
+        value = (yaml.safe_load(file.read_text()) or {}).get(key)
+        if value:
+            return value
+    raise ValueError(f"no {key!r} in {base}/parameters*.yml: define them there")
+
+
+def configured_variants(conf_source: str | Path | None = None) -> dict[str, str]:
+    """Every variant name with its parameter key (``variants.<group>.<name>``), in the order of the base parameters."""
+    groups = base_parameter("variants", conf_source)
+    return {name: f"variants.{group}.{name}" for group, members in groups.items() for name in members}
+
+
+def configured_sources(conf_source: str | Path | None = None) -> dict[str, str]:
+    """Every configured source with the catalog entry of its training manifest (``sources.<name>.train``)."""
+    return {name: entry["train"] for name, entry in base_parameter("sources", conf_source).items()}
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -43,12 +54,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         "ingestion": ingestion.create_pipeline(),
         "model_input": prepared,
     }
-    variants = configured_variants()
+    variants, sources = configured_variants(), configured_sources()
     for variant, key in variants.items():
-        pipelines[f"train_{variant}"] = training.create_pipeline(variant, key)
+        pipelines[f"train_{variant}"] = training.create_pipeline(variant, key, sources)
         pipelines[f"evaluate_{variant}"] = evaluation.create_pipeline(variant) + reporting.create_pipeline(variant)
         pipelines[variant] = prepared + pipelines[f"train_{variant}"] + pipelines[f"evaluate_{variant}"]
-        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key)
+        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key, sources)
     pipelines["__default__"] = pipelines["ka"]
     pipelines["tables"] = paper.create_tables_pipeline(list(variants))
     pipelines["paper"] = (

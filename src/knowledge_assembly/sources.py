@@ -29,6 +29,8 @@ class SourceConfig(Settings):
     evaluation_only: Names = ()
     sampler: str
     batch_size: int | None = None
+    train: str  # the catalog entry of its training manifest (image cache: <train>_images)
+    test: str | None = None  # an attribute test split that evaluation normalises in this source's domain
 
     def _problems(self) -> list[str]:
         problems = [
@@ -111,6 +113,11 @@ def chosen_source_set(sources: Mapping[str, Any], source_sets: Mapping[str, Any]
     if len(set(members)) < len(members):
         raise ConfigError(f"source_sets.{source_set}: a source is listed twice ({', '.join(members)})")
     return SourceSet(source_set, tuple((name, source_config(name, sources[name])) for name in members))
+
+
+def test_split_sources(sources: Mapping[str, Any]) -> dict[str, str]:
+    """Which source each attribute test split (``sources.<name>.test``) belongs to: test split -> source."""
+    return {entry["test"]: name for name, entry in sources.items() if isinstance(entry, Mapping) and entry.get("test")}
 
 
 def checked_source_set(params: Mapping[str, Any]) -> SourceSet:

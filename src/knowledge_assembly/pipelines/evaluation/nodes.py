@@ -13,17 +13,21 @@ from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation import evaluate
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.reports.tracking import log_final_metrics
+from knowledge_assembly.sources import test_split_sources
 
 logger = logging.getLogger(__name__)
 
 
-TEST_SOURCES = {"par_test": "pa100k", "peta_test": "peta"}  # the training source of each attribute test split
-
-
 def test_images(
-    query: np.ndarray, gallery: np.ndarray, par_test: np.ndarray, reid_attributes: np.ndarray, peta_test: np.ndarray
+    query: np.ndarray,
+    gallery: np.ndarray,
+    par_test: np.ndarray,
+    reid_attributes: np.ndarray,
+    peta_test: np.ndarray,
+    sources: dict[str, Any],
 ) -> evaluate.TestImages:
-    return evaluate.TestImages(query, gallery, par_test, reid_attributes, peta_test, TEST_SOURCES)
+    """The test images, each attribute test split with its source (``sources.<name>.test``)."""
+    return evaluate.TestImages(query, gallery, par_test, reid_attributes, peta_test, test_split_sources(sources))
 
 
 def network_outputs(
@@ -34,9 +38,13 @@ def network_outputs(
     reid_attribute_images: np.ndarray,
     peta_test_images: np.ndarray,
     config: EvaluationConfig,
+    sources: dict[str, Any],
 ) -> list[evaluate.NetworkOutputs]:
-    """Features and attribute probabilities of every network of the bundle on the test images."""
-    images = test_images(query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images)
+    """Features and attribute probabilities of every network of the bundle on the test images (each attribute test
+    split in its source's domain)."""
+    images = test_images(
+        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources
+    )
     return evaluate.network_outputs(bundle, images, config.batch_size)
 
 

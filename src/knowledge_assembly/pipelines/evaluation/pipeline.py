@@ -33,6 +33,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
                     "reid_attributes_images",
                     "peta_test_images",
                     "params:evaluation",
+                    "params:sources",
                 ],
                 "network_outputs",
                 name="network_outputs",
@@ -71,5 +72,5 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
         ],
         namespace=variant,
         inputs=SHARED_INPUTS,
-        parameters={"params:evaluation"},
+        parameters={"params:evaluation", "params:sources"},
     )

@@ -56,9 +56,12 @@ def train_and_evaluate_seeds(
     peta_test: pd.DataFrame,
     peta_test_images: np.ndarray,
     evaluation: EvaluationConfig,
+    sources: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
-    images = test_images(query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images)
+    images = test_images(
+        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources
+    )
     results = []
     for seed in seeds:
         bundle, _ = train_variant(

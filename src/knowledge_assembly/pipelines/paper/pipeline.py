@@ -22,6 +22,7 @@ EVALUATION_INPUTS = [
     "peta_test",
     "peta_test_images",
     "params:evaluation",
+    "params:sources",
 ]
 
 
@@ -30,10 +31,11 @@ def seed_metrics(variant: str) -> str:
     return f"{variant}_seed_metrics"
 
 
-def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
-    """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
+def create_seeds_pipeline(variant: str, parameters_key: str, sources: dict[str, str], **kwargs) -> Pipeline:
+    """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: every configured
+    source's training manifest."""
     inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
-    return training.create_sources_pipeline() + Pipeline(
+    return training.create_sources_pipeline(sources) + Pipeline(
         [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
         namespace=variant,
         inputs=SHARED_INPUTS,
@@ -42,6 +44,7 @@ def create_seeds_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeli
             **training.parameter_mapping(parameters_key),
             "params:paper.seeds": "params:paper.seeds",
             "params:evaluation": "params:evaluation",
+            "params:sources": "params:sources",
         },
     )
 

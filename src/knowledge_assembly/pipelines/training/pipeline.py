@@ -5,9 +5,6 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import choose_sources, train_variant, training_tables
 
-# Where each configured source's training manifest comes from (its image cache is <manifest>_images).
-SOURCE_MANIFESTS = {"market1501": "reid_train", "pa100k": "par_train", "peta": "peta_train"}
-
 # what training reads, after the variant's name, in the order of train_variant's arguments
 TRAINING_INPUTS = [
     "chosen_sources",
@@ -37,9 +34,10 @@ def parameter_mapping(parameters_key: str) -> dict[str, str]:
     }
 
 
-def create_sources_pipeline() -> Pipeline:
-    """The chosen source set and its training tables (shared by every variant)."""
-    tables = {**SOURCE_MANIFESTS, **{f"{source}_images": f"{m}_images" for source, m in SOURCE_MANIFESTS.items()}}
+def create_sources_pipeline(sources: dict[str, str]) -> Pipeline:
+    """The chosen source set and its training tables (shared by every variant); ``sources``: every configured
+    source's training manifest (``sources.<name>.train``; its image cache is ``<manifest>_images``)."""
+    tables = {**sources, **{f"{source}_images": f"{manifest}_images" for source, manifest in sources.items()}}
     return Pipeline(
         [
             Node(
@@ -53,12 +51,13 @@ def create_sources_pipeline() -> Pipeline:
     )
 
 
-def create_pipeline(variant: str, parameters_key: str, **kwargs) -> Pipeline:
-    """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``."""
+def create_pipeline(variant: str, parameters_key: str, sources: dict[str, str], **kwargs) -> Pipeline:
+    """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: as
+    :func:`create_sources_pipeline`'s."""
     train = Pipeline(
         [Node(train_variant, ["variant_name", *TRAINING_INPUTS], ["model", "training_history"], name="train")],
         namespace=variant,
         inputs=SHARED_INPUTS,
         parameters=parameter_mapping(parameters_key),
     )
-    return create_sources_pipeline() + train
+    return create_sources_pipeline(sources) + train
