@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from .attributes import Attributes
 from .base import TaskType
-from .identity import Identity, source_logit_count
+from .identity import SOURCE_TERM, Identity, source_logit_count
 
 TASKS: dict[str, TaskType] = {task.name: task for task in (Identity(), Attributes())}
 SUPERVISED_TASKS = tuple(TASKS)
-SOURCE_TERM = "dataset"  # the source classifier's supervised term (see :mod:`.identity`)
 SUPERVISED_TERMS = (*(task.supervised_term for task in TASKS.values()), SOURCE_TERM)
 SSL_TERMS = tuple(term for task in TASKS.values() for term in task.ssl_terms)
 VALIDATION_SCORES = tuple(f"{task.name}_{score}" for task in TASKS.values() for score in task.validation_scores)

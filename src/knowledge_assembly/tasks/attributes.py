@@ -31,7 +31,7 @@ class Attributes(TaskType):
         if self.name not in variant.supervised or not batch.labelled(self.name):
             return {}
         logits = out[self.logits][batch.rows[self.name]]
-        return {"attr": losses.attribute_bce(logits, batch.labels[self.name], batch.positive_ratio)}
+        return {self.supervised_term: losses.attribute_bce(logits, batch.labels[self.name], batch.positive_ratio)}
 
     def cross_terms(self, student, teacher, batch, variant, config, threshold) -> Outputs:
         terms = {}

@@ -12,6 +12,8 @@ import torch
 from ..training import losses
 from .base import Outputs, TaskType, confident, confident_classes
 
+SOURCE_TERM = "dataset"  # the source classifier's supervised term
+
 
 def source_logit_count(num_sources: int) -> int:
     """Source-classifier outputs: one logit for two sources (as the paper's dataset logit), else one per source."""
@@ -51,15 +53,16 @@ class Identity(TaskType):
         terms = {}
         if self.name in variant.supervised and batch.labelled(self.name):
             logits = out[self.logits][batch.rows[self.name]]
-            terms["id"] = losses.id_cross_entropy(logits, batch.labels[self.name], config.label_smoothing)
+            labels = batch.labels[self.name]
+            terms[self.supervised_term] = losses.id_cross_entropy(logits, labels, config.label_smoothing)
         present = sum(size > 0 for size in batch.blocks)
         if config.dataset_logit_supervision and "dataset_bce" in variant.ssl and present > 1:
             source = batch.source_index(out[self.logits].device)
             if "dataset_logit" in out:  # two sources: one logit, "from the first source"
                 first = (source == 0).float()
-                terms["dataset"] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], first)
+                terms[SOURCE_TERM] = torch.nn.functional.binary_cross_entropy_with_logits(out["dataset_logit"], first)
             else:
-                terms["dataset"] = torch.nn.functional.cross_entropy(out["source_logits"], source)
+                terms[SOURCE_TERM] = torch.nn.functional.cross_entropy(out["source_logits"], source)
         return terms
 
     def cross_terms(self, student, teacher, batch, variant, config, threshold) -> Outputs:
