@@ -37,6 +37,16 @@ TINY_SYNTHETIC = {
     },
     "pa100k": {"train": 24, "val": 6, "test": 8, "scenes": 3, "width_range": [48, 80], "aspect_range": [2.0, 2.5]},
     "peta": {"images": 30, "scenes": 2, "width_range": [32, 64], "aspect_range": [2.0, 3.0]},
+    "night": {
+        "image_size": [40, 80],
+        "cameras": 3,
+        "train_people": 12,
+        "crops_per_person": 2,
+        "test_ids": 8,
+        "cameras_per_id": [2, 3],
+        "images_per_camera": [1, 2],
+        "distractors": 4,
+    },
     "upar": {"csv_name": "UPAR-Challenge-2027_task1_train_gt.csv", "include_market1501": True},
 }
 
@@ -102,7 +112,13 @@ class Project:
             return session.run(pipeline_names=pipelines)
 
     def raw(self, name: str) -> Path:
-        folders = {"market1501": "Market-1501-v15.09.15", "pa100k": "PA-100K", "peta": "PETA", "upar": "UPAR"}
+        folders = {
+            "market1501": "Market-1501-v15.09.15",
+            "pa100k": "PA-100K",
+            "peta": "PETA",
+            "upar": "UPAR",
+            "night": "Night-Cameras",
+        }
         return self.data / "01_raw" / "synthetic" / folders[name]
 
     def primary(self, dataset: str = "synthetic") -> Path:

@@ -91,7 +91,10 @@ def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, r
         "names",
         globals={
             "dataset": "names",
-            "raw": {"market1501": str(market), **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar")}},
+            "raw": {
+                "market1501": str(market),
+                **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar", "night")},
+            },
         },
     )
     project.write_env(

@@ -19,9 +19,22 @@ from knowledge_assembly.sources import chosen_source_set
 from tests.conftest import training_config
 
 SOURCES = {
-    "market1501": {"tasks": ["reid"], "evaluation_only": ["par"], "sampler": "pk", "train": "reid_train"},
-    "pa100k": {"tasks": ["par"], "sampler": "uniform", "train": "par_train", "test": "par_test"},
-    "peta": {"tasks": ["par"], "sampler": "uniform", "batch_size": 16, "train": "peta_train", "test": "peta_test"},
+    "market1501": {
+        "format": "market1501",
+        "tasks": ["reid"],
+        "evaluation_only": ["par"],
+        "sampler": "pk",
+        "train": "reid_train",
+    },
+    "pa100k": {"format": "pa100k", "tasks": ["par"], "sampler": "uniform", "train": "par_train", "test": "par_test"},
+    "peta": {
+        "format": "upar_peta",
+        "tasks": ["par"],
+        "sampler": "uniform",
+        "batch_size": 16,
+        "train": "peta_train",
+        "test": "peta_test",
+    },
 }
 SETS = {"paper": ["market1501", "pa100k"], "upar": ["market1501", "pa100k", "peta"]}
 

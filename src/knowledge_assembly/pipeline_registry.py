@@ -11,6 +11,7 @@ from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
 from knowledge_assembly.pipelines import evaluation, ingestion, model_input, paper, reporting, synthetic, training
+from knowledge_assembly.sources import evaluated_sources, template_sources
 
 
 def base_parameter(key: str, conf_source: str | Path | None = None) -> dict:
@@ -37,6 +38,16 @@ def configured_sources(conf_source: str | Path | None = None) -> dict[str, str]:
     return {name: entry["train"] for name, entry in base_parameter("sources", conf_source).items()}
 
 
+def configured_evaluation(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """Every configured source's held-out test manifests (``sources.<name>.evaluation``)."""
+    return evaluated_sources(base_parameter("sources", conf_source))
+
+
+def configured_template_sources(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """Every configured source ingested by a template pipeline (``camera_folders``), with its manifests."""
+    return template_sources(base_parameter("sources", conf_source))
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
@@ -48,18 +59,20 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``evaluate_<variant>``, ``seeds_<variant>`` and ``tables`` are the single steps that DVC
     stages run. Only ``synthetic`` writes raw data, and never under ``--env real``.
     """
-    prepared = model_input.create_pipeline()  # ingestion + image caches, written together
+    cameras = configured_template_sources()
+    prepared = model_input.create_pipeline(cameras)  # ingestion + image caches, written together
     pipelines = {
         "synthetic": synthetic.create_pipeline(),
-        "ingestion": ingestion.create_pipeline(),
+        "ingestion": ingestion.create_pipeline(camera_sources=cameras),
         "model_input": prepared,
     }
-    variants, sources = configured_variants(), configured_sources()
+    variants, sources, evaluated = configured_variants(), configured_sources(), configured_evaluation()
     for variant, key in variants.items():
         pipelines[f"train_{variant}"] = training.create_pipeline(variant, key, sources)
-        pipelines[f"evaluate_{variant}"] = evaluation.create_pipeline(variant) + reporting.create_pipeline(variant)
+        evaluate = evaluation.create_pipeline(variant, evaluated)
+        pipelines[f"evaluate_{variant}"] = evaluate + reporting.create_pipeline(variant)
         pipelines[variant] = prepared + pipelines[f"train_{variant}"] + pipelines[f"evaluate_{variant}"]
-        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key, sources)
+        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key, sources, evaluated)
     pipelines["__default__"] = pipelines["ka"]
     pipelines["tables"] = paper.create_tables_pipeline(list(variants))
     pipelines["paper"] = (

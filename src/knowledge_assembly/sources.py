@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 from .config import SUPERVISED_TASKS, ConfigError, Names, Settings, TrainingConfig, closest, settings
 
 SAMPLERS = ("pk", "uniform")
+FORMATS = ("market1501", "pa100k", "upar_peta", "camera_folders")  # raw layouts (formats/)
+TEMPLATE_FORMATS = ("camera_folders",)  # ingested, cached and evaluated by one template pipeline per source
+EVALUATION_SPLITS = ("query", "gallery", "attributes")  # held-out manifests a source may name for evaluation
 
 
 @settings
@@ -25,12 +28,14 @@ class SourceConfig(Settings):
 
     SECTION: ClassVar[str] = "sources"
 
+    format: str
     tasks: Names
     evaluation_only: Names = ()
     sampler: str
     batch_size: int | None = None
     train: str  # the catalog entry of its training manifest (image cache: <train>_images)
     test: str | None = None  # an attribute test split that evaluation normalises in this source's domain
+    evaluation: dict[str, str] | None = None  # held-out manifests (query, gallery, attributes), evaluated in its domain
 
     def _problems(self) -> list[str]:
         problems = [
@@ -38,6 +43,17 @@ class SourceConfig(Settings):
             for task in (*self.tasks, *self.evaluation_only)
             if task not in SUPERVISED_TASKS
         ]
+        if self.format not in FORMATS:
+            problems.append(f"unknown format {self.format!r}{closest(self.format, FORMATS)}")
+        problems += [
+            f"unknown evaluation split {split!r}{closest(split, EVALUATION_SPLITS)}"
+            for split in self.evaluation or {}
+            if split not in EVALUATION_SPLITS
+        ]
+        if len({"query", "gallery"} & set(self.evaluation or ())) == 1:
+            problems.append("evaluation needs both query and gallery for reID, or neither")
+        if self.format in TEMPLATE_FORMATS and set(self.evaluation or ()) != set(EVALUATION_SPLITS):
+            problems.append(f"a {self.format} source names its {', '.join(EVALUATION_SPLITS)} manifests in evaluation")
         if self.sampler not in SAMPLERS:
             problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         elif self.sampler == "pk" and "reid" not in self.tasks:
@@ -128,3 +144,23 @@ def checked_source_set(params: Mapping[str, Any]) -> SourceSet:
     training = training if isinstance(training, TrainingConfig) else TrainingConfig(**training)
     chosen.check_shares(training, training.world_size)
     return chosen
+
+
+def evaluated_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Every configured source that names held-out test manifests (``sources.<name>.evaluation``): split -> manifest."""
+    return {
+        name: dict(entry["evaluation"])
+        for name, entry in sources.items()
+        if isinstance(entry, Mapping) and entry.get("evaluation")
+    }
+
+
+def template_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Every configured source of a :data:`TEMPLATE_FORMATS` layout, with its manifests' catalog names (``train``
+    and its evaluation splits), checked."""
+    checked = {name: source_config(name, entry) for name, entry in sources.items()}
+    return {
+        name: {"train": config.train, **(config.evaluation or {})}
+        for name, config in checked.items()
+        if config.format in TEMPLATE_FORMATS
+    }

@@ -67,6 +67,10 @@ class RawTreeDataset(AbstractDataset[dict[str, bytes], Path]):
             )
         if target.exists() and not (target / MARKER).is_file():
             raise DatasetError(f"Refusing to overwrite '{target}': it was not written by the synthetic generator")
+        if not data:  # a dataset the parameters leave out: no folder (an optional source is then absent)
+            if target.exists():
+                shutil.rmtree(target)
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:

@@ -1,5 +1,7 @@
 """Evaluate every network of a trained bundle in steps: outputs on the test images → reID metrics and PAR
-metrics (on PA-100K and on the reID domain) → one summary with the per-attribute table → retrieval examples."""
+metrics (on PA-100K and on the reID domain), and both on the held-out images of every source that names them
+(``sources.<name>.evaluation``, each in its own domain) → one summary with the per-attribute table → retrieval
+examples."""
 
 from __future__ import annotations
 
@@ -17,10 +19,33 @@ from .reid_metrics import distance_matrix, evaluate_rank
 
 
 @dataclass(frozen=True)
+class DomainTest:
+    """A source's held-out test data (``sources.<name>.evaluation``), evaluated in that source's domain: reID query
+    and gallery, and the attribute-labelled held-out images, each manifest with its decoded images."""
+
+    query: pd.DataFrame
+    gallery: pd.DataFrame
+    attributes: pd.DataFrame
+    query_images: np.ndarray
+    gallery_images: np.ndarray
+    attribute_images: np.ndarray
+
+
+@dataclass(frozen=True)
+class DomainOutputs:
+    """One network's outputs on a source's held-out images."""
+
+    query_features: np.ndarray
+    gallery_features: np.ndarray
+    attribute_probability: np.ndarray
+
+
+@dataclass(frozen=True)
 class TestImages:
     """Decoded test images: query, gallery, the PAR test split, the reID domain's attribute-labelled images and
     PETA's test split (empty without PETA). ``sources`` names the training source of each attribute test split
-    (``par_test``, ``peta_test``), whose domain statistics normalise it where the bundle was trained on it."""
+    (``par_test``, ``peta_test``), whose domain statistics normalise it where the bundle was trained on it.
+    ``domains``: the held-out test data of every source that has some, by source."""
 
     query: np.ndarray
     gallery: np.ndarray
@@ -28,6 +53,7 @@ class TestImages:
     reid_attributes: np.ndarray
     peta_test: np.ndarray | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    domains: dict[str, DomainTest] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,7 @@ class NetworkOutputs:
     par_test_probability: np.ndarray
     reid_domain_probability: np.ndarray
     peta_test_probability: np.ndarray | None = None
+    domains: dict[str, DomainOutputs] = field(default_factory=dict)
 
 
 def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) -> list[NetworkOutputs]:
@@ -60,9 +87,24 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
                 peta_test_probability=None
                 if peta is None
                 else predict(network, peta, batch_size, domain=peta_domain)["attribute_probability"],
+                domains={
+                    source: domain_outputs(network, test, bundle.domain_of(source), batch_size)
+                    for source, test in images.domains.items()
+                },
             )
         )
     return outputs
+
+
+def domain_outputs(network: Any, test: DomainTest, domain: int, batch_size: int) -> DomainOutputs:
+    """A network's outputs on a source's held-out images, normalised as images of training source ``domain`` (the
+    first source's where the bundle was not trained on that source)."""
+    query = predict(network, test.query_images, batch_size, domain=domain)
+    return DomainOutputs(
+        query["reid_feature"],
+        predict(network, test.gallery_images, batch_size, domain=domain)["reid_feature"],
+        predict(network, test.attribute_images, batch_size, domain=domain)["attribute_probability"],
+    )
 
 
 def query_distances(outputs: NetworkOutputs, config: EvaluationConfig) -> np.ndarray:
@@ -73,26 +115,55 @@ def reid_metrics(
     outputs: list[NetworkOutputs], query: pd.DataFrame, gallery: pd.DataFrame, config: EvaluationConfig
 ) -> list[dict[str, Any]]:
     """mAP and CMC of each network (Market-1501 protocol, see :mod:`.reid_metrics`)."""
+    return [rank_metrics(query_distances(network, config), query, gallery, config) for network in outputs]
+
+
+def rank_metrics(
+    distances: np.ndarray, query: pd.DataFrame, gallery: pd.DataFrame, config: EvaluationConfig
+) -> dict[str, Any]:
+    """mAP, rank-1/5/10 and the CMC of query vs gallery from their distances."""
+    cmc, mean_ap = evaluate_rank(
+        distances,
+        query["pid"].to_numpy(),
+        gallery["pid"].to_numpy(),
+        query["camid"].to_numpy(),
+        gallery["camid"].to_numpy(),
+        config.max_rank,
+    )
+    return {
+        "mAP": mean_ap,
+        "rank1": float(cmc[0]),
+        "rank5": float(cmc[min(4, len(cmc) - 1)]),
+        "rank10": float(cmc[min(9, len(cmc) - 1)]),
+        "cmc": cmc.tolist(),
+    }
+
+
+def domain_metrics(
+    outputs: list[NetworkOutputs], domains: dict[str, DomainTest], names: list[str], config: EvaluationConfig
+) -> list[dict[str, Any]]:
+    """Per network, on the held-out images of each source: reID (``<source>_reid``; where it has query and gallery)
+    and PAR (``<source>_par``; where it has attribute-labelled images)."""
     results = []
     for network in outputs:
-        cmc, mean_ap = evaluate_rank(
-            query_distances(network, config),
-            query["pid"].to_numpy(),
-            gallery["pid"].to_numpy(),
-            query["camid"].to_numpy(),
-            gallery["camid"].to_numpy(),
-            config.max_rank,
-        )
-        results.append(
-            {
-                "mAP": mean_ap,
-                "rank1": float(cmc[0]),
-                "rank5": float(cmc[min(4, len(cmc) - 1)]),
-                "rank10": float(cmc[min(9, len(cmc) - 1)]),
-                "cmc": cmc.tolist(),
-            }
-        )
+        result = {}
+        for source, test in domains.items():
+            out = network.domains[source]
+            if len(test.query) and len(test.gallery):
+                distances = distance_matrix(out.query_features, out.gallery_features, config.distance)
+                result[domain_section(source, "reid")] = rank_metrics(distances, test.query, test.gallery, config)
+            if len(test.attributes):
+                labels = test.attributes[names].to_numpy()
+                result[domain_section(source, "par")] = par_summary(
+                    out.attribute_probability, labels, names, config.threshold
+                )
+        results.append(result)
     return results
+
+
+def domain_section(source: str, task: str) -> str:
+    """The metrics section of ``task`` on ``source``'s held-out images."""
+    return f"{source}_{task}"
 
 
 def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str], threshold: float) -> dict[str, Any]:
@@ -151,16 +222,20 @@ HEADLINE = ("mAP", "rank1", "mA", "f1")
 
 
 def summarise(
-    bundle: ModelBundle, reid: list[dict[str, Any]], par: list[dict[str, Any]], config: EvaluationConfig
+    bundle: ModelBundle,
+    reid: list[dict[str, Any]],
+    par: list[dict[str, Any]],
+    config: EvaluationConfig,
+    domains: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The metrics of the variant (mean over its networks, each network's headline numbers under
-    ``per_network``; the settings it was trained with under ``settings``) and the per-attribute table."""
-    networks = [{"reid": r, **p} for r, p in zip(reid, par)]
+    ``per_network``; the settings it was trained with under ``settings``; the sources whose held-out images were
+    evaluated under ``domains``) and the per-attribute table."""
+    networks = [{"reid": r, **p, **d} for r, p, d in zip(reid, par, domains or [{}] * len(reid))]
     per_network = [
         {
-            task: None if result[task] is None else {k: v for k, v in result[task].items() if k in HEADLINE}
-            for task in ("reid", "par", "reid_domain_par", "peta_par")
-            if task in result
+            task: None if section is None else {k: v for k, v in section.items() if k in HEADLINE}
+            for task, section in result.items()
         }
         for result in networks
     ]
@@ -171,6 +246,7 @@ def summarise(
         "trained_tasks": sorted(bundle.trained_tasks),
         **mean_metrics(networks),
         "per_network": per_network,
+        "domains": sorted({section.rpartition("_")[0] for section in (domains or [{}])[0]}),
         "settings": bundle.settings,
     }
     metrics["reid"]["distance"] = config.distance
@@ -195,21 +271,41 @@ TASK_OF_SECTION = {
 }  # what a variant must learn for a section
 
 
+DOMAIN_HEADLINES = {"reid": ("mAP", "mAP"), "par": ("mA", "mA")}  # task: (key, label) on a source's held-out images
+
+
+def headlines(metrics: dict[str, Any]) -> dict[str, tuple[str, str, str, str]]:
+    """name: (section, key, label, task) of every headline number the metrics can hold: :data:`HEADLINE_METRICS`,
+    then each evaluated source's (``<source>_reid_mAP``, ``<source>_par_mA``; label ``<source> mAP`` ...)."""
+    named = {name: (*entry, TASK_OF_SECTION[entry[0]]) for name, entry in HEADLINE_METRICS.items()}
+    for source in metrics.get("domains", []):
+        for task, (key, label) in DOMAIN_HEADLINES.items():
+            section = domain_section(source, task)
+            named[f"{section}_{key}"] = (section, key, f"{source} {label}", task)
+    return named
+
+
+def is_headline(name: str) -> bool:
+    """Whether ``name`` is a headline metric's name (a fixed one, or one of an evaluated source's)."""
+    return name in HEADLINE_METRICS or name.endswith(tuple(f"_{t}_{k}" for t, (k, _) in DOMAIN_HEADLINES.items()))
+
+
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """A variant's headline numbers; the tasks it does not learn (an untrained head's numbers) are left out."""
     learned = set(metrics["trained_tasks"])
     return {
         name: float(metrics[section][key])
-        for name, (section, key, _) in HEADLINE_METRICS.items()
-        if TASK_OF_SECTION[section] in learned and metrics.get(section) and key in metrics[section]
+        for name, (section, key, _, task) in headlines(metrics).items()
+        if task in learned and metrics.get(section) and key in metrics[section]
     }
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
-    """One line of a variant's headline metrics (%), one group per task."""
+    """One line of a variant's headline metrics (%), one group per section."""
     groups: dict[str, list[str]] = {}
+    named = headlines(metrics)
     for name, value in headline_metrics(metrics).items():
-        section, _, label = HEADLINE_METRICS[name]
+        section, _, label, _ = named[name]
         groups.setdefault(section, []).append(f"{label} {100 * value:.1f}")
     return f"{metrics['variant']} seed {metrics['seed']}: " + " | ".join(", ".join(g) for g in groups.values())
 
@@ -271,4 +367,5 @@ def evaluate_bundle(
     outputs = network_outputs(bundle, images, config.batch_size)
     reid = reid_metrics(outputs, query, gallery, config)
     par = par_metrics(outputs, par_test, reid_attributes, list(bundle.attributes), config, peta_test)
-    return summarise(bundle, reid, par, config)[0]
+    domains = domain_metrics(outputs, images.domains, list(bundle.attributes), config)
+    return summarise(bundle, reid, par, config, domains)[0]

@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluation.evaluate import HEADLINE_METRICS
+from ..evaluation.evaluate import is_headline
+from .runs import metric_columns
 
 SHORT_NAMES = {
     "reid_mAP": "mAP",
@@ -19,6 +20,16 @@ SHORT_NAMES = {
     "par_f1": "F1",
     "reid_domain_par_mA": "reID-cam mA",
 }
+
+
+def short_name(column: str) -> str:
+    """A metric's column title: :data:`SHORT_NAMES`, else ``<source> mAP`` / ``<source> mA`` for a source's."""
+    if column in SHORT_NAMES or not is_headline(column):
+        return SHORT_NAMES.get(column, column)
+    source, _, key = column.rsplit("_", 2)
+    return f"{source} {key}"
+
+
 METRIC_COLUMN = re.compile(r"/(?P<variant>[^/]+)/eval/metrics\.json:(?P<metric>\w+)$")
 ROW_FIELDS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
 WIDTH = 120
@@ -52,7 +63,7 @@ def experiments_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         metrics: dict[str, dict[str, float]] = {}
         for column, value in row.items():
             match = METRIC_COLUMN.search(column)
-            if match and match["metric"] in HEADLINE_METRICS and isinstance(value, int | float):
+            if match and is_headline(match["metric"]) and isinstance(value, int | float):
                 metrics.setdefault(match["variant"], {})[match["metric"]] = 100 * value
         for variant, values in metrics.items():
             table.append(
@@ -64,17 +75,18 @@ def experiments_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
                     "changed": changed,
                 }
             )
-    return pd.DataFrame(table, columns=["experiment", "variant", "seed", *HEADLINE_METRICS, "changed"])
+    columns = metric_columns([{k: v for k, v in row.items() if is_headline(k)} for row in table])
+    return pd.DataFrame(table, columns=["experiment", "variant", "seed", *columns, "changed"])
 
 
 def experiments_text(table: pd.DataFrame, width: int = WIDTH) -> str:
     """The table as aligned text of at most ``width`` columns: metrics with one decimal, the changed parameters cut
     with "…" where a line would be longer."""
     shown = table.astype(object).copy()
-    for name in HEADLINE_METRICS:
+    for name in (column for column in table.columns if is_headline(column)):
         shown[name] = [f"{value:.1f}" if pd.notna(value) else "–" for value in table[name]]
     shown["seed"] = [str(int(seed)) if pd.notna(seed) else "–" for seed in table["seed"]]
-    shown = shown.rename(columns=SHORT_NAMES)
+    shown = shown.rename(columns=short_name)
     fixed = shown.drop(columns="changed").to_markdown(index=False, tablefmt="plain", disable_numparse=True)
     room = max(8, width - max(len(line) for line in fixed.splitlines()) - 2)
     shown["changed"] = [text if len(text) <= room else text[: room - 1] + "…" for text in table["changed"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluation.evaluate import HEADLINE_METRICS, headline_metrics
+from ..evaluation.evaluate import HEADLINE_METRICS, headline_metrics, is_headline
 
 # not compared: the seed has its own column; these do not change results
 NOT_COMPARED = {"training.seed", "training.resume", "training.progress", "training.prefetch_batches", "training.device"}
@@ -32,22 +32,28 @@ def runs_table(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
     recorded = [run for run in settings if run]  # runs of an earlier release recorded none: left out of the comparison
     keys = dict.fromkeys(key for run in recorded for key in run if key not in NOT_COMPARED)
     differing = [key for key in keys if len({run.get(key) for run in recorded}) > 1]
+    headlines = [{name: 100 * value for name, value in headline_metrics(metrics).items()} for _, metrics in runs]
     rows = [
         {
             "variant": metrics["variant"],
             "version": version,
             "seed": metrics["seed"],
-            **{name: 100 * value for name, value in headline_metrics(metrics).items()},
+            **values,
             **{key: flat.get(key, "") for key in differing},
         }
-        for (version, metrics), flat in zip(runs, settings)
+        for (version, metrics), flat, values in zip(runs, settings, headlines)
     ]
-    return pd.DataFrame(rows, columns=["variant", "version", "seed", *HEADLINE_METRICS, *differing])
+    return pd.DataFrame(rows, columns=["variant", "version", "seed", *metric_columns(headlines), *differing])
+
+
+def metric_columns(rows: list[dict[str, float]]) -> list[str]:
+    """Every fixed headline metric, then those of evaluated sources (``<source>_reid_mAP`` ...) that some row has."""
+    return list(dict.fromkeys([*HEADLINE_METRICS, *(name for row in rows for name in row)]))
 
 
 def runs_markdown(table: pd.DataFrame) -> str:
     """The runs table as Markdown: metrics with two decimals, settings as recorded (JSON text)."""
     shown = table.astype(object).copy()
-    for name in HEADLINE_METRICS:
+    for name in (column for column in table.columns if is_headline(column)):
         shown[name] = [f"{value:.2f}" if pd.notna(value) else "–" for value in table[name]]
     return shown.to_markdown(index=False, disable_numparse=True)

@@ -112,7 +112,19 @@ def sample_person(rng: np.random.Generator) -> Person:
 
 
 def sample_style(rng: np.random.Generator, dataset: str) -> Style:
-    """A camera (``market``) or scene (``pa100k``, ``peta``) look; the datasets differ on purpose."""
+    """A camera (``market``, ``night``) or scene (``pa100k``, ``peta``) look; the datasets differ on purpose."""
+    if dataset == "night":  # a team's night cameras: dim, nearly colourless (IR-like), noisy
+        grey = float(rng.uniform(0.4, 0.55))
+        background = rng.integers(20, 70, 3)
+        return Style(
+            tuple(grey * np.array(rng.uniform(0.9, 1.1, 3))),
+            float(rng.uniform(-30, -10)),
+            float(rng.uniform(6, 12)),
+            float(rng.uniform(0.4, 1.0)),
+            tuple(int(v) for v in background),
+            0.4,
+            int(rng.integers(60, 80)),
+        )
     if dataset == "peta":  # PETA: mixed, low-resolution archive cameras, cold and washed-out, heavily blurred
         background = rng.integers(60, 200, 3)
         return Style(

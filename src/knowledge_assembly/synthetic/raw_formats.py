@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formats import market1501, pa100k, peta, upar
+from ..formats import camera, market1501, pa100k, peta, upar
 from ..formats.images import encode_jpeg, encode_png
 from .people import Person, Style, render, sample_person, sample_style
 
@@ -192,15 +192,50 @@ def peta_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[s
     return files, _label_frame(upar_rows)
 
 
+def camera_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, bytes]:
+    """A team's night cameras in the ``camera_folders`` layout (:mod:`..formats.camera`): unlabelled crops of
+    ``train_people`` passers-by in ``images/``, held-out identities in ``query/`` and ``bounding_box_test/`` and their
+    attributes in ``attributes.csv`` (evaluation only). Crops are smaller than Market-1501's."""
+    cameras, size = params["cameras"], tuple(params["image_size"])
+    styles = {cam: sample_style(rng, "night") for cam in range(1, cameras + 1)}
+    files: dict[str, bytes] = {}
+    crops = iter(range(1, params["train_people"] * params["crops_per_person"] + 1))
+    for _ in range(params["train_people"]):
+        person = sample_person(rng)
+        for _ in range(params["crops_per_person"]):
+            style = styles[int(rng.integers(1, cameras + 1))]
+            files[f"{camera.TRAIN_FOLDER}/{next(crops):06d}.jpg"] = _jpeg(person, style, rng, size)
+    labels: list[tuple[str, np.ndarray]] = []
+    pids = np.sort(rng.choice(np.arange(1, 10000), params["test_ids"], replace=False))
+    frames = iter(rng.permutation(np.arange(1, 200000)))
+    for pid in pids.tolist():
+        person = sample_person(rng)
+        n_cams = _ranged(rng, params["cameras_per_id"])
+        for cam in rng.choice(np.arange(1, cameras + 1), n_cams, replace=False).tolist():
+            gallery = _ranged(rng, params["images_per_camera"])
+            boxes = [("query", 0)] + [("bounding_box_test", bbox) for bbox in range(1, gallery + 1)]
+            for folder, bbox in boxes:
+                name = market1501.format_name(pid, cam, 1, int(next(frames)), bbox)
+                files[f"{folder}/{name}"] = _jpeg(person, styles[cam], rng, size)
+                labels.append((f"{folder}/{name}", person.attributes))
+    for _ in range(params["distractors"]):
+        cam = int(rng.integers(1, cameras + 1))
+        name = market1501.format_name(0, cam, 1, int(next(frames)), int(rng.integers(1, 9)))
+        files[f"bounding_box_test/{name}"] = _jpeg(sample_person(rng), styles[cam], rng, size)
+    files[camera.ATTRIBUTES_FILE] = upar.to_csv_bytes(_label_frame(labels), list(upar.UPAR_ATTRIBUTES))
+    return files
+
+
 def synthetic_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], ...]:
-    """Market-1501, PA-100K, PETA and UPAR file trees for ``params`` (seeded, reproducible; PETA is drawn last, so
-    the other trees do not depend on it)."""
+    """Market-1501, PA-100K, PETA, UPAR and night-camera file trees for ``params`` (seeded, reproducible; PETA and
+    then the night cameras are drawn last, so the other trees do not depend on them)."""
     rng = np.random.default_rng(params["seed"])
     size = tuple(params["market1501"]["image_size"])
     market, market_labels = market1501_files(params["market1501"], rng, size)
     pa, pa_labels = pa100k_files(params["pa100k"], rng)
     petas, peta_labels = peta_files(params["peta"], rng) if params.get("peta") else ({}, None)
+    night = camera_files(params["night"], rng) if params.get("night") else {}
     parts = ([market_labels] if params["upar"]["include_market1501"] else []) + [pa_labels, peta_labels]
     upar_labels = pd.concat([part for part in parts if part is not None], ignore_index=True)
     upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
-    return market, pa, petas, upar_files
+    return market, pa, petas, upar_files, night

@@ -13,9 +13,28 @@ from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation import evaluate
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.reports.tracking import log_final_metrics
-from knowledge_assembly.sources import test_split_sources
+from knowledge_assembly.sources import EVALUATION_SPLITS, evaluated_sources, test_split_sources
 
 logger = logging.getLogger(__name__)
+
+
+def evaluation_domains(sources: dict[str, Any], **tables: Any) -> dict[str, evaluate.DomainTest]:
+    """The held-out test data of every source that names some (``sources.<name>.evaluation``) and has any (a source
+    whose raw root is absent has empty manifests and is left out). ``tables`` holds ``<manifest>`` and
+    ``<manifest>_images`` of each such manifest (the pipeline wires them)."""
+    domains = {}
+    for source, names in evaluated_sources(sources).items():
+        manifests = {split: tables[name] for split, name in names.items()}
+        if any(len(frame) for frame in manifests.values()):
+            images = {split: tables[f"{name}_images"] for split, name in names.items()}
+            domains[source] = evaluate.DomainTest(
+                *(manifests.get(split, pd.DataFrame()) for split in EVALUATION_SPLITS),
+                *(images.get(split, NO_IMAGES) for split in EVALUATION_SPLITS),
+            )
+    return domains
+
+
+NO_IMAGES = np.empty((0, 1, 1, 3), dtype=np.uint8)  # a split a source does not name
 
 
 def test_images(
@@ -25,9 +44,13 @@ def test_images(
     reid_attributes: np.ndarray,
     peta_test: np.ndarray,
     sources: dict[str, Any],
+    domains: dict[str, evaluate.DomainTest] | None = None,
 ) -> evaluate.TestImages:
-    """The test images, each attribute test split with its source (``sources.<name>.test``)."""
-    return evaluate.TestImages(query, gallery, par_test, reid_attributes, peta_test, test_split_sources(sources))
+    """The test images, each attribute test split with its source (``sources.<name>.test``), and every source's
+    held-out test data."""
+    return evaluate.TestImages(
+        query, gallery, par_test, reid_attributes, peta_test, test_split_sources(sources), domains or {}
+    )
 
 
 def network_outputs(
@@ -37,13 +60,14 @@ def network_outputs(
     par_test_images: np.ndarray,
     reid_attribute_images: np.ndarray,
     peta_test_images: np.ndarray,
+    domains: dict[str, evaluate.DomainTest],
     config: EvaluationConfig,
     sources: dict[str, Any],
 ) -> list[evaluate.NetworkOutputs]:
     """Features and attribute probabilities of every network of the bundle on the test images (each attribute test
-    split in its source's domain)."""
+    split, and each source's held-out images, in its source's domain)."""
     images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources
+        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains
     )
     return evaluate.network_outputs(bundle, images, config.batch_size)
 
@@ -71,16 +95,27 @@ def par_metrics(
     return evaluate.par_metrics(outputs, par_test, reid_attributes, attribute_names, config, peta_test)
 
 
+def domain_metrics(
+    outputs: list[evaluate.NetworkOutputs],
+    domains: dict[str, evaluate.DomainTest],
+    attribute_names: list[str],
+    config: EvaluationConfig,
+) -> list[dict[str, Any]]:
+    """reID and PAR metrics of every network on each source's held-out images (in that source's domain)."""
+    return evaluate.domain_metrics(outputs, domains, attribute_names, config)
+
+
 def summarise_metrics(
     bundle: ModelBundle,
     reid: list[dict[str, Any]],
     par: list[dict[str, Any]],
+    domains: list[dict[str, Any]],
     config: EvaluationConfig,
     tracking: Path,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The variant's metrics (mean over its networks) and its per-attribute table; logs one summary line and
     the headline numbers for DVC (``<tracking>/<variant>/eval``)."""
-    metrics, table = evaluate.summarise(bundle, reid, par, config)
+    metrics, table = evaluate.summarise(bundle, reid, par, config, domains)
     logger.info(evaluate.summary_line(metrics))
     log_final_metrics(Path(tracking) / bundle.variant / "eval", metrics)
     return metrics, table

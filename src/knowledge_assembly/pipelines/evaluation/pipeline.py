@@ -1,8 +1,17 @@
-"""``evaluation`` pipeline of one variant, in the variant's namespace."""
+"""``evaluation`` pipeline of one variant, in the variant's namespace, and the held-out test data of every source
+that names some (shared by every variant)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import network_outputs, par_metrics, reid_metrics, retrieval_examples, summarise_metrics
+from .nodes import (
+    domain_metrics,
+    evaluation_domains,
+    network_outputs,
+    par_metrics,
+    reid_metrics,
+    retrieval_examples,
+    summarise_metrics,
+)
 
 SHARED_INPUTS = {
     "reid_query",
@@ -15,13 +24,32 @@ SHARED_INPUTS = {
     "reid_attributes_images",
     "peta_test",
     "peta_test_images",
+    "evaluation_domains",
     "par_attributes",
     "tracking",
 }
 
 
-def create_pipeline(variant: str, **kwargs) -> Pipeline:
+def create_domains_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
+    """``evaluation_domains``: the held-out test data of each source of ``evaluated`` (source -> split -> manifest,
+    ``sources.<name>.evaluation``); each manifest's images are ``<manifest>_images``."""
+    manifests = [name for names in evaluated.values() for name in names.values()]
+    tables = {**{name: name for name in manifests}, **{f"{name}_images": f"{name}_images" for name in manifests}}
     return Pipeline(
+        [
+            Node(
+                evaluation_domains,
+                {"sources": "params:sources", **tables},
+                "evaluation_domains",
+                name="evaluation_domains",
+            )
+        ]
+    )
+
+
+def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
+    """``evaluated``: as :func:`create_domains_pipeline`'s."""
+    return create_domains_pipeline(evaluated or {}) + Pipeline(
         [
             Node(
                 network_outputs,
@@ -32,6 +60,7 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
                     "par_test_images",
                     "reid_attributes_images",
                     "peta_test_images",
+                    "evaluation_domains",
                     "params:evaluation",
                     "params:sources",
                 ],
@@ -51,8 +80,14 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
                 name="par_metrics",
             ),
             Node(
+                domain_metrics,
+                ["network_outputs", "evaluation_domains", "par_attributes", "params:evaluation"],
+                "domain_metrics",
+                name="domain_metrics",
+            ),
+            Node(
                 summarise_metrics,
-                ["model", "reid_metrics", "par_metrics", "params:evaluation", "tracking"],
+                ["model", "reid_metrics", "par_metrics", "domain_metrics", "params:evaluation", "tracking"],
                 ["metrics", "attribute_table"],
                 name="summarise_metrics",
             ),

@@ -13,10 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from knowledge_assembly.formats import market1501, pa100k, peta, upar
+from knowledge_assembly.formats import camera, market1501, pa100k, peta, upar
 from knowledge_assembly.formats.errors import RawDataError, summarise
 from knowledge_assembly.formats.images import check_images
 from knowledge_assembly.formats.paths import require_regular_files
+from knowledge_assembly.sources import template_sources
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def assemble_manifests(
             ", ".join(params["csv_files"]),
             f"{len(unlabelled)} PA-100K images have no UPAR labels: {summarise(unlabelled)}",
         )
-    _warn_ignored(par_labels["path"], pa100k_index["path"], "PA-100K", "annotation.mat's splits")
+    _warn_ignored(par_labels["path"], pa100k_index["path"], "UPAR PA-100K", "annotation.mat's splits")
     par = par.drop(columns="_merge").astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
@@ -157,24 +158,74 @@ def assemble_manifests(
 
 
 def reid_domain_labels(
-    market_index: pd.DataFrame, market_labels: pd.DataFrame, attribute_names: list[str]
+    market_index: pd.DataFrame,
+    market_labels: pd.DataFrame,
+    attribute_names: list[str],
+    labels_of: str = "UPAR Market-1501",
+    where: str = "the Market-1501 folders",
 ) -> pd.DataFrame:
-    """UPAR's labels of Market-1501 images that are in the reID manifests (``split``: train/query/gallery)."""
+    """The attribute labels (UPAR's, or a camera source's ``attributes.csv``: ``labels_of``) of the reID images that
+    are in the reID manifests (``split``: train/query/gallery; rows naming other images: one warning)."""
     images = market1501.drop_junk(market_index)[["path", "pid", "camid", "split"]]
     labelled = images.merge(market_labels, on="path", how="inner")
-    _warn_ignored(market_labels["path"], labelled["path"], "Market-1501", "the Market-1501 folders")
+    _warn_ignored(market_labels["path"], labelled["path"], labels_of, where)
     return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)
 
 
-def _warn_ignored(labelled: pd.Series, kept: pd.Series, dataset: str, where: str) -> None:
-    """One warning naming the first few UPAR rows of ``dataset`` whose image is not among ``kept``."""
+CAMERA_MANIFESTS = ("train", "query", "gallery", "attributes")  # what a camera_folders source's ingestion writes
+
+
+def index_camera_source(
+    root: Path | None, attribute_names: list[str], params: dict[str, Any], image_check: str, max_pixels: int
+) -> dict[str, pd.DataFrame]:
+    """A ``camera_folders`` source (:mod:`~knowledge_assembly.formats.camera`), checked: its unlabelled training
+    crops, held-out query and gallery, and the held-out images' attributes (evaluation only; their header must be
+    the attribute task's, UPAR's). Every manifest is empty where the root is absent."""
+    if root is None:
+        columns = {"train": ["path"], "query": market1501.COLUMNS, "gallery": market1501.COLUMNS}
+        columns["attributes"] = ["path", "pid", "camid", "split", *attribute_names]
+        return {name: pd.DataFrame(columns=columns[name]) for name in CAMERA_MANIFESTS}
+    manifests = {"train": camera.index_training_images(root), **camera.index_evaluation_images(root, params["cameras"])}
+    paths = [root / path for frame in manifests.values() for path in frame["path"]]
+    for kind, suffixes in (("JPEG", (".jpg", ".jpeg")), ("PNG", (".png",))):
+        check_images([path for path in paths if path.suffix.lower() in suffixes], image_check, max_pixels, kind=kind)
+    file = root / camera.ATTRIBUTES_FILE
+    _, labels = upar.read_csv(file)  # its header must be UPAR's 40 attributes, the attribute task's
+    held = pd.concat([manifests[split].assign(split=split) for split in camera.EVALUATION_SPLITS], ignore_index=True)
+    attributes = reid_domain_labels(
+        held, labels.rename(columns={"image": "path"}), attribute_names, str(file), "query/ and bounding_box_test/"
+    )
+    manifests["attributes"] = attributes[["path", "pid", "camid", "split", *attribute_names]]
+    logger.info("Camera source %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
+    return manifests
+
+
+def _warn_ignored(labelled: pd.Series, kept: pd.Series, labels_of: str, where: str) -> None:
+    """One warning naming the first few rows of ``labels_of`` (``UPAR PA-100K`` ...) whose image is not among
+    ``kept``."""
     outside = sorted(set(labelled) - set(kept))
     if outside:
         logger.warning(
-            "%d UPAR %s rows name images outside %s; ignored: %s", len(outside), dataset, where, summarise(outside, 3)
+            "%d %s rows name images outside %s; ignored: %s", len(outside), labels_of, where, summarise(outside, 3)
         )
 
 
-def write_manifests(checked_manifests: dict[str, Any]) -> dict[str, Any]:
-    """The checked manifests, unchanged, for the catalog to write (ingestion without image caches)."""
-    return checked_manifests
+def camera_tables(
+    sources: dict[str, Any] | None, camera_sources: dict[str, Any]
+) -> dict[str, tuple[Any, pd.DataFrame]]:
+    """Every ``camera_folders`` source's checked manifests under their catalog names (``sources.<name>``), each with
+    the source's raw root: ``camera_sources`` holds ``<source>_raw`` and ``<source>_checked`` (split -> manifest)."""
+    return {
+        name: (camera_sources[f"{source}_raw"], camera_sources[f"{source}_checked"][split])
+        for source, names in template_sources(sources or {}).items()
+        for split, name in names.items()
+    }
+
+
+def write_manifests(
+    checked_manifests: dict[str, Any], sources: dict[str, Any] | None = None, **camera_sources: Any
+) -> dict[str, Any]:
+    """The checked manifests, unchanged, and every camera source's (:func:`camera_tables`), for the catalog to
+    write (ingestion without image caches)."""
+    cameras = camera_tables(sources, camera_sources)
+    return {**checked_manifests, **{name: manifest for name, (_, manifest) in cameras.items()}}

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     MANIFESTS,
     assemble_manifests,
+    index_camera_source,
     index_market1501,
     index_pa100k,
     index_peta,
@@ -13,9 +14,47 @@ from .nodes import (
 )
 
 
-def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
+def camera_inputs(camera_sources: dict[str, dict[str, str]]) -> dict[str, str]:
+    """What the node that writes the manifests reads of the camera sources: each one's raw root and checked
+    manifests (``<source>_raw``, ``<source>_checked``), with the ``sources`` parameter that names them."""
+    parts = {f"{source}_{part}": f"{source}_{part}" for source in camera_sources for part in ("raw", "checked")}
+    return {"sources": "params:sources", **parts}
+
+
+def camera_manifest_names(camera_sources: dict[str, dict[str, str]]) -> list[str]:
+    """The catalog names of every camera source's manifests."""
+    return [name for names in camera_sources.values() for name in names.values()]
+
+
+def create_camera_source_pipeline(source: str) -> Pipeline:
+    """One ``camera_folders`` source, in its namespace: its raw root ``<source>_raw`` (optional) → its checked
+    manifests ``<source>_checked`` (split -> manifest), which the node that writes the manifests writes."""
+    return Pipeline(
+        [
+            Node(
+                index_camera_source,
+                ["raw", "attribute_names", "params:ingestion.camera", "params:image_check", "params:max_pixels"],
+                "checked",
+                name="index",
+            )
+        ],
+        namespace=source,
+        inputs={"raw": f"{source}_raw", "attribute_names": "upar_attribute_names"},
+        outputs={"checked": f"{source}_checked"},
+        parameters={
+            "params:ingestion.camera": f"params:ingestion.{source}",
+            "params:image_check": "params:ingestion.image_check",
+            "params:max_pixels": "params:ingestion.image_max_pixels",
+        },
+    )
+
+
+def create_pipeline(write: bool = True, camera_sources: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
     """Index and check the raw folders; with ``write`` the manifests are written here, else a later node
-    (``model_input``'s, which writes them with the image caches, all or nothing) takes the checked ones."""
+    (``model_input``'s, which writes them with the image caches, all or nothing) takes the checked ones.
+    ``camera_sources``: each ``camera_folders`` source with its manifests' catalog names (split -> name), checked
+    by one template pipeline per source (:func:`create_camera_source_pipeline`)."""
+    cameras = camera_sources or {}
     nodes = [
         Node(
             index_market1501,
@@ -72,8 +111,9 @@ def create_pipeline(write: bool = True, **kwargs) -> Pipeline:
             name="assemble_manifests",
         ),
     ]
-    if write:
-        nodes.append(
-            Node(write_manifests, "checked_manifests", {name: name for name in MANIFESTS}, name="write_manifests")
-        )
-    return Pipeline(nodes)
+    checks = sum((create_camera_source_pipeline(source) for source in cameras), Pipeline(nodes))
+    if not write:
+        return checks
+    written = [*MANIFESTS, *camera_manifest_names(cameras)]
+    inputs = {"checked_manifests": "checked_manifests", **camera_inputs(cameras)}
+    return checks + Pipeline([Node(write_manifests, inputs, {name: name for name in written}, name="write_manifests")])

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_assembly.formats.images import decode_to_file
+from knowledge_assembly.pipelines.ingestion.nodes import camera_tables
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ def cache_images(
     pa100k_raw: Path,
     peta_raw: Path | None,
     checked_manifests: dict[str, Any],
+    sources: dict[str, Any] | None = None,
+    **camera_sources: Any,
 ) -> dict[str, Any]:
     """Decode every image of the :data:`CACHED` manifests once, resized to ``size`` = [width, height], into
     memory-mapped files staged in ``folder``; return every checked manifest and every cache (``<name>_images``)
@@ -42,22 +45,34 @@ def cache_images(
 
     All or nothing: any image that fails to decode raises (naming it) before a single manifest or cache is
     replaced, and the staged files are removed. Manifests named ``par_*`` list PA-100K images, ``peta_*`` PETA's
-    (empty where there is no PETA root), the others Market-1501's.
+    (empty where there is no PETA root), the others Market-1501's. ``camera_sources`` holds ``<source>_raw`` and
+    ``<source>_checked`` (split -> manifest) of every ``camera_folders`` source of ``sources``; their manifests and
+    caches are written under the catalog names ``sources.<source>`` gives them, in the same all-or-nothing step.
     """
-    manifests = checked_manifests
     roots = {"par": pa100k_raw, "peta": peta_raw, "reid": market1501_raw}
-    for leftover in folder.glob(f"{STAGING_PREFIX}*"):  # from a run that was killed
-        leftover.unlink()
+    jobs = {name: (roots[name.partition("_")[0]], checked_manifests[name]) for name in CACHED}
+    jobs.update(camera_tables(sources, camera_sources))
+    manifests = {**checked_manifests, **{name: manifest for name, (_, manifest) in jobs.items()}}
+    return {**manifests, **decode_staged(folder, size, max_pixels, jobs)}
+
+
+def decode_staged(
+    folder: Path, size: list[int], max_pixels: int, jobs: dict[str, tuple[Path | None, Any]]
+) -> dict[str, np.memmap]:
+    """For each ``name: (root, manifest)``, the manifest's images decoded and resized to ``size`` = [width, height]
+    into a memory-mapped file staged in ``folder`` (``<name>_images``; the catalog renames it into place). Any image
+    that fails removes every file staged so far and raises, naming it."""
+    for name in jobs:  # left by a run that was killed
+        (folder / f"{STAGING_PREFIX}{name}.npy").unlink(missing_ok=True)
     staged: dict[str, np.memmap] = {}
     try:
-        for name in CACHED:
-            root = roots[name.partition("_")[0]]
+        for name, (root, manifest) in jobs.items():
             file = folder / f"{STAGING_PREFIX}{name}.npy"
-            paths = [Path(root) / path for path in manifests[name]["path"]]
+            paths = [Path(root) / path for path in manifest["path"]]
             staged[f"{name}_images"] = decode_to_file(paths, (int(size[0]), int(size[1])), file, max_pixels)
             logger.info("Decoded %d images of %s", len(paths), name)
     except BaseException:
         for cache in staged.values():
             Path(cache.filename).unlink(missing_ok=True)
         raise
-    return {**manifests, **staged}
+    return staged

@@ -7,9 +7,13 @@ from ..ingestion.nodes import MANIFESTS
 from .nodes import CACHED, cache_images
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(camera_sources: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
     """Ingestion, then one node that decodes every cache and hands the catalog all manifests and caches
-    together: a bad image leaves every manifest and cache as it was."""
+    together: a bad image leaves every manifest and cache as it was. ``camera_sources``: each ``camera_folders``
+    source with its manifests' catalog names (split -> name), cached by the same node."""
+    cameras = camera_sources or {}
+    written = [*MANIFESTS, *ingestion.camera_manifest_names(cameras)]
+    cached = [*CACHED, *ingestion.camera_manifest_names(cameras)]
     decode = Node(
         cache_images,
         {
@@ -20,9 +24,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             "pa100k_raw": "pa100k_raw",
             "peta_raw": "peta_raw",
             "checked_manifests": "checked_manifests",
+            **ingestion.camera_inputs(cameras),
         },
         # manifests first: the catalog saves outputs in this order, and each cache records its manifest when saved
-        {**{name: name for name in MANIFESTS}, **{f"{name}_images": f"{name}_images" for name in CACHED}},
+        {**{name: name for name in written}, **{f"{name}_images": f"{name}_images" for name in cached}},
         name="cache_images",
     )
-    return ingestion.create_pipeline(write=False) + Pipeline([decode])
+    return ingestion.create_pipeline(write=False, camera_sources=cameras) + Pipeline([decode])

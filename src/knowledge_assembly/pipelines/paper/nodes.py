@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
-from knowledge_assembly.evaluation.evaluate import evaluate_bundle, summary_line
+from knowledge_assembly.evaluation.evaluate import DomainTest, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.evaluation.nodes import test_images
 from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
 from knowledge_assembly.reports import figures, tables
@@ -55,12 +55,13 @@ def train_and_evaluate_seeds(
     reid_attribute_images: np.ndarray,
     peta_test: pd.DataFrame,
     peta_test_images: np.ndarray,
+    domains: dict[str, DomainTest],
     evaluation: EvaluationConfig,
     sources: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
     images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources
+        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains
     )
     results = []
     for seed in seeds:

@@ -21,6 +21,7 @@ EVALUATION_INPUTS = [
     "reid_attributes_images",
     "peta_test",
     "peta_test_images",
+    "evaluation_domains",
     "params:evaluation",
     "params:sources",
 ]
@@ -31,11 +32,14 @@ def seed_metrics(variant: str) -> str:
     return f"{variant}_seed_metrics"
 
 
-def create_seeds_pipeline(variant: str, parameters_key: str, sources: dict[str, str], **kwargs) -> Pipeline:
+def create_seeds_pipeline(
+    variant: str, parameters_key: str, sources: dict[str, str], evaluated: dict[str, dict[str, str]], **kwargs
+) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: every configured
-    source's training manifest."""
+    source's training manifest; ``evaluated``: every source's held-out test manifests."""
     inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
-    return training.create_sources_pipeline(sources) + Pipeline(
+    shared = training.create_sources_pipeline(sources) + evaluation.create_domains_pipeline(evaluated)
+    return shared + Pipeline(
         [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
         namespace=variant,
         inputs=SHARED_INPUTS,

@@ -8,5 +8,5 @@ from knowledge_assembly.synthetic.raw_formats import synthetic_raw_data
 
 
 def generate_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], ...]:
-    """Render the Market-1501, PA-100K, PETA and UPAR raw trees (``{relative path: bytes}``)."""
+    """Render the Market-1501, PA-100K, PETA, UPAR and night-camera raw trees (``{relative path: bytes}``)."""
     return synthetic_raw_data(params)

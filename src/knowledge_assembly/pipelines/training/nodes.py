@@ -142,6 +142,12 @@ def training_and_validation_data(
             rows = holdout.fit_rows if len(holdout.held_rows) else None
             identities += int(holdout.fit_labels.max()) + 1
         if "par" in config.tasks:
+            missing = [attribute for attribute in attribute_names if attribute not in table.manifest.columns]
+            if missing:
+                raise ConfigError(
+                    f"sources.{name}: its training labels lack {len(missing)} of the {len(attribute_names)} "
+                    f"attributes of task par ({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''})"
+                )
             labels["par"] = table.manifest[attribute_names].to_numpy()
         if config.sampler == "pk":
             sampler = PKSampler(training.ids_per_batch, training.images_per_id)
