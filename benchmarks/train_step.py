@@ -203,8 +203,8 @@ def main() -> None:
     }
     batch = Batch.of((n_reid, n_par), labels, {"reid": (0,), "par": (1,)})
     variants = {
-        "mtl": VariantConfig(**config["variants"]["supervised"]["mtl"]),
-        "ka": VariantConfig(**config["variants"]["ssl"]["ka"]),
+        "mtl": VariantConfig(**config["variants"]["supervised"]["mtl_paper"]),  # shared BatchNorm, as the model
+        "ka": VariantConfig(**config["variants"]["ssl"]["ka_paper"]),
     }
     steps = {name: make_step(v, training, model, images, batch, num_ids) for name, v in variants.items()}
     flops = {name: flops_per_step(step) for name, step in steps.items()}  # also warms up
@@ -214,7 +214,7 @@ def main() -> None:
     images_per_step = n_reid + n_par
     # the same total batch from 2 and from 3 sources (the PAR share split over two attribute-labelled sources)
     ka_dsbn, dsbn_model = (
-        VariantConfig(**config["variants"]["ssl"]["ka_dsbn"]),
+        VariantConfig(**config["variants"]["ssl"]["ka"]),  # per-source BatchNorm
         dataclasses.replace(model, domain_bn=True),
     )
     three = Batch.of((n_reid, n_par // 2, n_par - n_par // 2), labels, {"reid": (0,), "par": (1, 2)})

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.kernels  # training outcomes: `make test-kernels` runs 
 EPOCH_ONE = {
     "reid_only": {"id": 1.73059, "total": 1.73059},
     "par_only": {"attr": 38.08922, "total": 38.08922},
-    "mtl_dsbn": {"id": 1.6752, "attr": 38.48049, "total": 40.15569},
+    "mtl": {"id": 1.6752, "attr": 38.48049, "total": 40.15569},  # per-source BN (named mtl_dsbn until 12/2026)
     "ka_imgaug": {"id": 1.74937, "attr": 38.07588, "total": 40.57849},
-    "ka": {"id": 3.60603, "attr": 75.44552, "total": 80.50087},
-    "ka_dsbn": {"id": 3.35112, "attr": 76.78061, "total": 81.62168},
+    "ka_paper": {"id": 3.60603, "attr": 75.44552, "total": 80.50087},  # the paper's KA (named ka until 12/2026)
+    "ka": {"id": 3.35112, "attr": 76.78061, "total": 81.62168},  # per-source BN (named ka_dsbn until 12/2026)
 }
 
 

@@ -40,7 +40,7 @@ SETS = {"paper": ["market1501", "pa100k"], "upar": ["market1501", "pa100k", "pet
 
 
 def test_the_upar_set_trains_a_twin_and_a_dsbn_variant_on_three_sources_and_evaluates_par_on_peta(raw_project):
-    for variant in ("ka", "mtl_dsbn"):
+    for variant in ("ka", "mtl"):
         raw_project.run([variant], training={"epochs": 1}, source_set="upar")
         bundle = ModelBundle.load(raw_project.model(variant))
         assert bundle.sources == ("market1501", "pa100k", "peta") and bundle.num_sources == 3
@@ -48,7 +48,7 @@ def test_the_upar_set_trains_a_twin_and_a_dsbn_variant_on_three_sources_and_eval
         assert metrics["settings"]["source_set"] == "upar"
         assert 0 <= metrics["peta_par"]["mA"] <= 1 and len(metrics["peta_par"]["per_attribute_mA"]) == 40
         assert len(pd.read_csv(raw_project.report(variant, "attributes.csv"))["peta_mA"].dropna()) == 40
-    weights = ModelBundle.load(raw_project.model("mtl_dsbn")).state_dicts[0]
+    weights = ModelBundle.load(raw_project.model("mtl")).state_dicts[0]
     domains = {key.split(".domains.")[1].split(".")[0] for key in weights if ".domains." in key}
     assert domains == {"0", "1", "2"}  # one set of BatchNorm statistics per source
 

@@ -27,7 +27,7 @@ from knowledge_assembly.models.weights import WeightsUnavailableError
 from knowledge_assembly.pipeline_registry import configured_variants
 from knowledge_assembly.training.step import NonFiniteLossError
 
-from .conftest import REPO, TINY_MODEL, kedro_command, model_config
+from .conftest import BASE_TRAINING, REPO, TINY_MODEL, kedro_command, model_config
 
 COUNTS = {"reid": 5, "par": 40}  # identity classes and attributes of the networks built here
 
@@ -51,6 +51,8 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     assert bundle.variant == "ka" and len(bundle.state_dicts) == 2 and bundle.image_size == (32, 64)
     head_a, head_b = (sd["heads.reid.classifier.weight"] for sd in bundle.state_dicts)
     assert not torch.equal(head_a, head_b)  # two instances, different head initialisation
+    domains = {key.split(".domains.")[1].split(".")[0] for key in bundle.state_dicts[0] if ".domains." in key}
+    assert domains == {"0", "1"}  # the default keeps BatchNorm statistics per source
     cache = np.load(data / "05_model_input/synthetic/reid_train_images.npy", mmap_mode="r")
     train = pd.read_parquet(data / "03_primary/synthetic/reid_train.parquet")
     assert cache.shape == (len(train), 64, 32, 3) and cache.dtype == np.uint8
@@ -62,6 +64,18 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     np.testing.assert_array_equal(cache[0], np.asarray(first))
 
 
+def test_the_defaults_keep_batchnorm_statistics_per_source_and_the_paper_variants_share_them():
+    variants = {name: spec for group in BASE_TRAINING["variants"].values() for name, spec in group.items()}
+    assert variants["ka"].get("domain_bn") and variants["mtl"].get("domain_bn")
+    paper = {name: spec for name, spec in variants.items() if name not in ("ka", "mtl")}
+    assert not any(spec.get("domain_bn") for spec in paper.values()) and {"ka_paper", "mtl_paper"} <= set(paper)
+    for name in ("ka", "mtl"):  # the same objective as the paper's, with per-source statistics only
+        assert {k: v for k, v in variants[name].items() if k not in ("domain_bn", "rows")} == {
+            k: v for k, v in variants[f"{name}_paper"].items() if k != "rows"
+        }
+    assert not BASE_TRAINING["model"]["domain_bn"]  # the paper's variants share statistics (no model-wide switch)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_trains_and_logs_the_terms_it_learns_from(raw_project, variant):
     """Training only (``train_<variant>``): test_reporting's paper run takes every variant's whole pipeline
@@ -70,7 +84,7 @@ def test_every_variant_trains_and_logs_the_terms_it_learns_from(raw_project, var
     bundle = ModelBundle.load(raw_project.model(variant))
     assert bundle.variant == variant
     history = pd.read_csv(raw_project.report(variant, "training_history.csv"))
-    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr"}, "mtl_dsbn": {"id", "attr"}}.get(
+    expected = {"reid_only": {"id"}, "par_only": {"attr"}, "mtl": {"id", "attr"}, "mtl_paper": {"id", "attr"}}.get(
         variant
     )
     if expected:

@@ -24,18 +24,18 @@ def _metrics(project, variant: str) -> dict:
 
 
 def test_the_unlabelled_set_trains_on_camera_crops_without_labels_and_evaluates_every_model_on_them(raw_project):
-    raw_project.run(["mtl_dsbn"], training={"epochs": 1}, source_set="unlabelled")
+    raw_project.run(["mtl"], training={"epochs": 1}, source_set="unlabelled")
     train = pd.read_parquet(raw_project.primary() / "night_train.parquet")
     assert list(train.columns) == ["path"] and len(train) == 24  # 12 passers-by x 2 crops: no label column
-    bundle = ModelBundle.load(raw_project.model("mtl_dsbn"))
+    bundle = ModelBundle.load(raw_project.model("mtl"))
     assert bundle.sources == ("market1501", "pa100k", "night") and bundle.num_sources == 3
     domains = {key.split(".domains.")[1].split(".")[0] for key in bundle.state_dicts[0] if ".domains." in key}
     assert domains == {"0", "1", "2"}  # the night cameras keep BatchNorm statistics of their own
-    metrics = _metrics(raw_project, "mtl_dsbn")
+    metrics = _metrics(raw_project, "mtl")
     assert metrics["domains"] == ["night"] and metrics["settings"]["source_set"] == "unlabelled"
     assert 0 < metrics["night_reid"]["mAP"] <= 1 and len(metrics["night_reid"]["cmc"]) > 0
     assert len(metrics["night_par"]["per_attribute_mA"]) == 40
-    headline = json.loads((raw_project.data / "09_tracking/local/synthetic/mtl_dsbn/eval/metrics.json").read_text())
+    headline = json.loads((raw_project.data / "09_tracking/local/synthetic/mtl/eval/metrics.json").read_text())
     assert {"night_reid_mAP", "night_par_mA"} <= set(headline)
     # a model of the paper's two sources is measured on the night cameras too (a domain it never saw)
     raw_project.run(["mtl"], training={"epochs": 1})
