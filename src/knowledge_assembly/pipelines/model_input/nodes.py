@@ -50,10 +50,10 @@ def cache_images(
     caches are written under the catalog names ``sources.<source>`` gives them, in the same all-or-nothing step.
     """
     roots = {"par": pa100k_raw, "peta": peta_raw, "reid": market1501_raw}
-    jobs = {name: (roots[name.partition("_")[0]], checked_manifests[name]) for name in CACHED}
-    jobs.update(camera_tables(sources, camera_sources))
-    manifests = {**checked_manifests, **{name: manifest for name, (_, manifest) in jobs.items()}}
-    return {**manifests, **decode_staged(folder, size, max_pixels, jobs)}
+    cameras = camera_tables(sources, camera_sources)
+    jobs = {name: (roots[name.partition("_")[0]], checked_manifests[name]) for name in CACHED} | cameras
+    manifests = checked_manifests | {name: manifest for name, (_, manifest) in cameras.items()}
+    return manifests | decode_staged(folder, size, max_pixels, jobs)
 
 
 def decode_staged(
