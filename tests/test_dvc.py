@@ -77,7 +77,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     assert "Running stage 'train_ssl@ka'" in first and "Running stage 'tables'" in first
     assert "train_supervised@par_only" not in first  # a variant removed from the parameters has no stage
     table = latest_version(repo / "data/08_reporting/synthetic/paper/table1.md").read_text()
-    assert "\n| KA (ours) " in table
+    assert "\n| KA (per-source BN) " in table
     second = _run(["dvc", "repro"], repo)
     assert "Running stage" not in second and "up to date" in second
     assert "up to date" in _run(["dvc", "status"], repo)

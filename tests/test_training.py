@@ -178,16 +178,17 @@ def test_progress_bar_shows_epoch_loss_terms_and_speed(raw_project, capsys):
 
 
 def test_distributed_training_matches_single_process(raw_project):
-    """2 gloo processes on the same global batches end close to one process; only rank 0 writes."""
+    """2 gloo processes on the same global batches end close to one process; only rank 0 writes. (The paper's MTL:
+    with shared BatchNorm statistics, each process's 2-image shard per source changes them least.)"""
     settings = {"epochs": 2, "lr": 1e-4, "ids_per_batch": 4, "images_per_id": 2, "par_batch_size": 8}
     checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
     raw_project.run(["model_input"])
-    raw_project.run(["train_mtl"], training=settings)
-    single = ModelBundle.load(raw_project.model("mtl"))
-    single_history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
-    raw_project.run(["train_mtl"], training={**settings, "world_size": 2})
-    ddp = ModelBundle.load(raw_project.model("mtl"))
-    ddp_history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
+    raw_project.run(["train_mtl_paper"], training=settings)
+    single = ModelBundle.load(raw_project.model("mtl_paper"))
+    single_history = pd.read_csv(raw_project.report("mtl_paper", "training_history.csv"))
+    raw_project.run(["train_mtl_paper"], training={**settings, "world_size": 2})
+    ddp = ModelBundle.load(raw_project.model("mtl_paper"))
+    ddp_history = pd.read_csv(raw_project.report("mtl_paper", "training_history.csv"))
     assert ddp_history["val_par_mA"].notna().all()  # rank 0 validates every epoch
     np.testing.assert_allclose(ddp_history["val_par_mA"], single_history["val_par_mA"], atol=0.05)
     assert list(ddp_history["iterations"]) == list(single_history["iterations"])
@@ -204,8 +205,8 @@ def test_distributed_training_matches_single_process(raw_project):
             close += int(torch.isclose(value, other, rtol=0.05, atol=2e-3).sum())
     assert close / total > 0.99
     # the distributed run's, finished: no spare left; its best validated epoch beside it
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["mtl-seed0.best.pt", "mtl-seed0.pt"]
-    assert load_state(checkpoints / "mtl-seed0.pt")["epoch"] == 2
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["mtl_paper-seed0.best.pt", "mtl_paper-seed0.pt"]
+    assert load_state(checkpoints / "mtl_paper-seed0.pt")["epoch"] == 2
     _torchrun_trains_the_same_weights(raw_project, settings, ddp, ddp_history)
 
 
@@ -215,14 +216,14 @@ def _torchrun_trains_the_same_weights(project, settings, spawned, spawned_histor
     shutil.rmtree(project.data / "06_models/synthetic/checkpoints")  # else it would resume the finished run
     params = ",".join(f"training.{key}={value}" for key, value in settings.items())
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "-m", "kedro", "run",
-               "--env", "test", "--pipelines=train_mtl", f"--params={params}"]  # fmt: skip
+               "--env", "test", "--pipelines=train_mtl_paper", f"--params={params}"]  # fmt: skip
     done = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    launched = ModelBundle.load(project.model("mtl"))
+    launched = ModelBundle.load(project.model("mtl_paper"))
     assert launched.settings["training"]["world_size"] == 2
     for key, value in spawned.state_dicts[0].items():
         assert torch.equal(value, launched.state_dicts[0][key]), key
-    history = pd.read_csv(project.report("mtl", "training_history.csv"))
+    history = pd.read_csv(project.report("mtl_paper", "training_history.csv"))
     for term in ("id", "attr", "total", "val_par_mA"):
         assert list(history[term]) == list(spawned_history[term]), term
 
@@ -308,15 +309,15 @@ def test_mtl_gives_the_attribute_loss_a_trunk_gradient_the_id_loss_cannot_drown(
 
 
 def test_domain_specific_batchnorm_trains_evaluates_and_restores(raw_project):
-    raw_project.run(["ka_dsbn"], training={"epochs": 1})
-    bundle = ModelBundle.load(raw_project.model("ka_dsbn"))
+    raw_project.run(["ka"], training={"epochs": 1})
+    bundle = ModelBundle.load(raw_project.model("ka"))
     assert bundle.model.domain_bn is True
     keys = bundle.state_dicts[0]
     assert "trunk.1.weight" in keys and "trunk.1.domains.0.weight" not in keys  # one shared affine transform
     assert not torch.equal(keys["trunk.1.domains.0.running_mean"], keys["trunk.1.domains.1.running_mean"])
     heads = {"heads.par.neck.domains.1.running_var", "heads.reid.conv.1.domains.0.running_mean"}
     assert heads <= set(keys)  # the heads too
-    history = pd.read_csv(raw_project.report("ka_dsbn", "training_history.csv"))
+    history = pd.read_csv(raw_project.report("ka", "training_history.csv"))
     assert {"dataset_bce", "dice", "reid_triplet", "par_triplet"} <= set(history.columns)
-    metrics = json.loads(raw_project.report("ka_dsbn", "metrics.json").read_text())
+    metrics = json.loads(raw_project.report("ka", "metrics.json").read_text())
     assert metrics["networks"] == 2 and 0 <= metrics["reid_domain_par"]["mA"] <= 1

@@ -18,7 +18,7 @@ SHORT_NAMES = {
     "reid_rank1": "R-1",
     "par_mA": "mA",
     "par_f1": "F1",
-    "reid_domain_par_mA": "reID-cam mA",
+    "reid_domain_par_mA": "cam mA",
 }
 
 
@@ -102,7 +102,8 @@ def main() -> int:
         print("no experiment has metrics yet: run `dvc repro` (or `dvc exp run`) first", file=sys.stderr)
         return 1
     print(
-        "metrics in %; reID-cam mA: attributes on the reID cameras; changed: parameters that differ from the baseline"
+        "metrics in %; cam mA: attributes on the reID cameras; <source> mAP, mA: on a source's held-out images;\n"
+        "changed: parameters that differ from the baseline"
     )
     print(experiments_text(table))
     return 0
