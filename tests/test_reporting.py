@@ -28,7 +28,8 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     raw_project.run(["paper"], training={"epochs": 1, "iterations_per_epoch": 1}, paper={"seeds": [0, 1]})
     table1 = pd.read_csv(raw_project.report("paper", "table1.csv"))
     table2 = pd.read_csv(raw_project.report("paper", "table2.csv"))
-    assert list(table1["Method"]) == TABLE1_ROWS and "KA (per-source BN)" in TABLE1_ROWS  # rows and labels from the parameters
+    # rows and labels from the parameters
+    assert list(table1["Method"]) == TABLE1_ROWS and "KA (per-source BN)" in TABLE1_ROWS
     assert list(table2["Method"]) == TABLE2_ROWS and "KA w/ NetAug+Tri (paper)" in TABLE2_ROWS
     assert list(table1.columns) == ["Method", "variant", "seeds"] + [x for *_, c in COLUMNS for x in (c, c + STD)]
     assert (table1["seeds"] == 2).all()
