@@ -197,8 +197,24 @@ def infer(project: Project, *args: Any) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=300)
 
 
+@pytest.fixture(scope="session")
+def trained_cache(tmp_path_factory: pytest.TempPathFactory, synthetic_raw_cache: Path) -> Path:
+    """A project with an ``mtl`` model trained for one epoch by a real ``kedro run``, made once."""
+    proj = make_project(tmp_path_factory.mktemp("trained") / "project")
+    shutil.copytree(synthetic_raw_cache, proj.data / "01_raw" / "synthetic")
+    cwd = os.getcwd()
+    os.chdir(proj.root)
+    try:
+        proj.run(["mtl"], training={"epochs": 1})
+    finally:
+        os.chdir(cwd)
+    return proj.root
+
+
 @pytest.fixture
-def trained(raw_project: Project) -> Project:
-    """A project with an ``mtl`` model trained for one epoch by a real ``kedro run``."""
-    raw_project.run(["mtl"], training={"epochs": 1})
-    return raw_project
+def trained(tmp_path: Path, trained_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A copy of that project of its own (relative paths only: the copy is a project like the original)."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_cache, root, symlinks=True)
+    monkeypatch.chdir(root)
+    return Project(root)

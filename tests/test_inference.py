@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from knowledge_assembly.files import latest_version
 from knowledge_assembly.inference import load_bundle_model
+from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.models.prediction import predict
 
 from .conftest import infer
@@ -24,11 +27,13 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
     images = [trained.raw("market1501") / p for p in query["path"][:2]]
     onnx_path = trained.root / "exports" / "mtl.onnx"
     result = infer(
-        trained, "--model", model_path, *images, "--output", trained.root / "out.json", "--export-onnx", onnx_path
-    )
+        trained, "--model", model_path, *images, "--output", trained.root / "out.json", "--export-onnx", onnx_path,
+        "--embedding",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((trained.root / "out.json").read_text())
     assert report["variant"] == "mtl" and [r["image"] for r in report["results"]] == [str(p) for p in images]
+    assert report["domain"] == "market1501"  # the first training source's statistics by default
     assert report["model"] == str(trained.model("mtl"))  # the versioned folder's newest run, named
     first = report["results"][0]
     assert len(first["attributes"]) == 40 and len(first["embedding"]) == 16
@@ -79,14 +84,14 @@ def test_inference_reads_folders_in_batches_and_searches_a_gallery(trained, tmp_
             shutil.copy(market / name, tmp_path / folder / Path(name).name)
     searched = infer(
         trained, "--model", model_path, tmp_path / "queries", "--batch-size", "2", "--gallery", tmp_path / "gallery",
-        "--top-k", "3", "--output", tmp_path / "search.json",
+        "--top-k", "3", "--output", tmp_path / "search.json", "--embedding",
     )  # fmt: skip
     assert searched.returncode == 0, searched.stderr
     results = json.loads((tmp_path / "search.json").read_text())["results"]
     assert [Path(r["image"]).name for r in results] == sorted(Path(n).name for n in query)
     # batches of 2 give what one batch gives; the gallery's embeddings come from a plain run on both folders
     folders = (tmp_path / "queries", tmp_path / "gallery")
-    whole = infer(trained, "--model", model_path, *folders, "--output", tmp_path / "a")
+    whole = infer(trained, "--model", model_path, *folders, "--output", tmp_path / "a", "--embedding")
     assert whole.returncode == 0, whole.stderr
     records = json.loads((tmp_path / "a").read_text())["results"]
     np.testing.assert_allclose([r["embedding"] for r in results], [r["embedding"] for r in records[:3]], atol=1e-5)
@@ -102,3 +107,50 @@ def test_inference_reads_folders_in_batches_and_searches_a_gallery(trained, tmp_
     empty.mkdir()
     refused = infer(trained, "--model", model_path, empty)
     assert refused.returncode == 1 and f"{empty}: no image files" in refused.stderr
+
+
+def test_inference_prints_a_table_by_default_json_on_request_and_embeddings_only_when_asked(trained, tmp_path):
+    model_path = trained.data / "06_models/synthetic/mtl.pt"
+    image = (
+        trained.raw("market1501") / pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")["path"][0]
+    )
+    table = infer(trained, "--model", model_path, image)
+    assert table.returncode == 0, table.stderr
+    assert f"## {image}" in table.stdout and "present:" in table.stdout and "domain market1501" in table.stdout
+    assert "| attribute" in table.stdout and table.stdout.count("\n|") >= 41  # header + 40 attributes
+    assert "embedding" not in table.stdout
+    plain = json.loads(infer(trained, "--model", model_path, image, "--json").stdout)
+    assert "embedding" not in plain["results"][0] and len(plain["results"][0]["attributes"]) == 40
+    assert set(plain["results"][0]["source_probability"]) == {"market1501", "pa100k"}
+    full = json.loads(infer(trained, "--model", model_path, image, "--json", "--embedding").stdout)
+    assert len(full["results"][0]["embedding"]) == 16
+    other = json.loads(infer(trained, "--model", model_path, image, "--json", "--domain", "pa100k").stdout)
+    assert other["domain"] == "pa100k" and other["results"][0]["attributes"] != plain["results"][0]["attributes"]
+    unknown = infer(trained, "--model", model_path, image, "--domain", "pa100")
+    assert unknown.returncode == 1 and "has no domain 'pa100'; its domains: market1501, pa100k" in unknown.stderr
+
+
+def test_inference_warns_in_one_line_where_attributes_are_near_chance(trained, tmp_path):
+    """The PAR validation mA per domain travels in the model bundle; training measures it on the PA-100K val split
+    and on the held-out Market-1501 identities' UPAR labels."""
+    bundle = ModelBundle.load(trained.model("mtl"))
+    assert set(bundle.par_validation) == {"market1501", "pa100k"}
+    assert all(0 <= score <= 1 for score in bundle.par_validation.values())
+    history = pd.read_csv(latest_version(trained.data / "08_reporting/synthetic/mtl/training_history.csv"))
+    assert history["val_par_reid_domain_mA"].iloc[-1] == pytest.approx(bundle.par_validation["market1501"])
+    image = (
+        trained.raw("market1501") / pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")["path"][0]
+    )
+    cases = {
+        "chance": (dataclasses.replace(bundle, par_validation={"market1501": 0.55, "pa100k": 0.9}), "near chance"),
+        "good": (dataclasses.replace(bundle, par_validation={"market1501": 0.85, "pa100k": 0.9}), None),
+        "untrained": (dataclasses.replace(bundle, trained_tasks=("reid",)), "was not trained for attributes"),
+    }
+    for name, (variant, warning) in cases.items():
+        variant.save(tmp_path / f"{name}.pt")
+        result = infer(trained, "--model", tmp_path / f"{name}.pt", image, "--json")
+        assert result.returncode == 0, result.stderr
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+        assert (warnings == []) if warning is None else (len(warnings) == 1 and warning in warnings[0]), warnings
+    chance = infer(trained, "--model", tmp_path / "chance.pt", image, "--domain", "pa100k", "--json")
+    assert "warning" not in chance.stderr  # pa100k's attributes are fine

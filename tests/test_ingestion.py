@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -150,14 +151,30 @@ def test_synthetic_run_never_overwrites_a_real_dataset(project):
     assert (real / "query" / "0001_c1s1_000001_00.jpg").read_bytes() == b"real"
 
 
-def test_upar_labels_missing_for_an_image_is_an_error(raw_project):
+def test_pa100k_images_without_upar_labels_are_left_out_with_one_warning_and_an_unlabelled_split_is_named(
+    raw_project, caplog
+):
+    """As in the UPAR 2027 challenge files (88,987 of PA-100K's 100,000 images labelled: its test split none)."""
     path = raw_project.raw("upar") / "UPAR-Challenge-2027_task1_train_gt.csv"
-    lines = path.read_bytes().split(b"\r\n")
+    original = path.read_bytes()
+    lines = original.split(b"\r\n")
     path.write_bytes(b"\r\n".join(line for line in lines if b"release_data/000004.jpg" not in line))
-    with pytest.raises(
-        RawDataError, match=r"1 PA-100K images have no UPAR labels: release_data/release_data/000004\.jpg"
-    ):
+    with caplog.at_level(logging.WARNING):
         raw_project.run(["ingestion"])
+    warnings = [r.getMessage() for r in caplog.records if "have no UPAR label" in r.getMessage()]
+    assert len(warnings) == 1 and "1 of " in warnings[0] and "release_data/release_data/000004.jpg" in warnings[0]
+    par = {name: pd.read_parquet(raw_project.primary() / f"par_{name}.parquet") for name in ("train", "val", "test")}
+    assert not any(frame["path"].str.endswith("000004.jpg").any() for frame in par.values())
+    counts = re.search(r"par_train (\d+), par_val (\d+), par_test (\d+)", warnings[0]).groups()
+    assert sum(map(int, counts)) == 1
+    # no label on any test image: the empty split is named, and nothing is written
+    before = {p: p.stat().st_mtime_ns for p in raw_project.primary().iterdir()}
+    tests = set(par["test"]["path"])
+    kept = [line for line in lines if line.split(b",")[0].decode().removeprefix("PA100k/") not in tests]
+    path.write_bytes(b"\r\n".join(kept))
+    with pytest.raises(RawDataError, match=r"par_test: manifest would be empty: none of PA-100K's \d+ test images"):
+        raw_project.run(["ingestion"])
+    assert {p: p.stat().st_mtime_ns for p in raw_project.primary().iterdir()} == before
 
 
 def test_upar_rows_that_are_not_used_are_named_in_warnings(raw_project, caplog):

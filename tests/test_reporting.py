@@ -11,7 +11,10 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
+from knowledge_assembly.config import EvaluationConfig
+from knowledge_assembly.evaluation.evaluate import NetworkOutputs, retrieval_examples
 from knowledge_assembly.pipeline_registry import configured_variants
+from knowledge_assembly.pipelines.reporting.nodes import plot_retrieval
 from knowledge_assembly.reports.figures import attribute_lines
 from knowledge_assembly.reports.tables import COLUMNS, STD
 
@@ -85,4 +88,31 @@ def test_retrieval_attributes_are_marked_against_the_ground_truth():
     lines = attribute_lines(names, probabilities, np.array([1, 0, 1, 0]), 0.5)
     assert lines == ["1/2 predicted correct, 1 missed", "✓ Hat 0.90", "✗ Bag 0.70", "missed Female 0.20"]
     unknown = attribute_lines(names, probabilities, None, 0.5)
-    assert unknown == ["(no UPAR label for this image)", "  Hat 0.90", "  Bag 0.70"]
+    assert unknown == ["2 predicted (no ground-truth label for this image)", "  Hat 0.90", "  Bag 0.70"]
+    cut = attribute_lines(names, probabilities, np.array([1, 0, 1, 1]), 0.1, limit=3)
+    assert cut == ["3/4 predicted correct, 0 missed", "✓ Hat 0.90", "... 3 more not shown"]
+
+
+def test_retrieval_queries_are_the_labelled_ones_and_the_title_claims_ground_truth_only_with_labels():
+    query = pd.DataFrame({"path": [f"q{i}.jpg" for i in range(6)], "pid": [1, 2, 3, 1, 2, 3]})
+    gallery = pd.DataFrame({"path": ["g0.jpg", "g1.jpg", "g2.jpg"], "pid": [1, 2, 3]})
+    features = np.eye(3, dtype=np.float32)
+    outputs = NetworkOutputs(
+        query={"reid_feature": features[query["pid"] - 1], "attribute_probability": np.full((6, 2), 0.8)},
+        gallery_features=features,
+        par_test_probability=np.empty((0, 2)),
+        reid_domain_probability=np.empty((0, 2)),
+    )
+    config = EvaluationConfig(
+        distance="cosine", max_rank=3, threshold=0.5, batch_size=4, retrieval_queries=2, retrieval_top_k=1
+    )
+    labels = pd.DataFrame({"path": ["q3.jpg", "q5.jpg"], "Hat": [1, 0], "Bag": [0, 0]})
+    examples = retrieval_examples(outputs, query, gallery, labels, ["Hat", "Bag"], config)
+    assert examples["query"].tolist() == [3, 5] and examples["correct"].all()
+    assert [t.tolist() for t in examples["truth"]] == [[1, 0], [0, 0]]
+    unlabelled = retrieval_examples(outputs, query, gallery, labels.iloc[:0], ["Hat", "Bag"], config)
+    assert unlabelled["query"].tolist() == [0, 5] and unlabelled["truth"] == [None, None]
+    images = np.zeros((6, 8, 4, 3), np.uint8)
+    for truth, claim in ((examples, "vs UPAR ground truth"), (unlabelled, "no ground-truth labels")):
+        figure = plot_retrieval(truth, images, images[:3], "ka")
+        assert claim in figure._suptitle.get_text()

@@ -138,3 +138,18 @@ def test_a_misnamed_peta_row_or_a_truncated_peta_image_is_named_and_nothing_is_w
     with pytest.raises(RawDataError, match=r"images/00003\.png: unreadable or corrupt PNG"):
         raw_project.run(["ingestion"])
     assert not raw_project.primary().exists()
+
+
+def test_a_training_manifest_of_another_label_space_is_named_before_any_node_runs(raw_project):
+    """26 of the 40 attributes (PA-100K's own label set) in an attribute source's manifest from an earlier run."""
+    raw_project.run(["model_input"])
+    manifest = raw_project.primary() / "par_train.parquet"
+    names = json.loads((raw_project.primary() / "par_attributes.json").read_text())
+    pd.read_parquet(manifest).drop(columns=names[26:]).to_parquet(manifest)
+    command = [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines=train_mtl"]
+    done = subprocess.run(command, cwd=raw_project.root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    message = rf"error: sources.pa100k: its training labels lack 14 of the 40 attributes of task par \({names[26]}, "
+    assert re.search(message, done.stderr.strip().splitlines()[-1]), done.stderr[-2000:]
+    assert "Running node" not in done.stdout + done.stderr
+    assert not (raw_project.data / "06_models").exists()

@@ -146,7 +146,8 @@ def test_batches_hold_a_contiguous_block_per_source():
     assert host.labels["par"].shape == (8, 5)  # both attribute-labelled sources, in row order
     torch.testing.assert_close(host.labels["par"][4:], torch.from_numpy(third.labels["par"][np.sort(plan[0][2])]))
     unlabelled = two_sources(reid.images, reid.labels["reid"], par.images, par.labels["par"], third=_third_source(rng))
-    assert unlabelled.used_by(("reid", "par"), ssl=False) == (True, True, False)  # supervised-only: no rows to learn
+    assert unlabelled.used_by(("reid", "par"), ssl=False) == (True, True, True)  # its BatchNorm statistics
+    assert unlabelled.used_by(("reid",), ssl=False) == (True, False, True)  # a labelled source of no task it learns
     assert unlabelled.used_by(("reid", "par"), ssl=True) == (True, True, True)
 
 

@@ -31,6 +31,8 @@ def test_the_unlabelled_set_trains_on_camera_crops_without_labels_and_evaluates_
     assert bundle.sources == ("market1501", "pa100k", "night") and bundle.num_sources == 3
     domains = {key.split(".domains.")[1].split(".")[0] for key in bundle.state_dicts[0] if ".domains." in key}
     assert domains == {"0", "1", "2"}  # the night cameras keep BatchNorm statistics of their own
+    steps = {key: int(v) for key, v in bundle.state_dicts[0].items() if key.endswith("num_batches_tracked")}
+    assert all(count > 0 for key, count in steps.items() if ".domains.2." in key)  # learnt from the night crops
     metrics = _metrics(raw_project, "mtl")
     assert metrics["domains"] == ["night"] and metrics["settings"]["source_set"] == "unlabelled"
     assert 0 < metrics["night_reid"]["mAP"] <= 1 and len(metrics["night_reid"]["cmc"]) > 0

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset, Version
 
@@ -201,6 +202,19 @@ class VariantSourcesHooks:
             variant = catalog.load(key)
             supervised = variant.supervised if isinstance(variant, VariantConfig) else tuple(variant["supervised"])
             chosen.check_variant(key.rpartition(".")[2], supervised)
+        self._check_label_spaces(chosen, pipeline.inputs(), catalog)
+
+    @staticmethod
+    def _check_label_spaces(chosen, inputs: set[str], catalog) -> None:
+        """Attribute-labelled training manifests written by an earlier run hold every attribute of the task (read
+        from their Parquet schema); manifests this run writes are checked by the training node."""
+        if "par_attributes" not in inputs or not catalog.exists("par_attributes"):
+            return
+        names = catalog.load("par_attributes")
+        for source, config in chosen.sources:
+            if "par" in config.tasks and config.train in inputs and catalog.exists(config.train):
+                path = Path(str(catalog.get(config.train)._filepath))
+                chosen.check_label_space(source, pyarrow.parquet.read_schema(path).names, names)
 
 
 class RawDataHooks:

@@ -1,8 +1,12 @@
 """Attributes and a reID embedding for image files or folders from a trained model; gallery search; ONNX export.
 
-knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg photos/ [--output out.json]
+knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg photos/ [--domain pa100k]
+knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --json --embedding [--output out.json]
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt query.jpg --gallery gallery/ --top-k 5
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --export-onnx ka.onnx
+
+A table per image by default (attribute, probability, present); ``--json`` (or ``--output``) for scripts, with the
+embeddings only when ``--embedding`` asks for them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .files import ModelFileError, latest_version
@@ -32,10 +37,29 @@ def bundle_file(path: Path) -> Path:
     return latest_version(Path(path))
 
 
-def load_bundle_model(path: Path) -> tuple[InferenceModel, ModelBundle]:
-    """The first network of a trained model bundle file, ready for inference."""
+def load_bundle_model(path: Path, domain: str | None = None) -> tuple[InferenceModel, ModelBundle]:
+    """The first network of a trained model bundle file, ready for inference on images of ``domain`` (a training
+    source or an adapted camera; default: the first source)."""
     bundle = ModelBundle.load(Path(path))
-    return InferenceModel(bundle.networks()[0]).eval(), bundle
+    if domain is not None and domain not in bundle.domains:
+        raise ModelFileError(path, f"has no domain {domain!r}; its domains: {', '.join(bundle.domains)}")
+    return InferenceModel(bundle.networks()[0], bundle.domain_of(domain or "")).eval(), bundle
+
+
+NEAR_CHANCE_MA = 0.60  # PAR validation mA at or below this: the attributes are barely better than chance
+
+
+def attribute_warning(bundle: ModelBundle, domain: str) -> str | None:
+    """A one-line warning where the model's attributes cannot be trusted on images of ``domain``."""
+    if "par" not in bundle.trained_tasks:
+        return f"warning: {bundle.variant} was not trained for attributes; its attribute outputs are meaningless"
+    score = bundle.par_validation.get(domain)
+    if score is not None and score <= NEAR_CHANCE_MA:
+        return (
+            f"warning: attributes on domain {domain} are near chance (PAR validation mA {100 * score:.1f}%); "
+            "train with per-source BatchNorm (ka, mtl) or adapt to this camera (knowledge-assembly-adapt)"
+        )
+    return None
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -65,14 +89,18 @@ def read_images(paths: list[Path], size: tuple[int, int], max_pixels: int = DEFA
 def infer(
     model: InferenceModel, bundle: ModelBundle, paths: list[Path], images: torch.Tensor, threshold: float = 0.5
 ) -> list[dict[str, Any]]:
-    """One record per image (``images`` read from ``paths``): attribute probabilities, attributes present, embedding."""
-    embedding, attributes, from_reid = model(images)
+    """One record per image (``images`` read from ``paths``): attribute probabilities, attributes present, the
+    probability of each training source, embedding."""
+    embedding, attributes, source = model(images)
+    first = source.dim() == 1  # two sources: the probability of the first
+    sources = bundle.domains[: bundle.num_sources]
+    source = torch.stack([source, 1 - source], 1) if first else source
     return [
         {
             "image": str(path),
             "attributes": {name: round(float(p), 6) for name, p in zip(bundle.attributes, attributes[i])},
             "present": [name for name, p in zip(bundle.attributes, attributes[i]) if p > threshold],
-            "from_reid_dataset_probability": float(from_reid[i]),
+            "source_probability": {name: round(float(p), 6) for name, p in zip(sources, source[i])},
             "embedding": [float(v) for v in embedding[i]],
         }
         for i, path in enumerate(paths)
@@ -139,6 +167,33 @@ def export_onnx(model: InferenceModel, example: torch.Tensor, path: Path) -> flo
     return max(float(np.abs(a - b).max()) for a, b in zip(exported, reference))
 
 
+def attribute_table(record: dict[str, Any], threshold: float) -> str:
+    """One image's attributes as a Markdown table, most likely first."""
+    rows = sorted(record["attributes"].items(), key=lambda item: -item[1])
+    frame = pd.DataFrame(
+        [(name, round(p, 3), "yes" if p > threshold else "") for name, p in rows],
+        columns=["attribute", "probability", "present"],
+    )
+    return frame.to_markdown(index=False)
+
+
+def readable_report(report: dict[str, Any], threshold: float) -> str:
+    """The report as text: per image its present attributes, the attribute table and any gallery matches."""
+    blocks = [f"model {report['model']} ({report['variant']}), domain {report['domain']}"]
+    for record in report["results"]:
+        present = ", ".join(record["present"]) or "none"
+        block = [f"## {record['image']}", f"present: {present}", "", attribute_table(record, threshold)]
+        if "gallery_matches" in record:
+            matches = pd.DataFrame(record["gallery_matches"]).rename_axis("rank")
+            matches.index += 1
+            block += ["", "gallery matches:", "", matches.to_markdown()]
+        blocks.append("\n".join(block))
+    if "onnx" in report:
+        onnx = report["onnx"]
+        blocks.append(f"ONNX: {onnx['path']} (max abs difference from PyTorch {onnx['max_abs_difference']:.2g})")
+    return "\n\n".join(blocks)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict attributes and reID embeddings with a trained KA model.")
     parser.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images")
@@ -148,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("data/06_models/synthetic/ka.pt"),
         help="model bundle file, or a versioned model folder (its newest run's model)",
     )
+    parser.add_argument(
+        "--domain", help="whose BatchNorm statistics read the images: a training source or an adapted camera "
+        "(default: the first training source)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print JSON (for scripts) instead of tables")
+    parser.add_argument("--embedding", action="store_true", help="include each image's reID embedding (JSON)")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=64, help="images decoded and run at a time")
     parser.add_argument("--gallery", type=Path, help="folder of gallery images: rank them for every query image")
@@ -158,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_MAX_PIXELS,
         help="refuse an image whose header declares more pixels than this, before decoding it",
     )
-    parser.add_argument("--output", type=Path, help="write JSON here instead of printing it")
+    parser.add_argument("--output", type=Path, help="write the JSON report here instead of printing a table")
     parser.add_argument("--export-onnx", type=Path, help="also export the model to this ONNX file and verify it")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.top_k < 1 or args.max_pixels < 1:
@@ -168,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         model_file = bundle_file(args.model)
-        model, bundle = load_bundle_model(model_file)
+        model, bundle = load_bundle_model(model_file, args.domain)
+        domain = bundle.domains[model.domain]
         paths = image_files(args.images)
         results = infer_in_batches(model, bundle, paths, args.batch_size, args.threshold, args.max_pixels)
-        report: dict[str, Any] = {"model": str(model_file), "variant": bundle.variant, "results": results}
+        report: dict[str, Any] = {
+            "model": str(model_file), "variant": bundle.variant, "domain": domain, "results": results
+        }  # fmt: skip
         if args.gallery:
             gallery_files = image_files([args.gallery])
             gallery = infer_in_batches(model, bundle, gallery_files, args.batch_size, args.threshold, args.max_pixels)
@@ -192,11 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, RawDataError, ModelFileError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    warning = attribute_warning(bundle, domain)
+    if warning:
+        print(warning, file=sys.stderr)
+    if not args.embedding:
+        for record in results:
+            del record["embedding"]
     text = json.dumps(report, indent=2)
     if args.output:
         args.output.write_text(text)
     else:
-        print(text)
+        print(text if args.json else readable_report(report, args.threshold))
     return 0
 
 

@@ -93,6 +93,16 @@ class SourceSet:
                     f"for it (sources: {', '.join(self.names)})"
                 )
 
+    def check_label_space(self, source: str, columns: list[str], attribute_names: list[str]) -> None:
+        """An attribute-labelled source's training manifest (``columns``) must hold every attribute of the task."""
+        missing = [name for name in attribute_names if name not in columns]
+        if missing:
+            shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+            raise ConfigError(
+                f"sources.{source}: its training labels lack {len(missing)} of the {len(attribute_names)} "
+                f"attributes of task par ({shown})"
+            )
+
     def check_shares(self, training: TrainingConfig, world_size: int) -> None:
         """Every source's block of a batch must split evenly over the processes of a distributed run."""
         for name, source in self.sources:

@@ -338,10 +338,13 @@ def retrieval_examples(
     config: EvaluationConfig,
 ) -> dict[str, Any]:
     """Top-k gallery items of a few queries (first network), whether each is the same identity, and the queries'
-    attribute probabilities beside their UPAR ground truth where the query is labelled (``None`` elsewhere)."""
-    rows = np.linspace(0, len(query) - 1, min(config.retrieval_queries, len(query))).astype(int)
-    top = np.argsort(query_distances(outputs, config)[rows], axis=1)[:, : config.retrieval_top_k]
+    attribute probabilities beside their UPAR ground truth. The queries are spread evenly over the UPAR-labelled
+    query images where the evaluation has any (else over every query; ``truth`` is ``None`` for an unlabelled one)."""
     labelled = dict(zip(reid_attributes["path"], reid_attributes[names].to_numpy())) if len(reid_attributes) else {}
+    candidates = np.flatnonzero(query["path"].isin(labelled).to_numpy())
+    candidates = candidates if len(candidates) else np.arange(len(query))
+    rows = candidates[np.linspace(0, len(candidates) - 1, min(config.retrieval_queries, len(candidates))).astype(int)]
+    top = np.argsort(query_distances(outputs, config)[rows], axis=1)[:, : config.retrieval_top_k]
     return {
         "query": rows,
         "top": top,

@@ -38,11 +38,19 @@ class ModelBundle:
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     num_sources: int = 2  # training sources (domains): the source classifier and domain-specific statistics
     sources: tuple[str, ...] = ()  # their names, in domain order (a bundle of before source sets: none)
+    par_validation: dict[str, float] = dataclasses.field(default_factory=dict)  # source -> PAR val mA measured there
+    adapted_domains: tuple[str, ...] = ()  # domains added after training (label-free BatchNorm statistics, AdaBN)
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Every domain's name in index order: the training sources, then the adapted domains."""
+        sources = self.sources or tuple(f"source{i}" for i in range(self.num_sources))
+        return (*sources, *self.adapted_domains)
 
     def domain_of(self, source: str, default: int = 0) -> int:
-        """The domain index whose statistics normalise images of ``source`` (``default`` for a source it was not
-        trained on)."""
-        return self.sources.index(source) if source in self.sources else default
+        """The domain index whose statistics normalise images of ``source`` (``default`` for a source or camera it
+        was neither trained on nor adapted to)."""
+        return self.domains.index(source) if source in self.domains else default
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -52,7 +60,7 @@ class ModelBundle:
     def networks(self) -> list[KANet]:
         """Every trained network, in evaluation mode."""
         return [
-            restore_network(self.model, self.label_counts, weights, self.num_sources).eval()
+            restore_network(self.model, self.label_counts, weights, self.num_sources, len(self.domains)).eval()
             for weights in self.state_dicts
         ]
 
@@ -66,6 +74,7 @@ class ModelBundle:
             "image_size": list(self.image_size),
             "trained_tasks": list(self.trained_tasks),
             "sources": list(self.sources),
+            "adapted_domains": list(self.adapted_domains),
             "state_dicts": list(self.state_dicts),
         }
 
@@ -79,7 +88,8 @@ class ModelBundle:
             raise ModelFileError(
                 path, f"not a model bundle of this project (format {state.get('format')!r}, expected {FORMAT!r})"
             )
-        missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.name not in state]
+        required = [f.name for f in dataclasses.fields(cls) if dataclasses.MISSING is f.default is f.default_factory]
+        missing = [name for name in required if name not in state]
         if missing:
             raise ModelFileError(path, f"a model bundle without {', '.join(missing)}: not written by this project")
         try:
@@ -95,6 +105,8 @@ class ModelBundle:
                 dict(state.get("settings", {})),
                 int(state.get("num_sources", 2)),
                 tuple(str(name) for name in state.get("sources", ())),
+                {str(name): float(score) for name, score in state.get("par_validation", {}).items()},
+                tuple(str(name) for name in state.get("adapted_domains", ())),
             )
         except (TypeError, ValueError, IndexError) as err:
             raise ModelFileError(path, f"not a valid model bundle ({type(err).__name__}: {err})") from None

@@ -154,13 +154,19 @@ def build_model(config: ModelConfig, label_counts: Mapping[str, int], seed: int,
 
 
 def restore_network(
-    config: ModelConfig, label_counts: Mapping[str, int], state_dict: dict[str, torch.Tensor], num_sources: int = 2
+    config: ModelConfig,
+    label_counts: Mapping[str, int],
+    state_dict: dict[str, torch.Tensor],
+    num_sources: int = 2,
+    num_domains: int | None = None,
 ) -> KANet:
-    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given). Weights saved
-    before the heads were a ``heads`` mapping (``reid.*``, ``par.*``) load too."""
+    """A :class:`KANet` with trained weights (no pretrained download: the weights are all given) for
+    ``num_sources`` training sources and, with domain-specific BatchNorm, ``num_domains`` sets of statistics (the
+    sources' and any adapted domain's; default: one per source). Weights saved before the heads were a ``heads``
+    mapping (``reid.*``, ``par.*``) load too."""
     model = _network(config, label_counts, num_sources)
     if config.domain_bn:
-        split_batch_norm(model, num_sources)
+        split_batch_norm(model, num_domains or num_sources)
     model.load_state_dict({_head_key(key): value for key, value in state_dict.items()})
     return model
 

@@ -94,16 +94,23 @@ def attribute_lines(
     names: list[str], probabilities: np.ndarray, truth: np.ndarray | None, threshold: float, limit: int = 12
 ) -> list[str]:
     """Predicted attributes (probability > threshold, most likely first) beside the ground truth where known:
-    ✓ predicted and labelled, ✗ predicted but not labelled, "missed" labelled but not predicted."""
+    ✓ predicted and labelled, ✗ predicted but not labelled, "missed" labelled but not predicted. At most ``limit``
+    lines: a list cut short ends with how many lines it left out."""
     order = [i for i in np.argsort(-probabilities) if probabilities[i] > threshold]
     if truth is None:
-        return ["(no UPAR label for this image)"] + [f"  {names[i]} {probabilities[i]:.2f}" for i in order][: limit - 1]
+        head = f"{len(order)} predicted (no ground-truth label for this image)"
+        return _cut([head] + [f"  {names[i]} {probabilities[i]:.2f}" for i in order], limit)
     lines = [f"{'✓' if truth[i] else '✗'} {names[i]} {probabilities[i]:.2f}" for i in order]
     lines += [
         f"missed {names[i]} {probabilities[i]:.2f}" for i in np.flatnonzero(truth) if probabilities[i] <= threshold
     ]
     correct = int(sum(bool(truth[i]) for i in order))
-    return [f"{correct}/{len(order)} predicted correct, {int(truth.sum()) - correct} missed"] + lines[: limit - 1]
+    return _cut([f"{correct}/{len(order)} predicted correct, {int(truth.sum()) - correct} missed"] + lines, limit)
+
+
+def _cut(lines: list[str], limit: int) -> list[str]:
+    """``lines``, or its first ``limit - 1`` and a last line saying how many were left out."""
+    return lines if len(lines) <= limit else lines[: limit - 1] + [f"... {len(lines) - limit + 1} more not shown"]
 
 
 def retrieval(
@@ -113,8 +120,10 @@ def retrieval(
     correct: np.ndarray,
     attributes: list[list[str]],
     title: str,
+    labelled: bool = True,
 ) -> Figure:
-    """Rows of query + top-k gallery crops (green: same identity, red: other), with the query's attributes."""
+    """Rows of query + top-k gallery crops (green: same identity, red: other), with the query's attributes;
+    ``labelled``: whether any query has ground-truth attributes (the title claims a comparison only then)."""
     rows, k = top.shape
     figure = Figure(figsize=(1.3 * (k + 2) + 3.0, 2.4 * rows))
     axes = figure.subplots(rows, k + 2, squeeze=False, gridspec_kw={"width_ratios": [1] * (k + 1) + [3.0]})
@@ -135,6 +144,7 @@ def retrieval(
         for axis in axes[r, : k + 1]:
             axis.set_xticks([])
             axis.set_yticks([])
-    figure.suptitle(f"{title}: retrieval; query attributes (predicted vs UPAR ground truth)")
+    compared = "predicted vs UPAR ground truth" if labelled else "predicted; no ground-truth labels for these images"
+    figure.suptitle(f"{title}: retrieval; query attributes ({compared})")
     figure.tight_layout()
     return figure

@@ -92,7 +92,7 @@ class Identity(TaskType):
 
         if not len(data.reid_pids):
             return {}
-        features = predict(network, data.reid_images, batch_size, device)["reid_feature"]
+        features = predict(network, data.reid_images, batch_size, device, domain=data.reid_domain)["reid_feature"]
         pids, cameras = data.reid_pids, data.reid_cameras
         cmc, mean_ap = evaluate_rank(distance_matrix(features, features), pids, pids, cameras, cameras, 1)
         return {"mAP": mean_ap, "rank1": float(cmc[0])}

@@ -109,8 +109,11 @@ class TrainingData:
         return {name: task.label_count(self.task_labels(name)) for name, task in TASKS.items()}
 
     def used_by(self, supervised: tuple[str, ...], ssl: bool) -> tuple[bool, ...]:
-        """Which sources a variant's batches draw from: those labelled for a task it supervises, all with ``ssl``."""
-        return tuple(ssl or any(task in source.labels for task in supervised) for source in self.sources)
+        """Which sources a variant's batches draw from: those labelled for a task it supervises, all with ``ssl``,
+        and an unlabelled source always (a supervised-only variant learns its BatchNorm statistics from it)."""
+        return tuple(
+            ssl or not source.labels or any(task in source.labels for task in supervised) for source in self.sources
+        )
 
 
 def pk_batches(labels: np.ndarray, p: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:

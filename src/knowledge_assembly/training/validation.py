@@ -6,7 +6,7 @@ identity and camera removed per query), so every held-out image is a query once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
@@ -47,7 +47,9 @@ def hold_out_identities(labels: np.ndarray, cameras: np.ndarray, count: int, kee
 @dataclass(frozen=True)
 class ValidationSet:
     """Validation images (``(N, H, W, 3)`` uint8) and labels: held-out reID identities and the PAR val split, whose
-    source is domain ``par_domain`` of the training sources."""
+    source is domain ``par_domain`` of the training sources. ``reid_attribute_labels``: the evaluation-only attribute
+    labels of held-out reID images (rows ``reid_attribute_rows`` of ``reid_images``; none where that source has no
+    such labels), read in the reID source's domain ``reid_domain``: how well PAR reads the reID cameras."""
 
     reid_images: np.ndarray
     reid_pids: np.ndarray
@@ -55,6 +57,9 @@ class ValidationSet:
     par_images: np.ndarray
     par_labels: np.ndarray
     par_domain: int = PAR_SOURCE
+    reid_attribute_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    reid_attribute_labels: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.uint8))
+    reid_domain: int = 0
 
 
 def validate(
@@ -81,3 +86,14 @@ def monitored_score(record: dict[str, float], monitor: str) -> float | None:
     firsts = [f"val_{name}_{next(iter(task.validation_scores))}" for name, task in TASKS.items()]
     validated = [record[key] for key in firsts if key in record]
     return float(np.mean(validated)) if validated else None
+
+
+def selected_validation(history: list[dict[str, float]], monitor: str, select: str) -> dict[str, float]:
+    """The validation scores (``val_*``) of the epoch whose weights became the model: the last validated epoch
+    (``select: last``, validation runs after the last epoch) or the first best-scoring one (``best``); empty
+    without validation."""
+    validated = [r for r in history if monitored_score(r, monitor) is not None]
+    if not validated:
+        return {}
+    chosen = validated[-1] if select == "last" else max(validated, key=lambda r: monitored_score(r, monitor))
+    return {key: float(value) for key, value in chosen.items() if key.startswith("val_")}

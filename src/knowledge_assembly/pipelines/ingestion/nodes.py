@@ -132,19 +132,22 @@ def assemble_manifests(
     input), PETA train/val/test (empty without PETA), plus the attribute names (``par_attributes``)."""
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
-    par = pa100k_index.merge(par_labels, on="path", how="left", indicator=True)
-    unlabelled = par.loc[par["_merge"] == "left_only", "path"].tolist()
-    if unlabelled:
-        raise RawDataError(
-            ", ".join(params["csv_files"]),
-            f"{len(unlabelled)} PA-100K images have no UPAR labels: {summarise(unlabelled)}",
-        )
+    par = pa100k_index.merge(par_labels, on="path", how="inner")  # in annotation.mat's order
+    left_out = _warn_unlabelled(pa100k_index, par_labels, params["csv_files"])
     _warn_ignored(par_labels["path"], pa100k_index["path"], "UPAR PA-100K", "annotation.mat's splits")
-    par = par.drop(columns="_merge").astype({name: "uint8" for name in attribute_names})
+    par = par.astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
     sizes = dict(zip(MANIFEST_NAMES, map(len, manifests)))
     for name, size in sizes.items():
+        split = name.removeprefix("par_")
+        if not size and left_out.get(split):
+            raise RawDataError(
+                name,
+                f"manifest would be empty: none of PA-100K's {left_out[split]} {split} images has a UPAR label in "
+                f"{', '.join(params['csv_files'])} (the UPAR 2027 challenge files label PA-100K's train and val "
+                "splits only; the paper's protocol tests on its test split: docs/data.md#upar-releases)",
+            )
         if not size:
             raise RawDataError(name, "manifest would be empty; check the raw data folders")
     reid_attributes = reid_domain_labels(market_index, market_labels, attribute_names)
@@ -198,6 +201,21 @@ def index_camera_source(
     manifests["attributes"] = attributes[["path", "pid", "camid", "split", *attribute_names]]
     logger.info("Camera source %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
     return manifests
+
+
+def _warn_unlabelled(pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, csv_files: list[str]) -> dict[str, int]:
+    """One warning counting, per split, the PA-100K images that the UPAR files do not label (they are left out of
+    the labelled PAR manifests); returns those counts."""
+    unlabelled = pa100k_index[~pa100k_index["path"].isin(par_labels["path"])]
+    counts = {split: int((unlabelled["split"] == split).sum()) for split in pa100k.SPLITS}
+    if len(unlabelled):
+        logger.warning(
+            "%s: %d of %d PA-100K images have no UPAR label and are left out of the PAR manifests (%s): %s",
+            ", ".join(csv_files), len(unlabelled), len(pa100k_index),
+            ", ".join(f"par_{split} {count}" for split, count in counts.items()),
+            summarise(unlabelled["path"].tolist(), 3),
+        )  # fmt: skip
+    return counts
 
 
 def _warn_ignored(labelled: pd.Series, kept: pd.Series, labels_of: str, where: str) -> None:

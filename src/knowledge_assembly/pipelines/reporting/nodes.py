@@ -42,4 +42,5 @@ def plot_retrieval(
         retrieval["correct"],
         lines,
         variant,
+        labelled=any(truth is not None for truth in retrieval["truth"]),
     )

@@ -17,7 +17,7 @@ from knowledge_assembly.sources import SourceSet, chosen_source_set
 from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
 from knowledge_assembly.training.distributed import trainer_for, with_launched_world
 from knowledge_assembly.training.run import tracked_params
-from knowledge_assembly.training.validation import ValidationSet, hold_out_identities
+from knowledge_assembly.training.validation import ValidationSet, hold_out_identities, selected_validation
 
 
 def fix_threads(training: TrainingConfig) -> None:
@@ -30,10 +30,13 @@ def fix_threads(training: TrainingConfig) -> None:
 
 @dataclass(frozen=True)
 class SourceTable:
-    """One source's training manifest and its decoded image cache (row ``i`` of ``images`` is manifest row ``i``)."""
+    """One source's training manifest and its decoded image cache (row ``i`` of ``images`` is manifest row ``i``);
+    ``evaluation_labels``: attribute labels of some of its training images (``path`` + one column per attribute)
+    that only validation reads (its ``evaluation_only`` attributes)."""
 
     manifest: pd.DataFrame
     images: np.ndarray
+    evaluation_labels: pd.DataFrame | None = None
 
 
 def choose_sources(sources: dict[str, Any], source_sets: dict[str, Any], source_set: str) -> SourceSet:
@@ -41,10 +44,20 @@ def choose_sources(sources: dict[str, Any], source_sets: dict[str, Any], source_
     return chosen_source_set(sources, source_sets, source_set)
 
 
-def training_tables(chosen: SourceSet, **tables: Any) -> dict[str, SourceTable]:
+def training_tables(chosen: SourceSet, evaluation_attributes: pd.DataFrame, **tables: Any) -> dict[str, SourceTable]:
     """The training manifest and image cache of every source of ``chosen``; ``tables`` holds ``<source>`` and
-    ``<source>_images`` for every configured source (the pipeline wires them)."""
-    return {name: SourceTable(tables[name], tables[f"{name}_images"]) for name in chosen.names}
+    ``<source>_images`` for every configured source (the pipeline wires them). A source with evaluation-only
+    attributes gets the rows of ``evaluation_attributes`` that name its training images."""
+    return {
+        name: SourceTable(
+            tables[name],
+            tables[f"{name}_images"],
+            evaluation_attributes[evaluation_attributes["path"].isin(tables[name]["path"])]
+            if "par" in config.evaluation_only
+            else None,
+        )
+        for name, config in chosen.sources
+    }
 
 
 def train_variant(
@@ -107,8 +120,22 @@ def train_variant(
         state_dicts=tuple(n.state_dict() for n in result.networks),
         settings={**tracked_params(variant, training, model, validation), "source_set": chosen.name},
         sources=chosen.names,
+        par_validation=par_validation(
+            chosen, selected_validation(result.history, validation.monitor, validation.select)
+        ),
     )
     return bundle, pd.DataFrame(result.history)
+
+
+def par_validation(chosen: SourceSet, scores: dict[str, float]) -> dict[str, float]:
+    """The PAR validation mA of the model per source (domain) it was measured in: the attribute source's val split
+    and the reID source's held-out images with evaluation-only attribute labels."""
+    measured = {}
+    if "val_par_mA" in scores and chosen.labelled_for("par"):
+        measured[chosen.labelled_for("par")[0]] = scores["val_par_mA"]
+    if "val_par_reid_domain_mA" in scores and chosen.labelled_for("reid"):
+        measured[chosen.labelled_for("reid")[0]] = scores["val_par_reid_domain_mA"]
+    return measured
 
 
 def training_and_validation_data(
@@ -142,12 +169,7 @@ def training_and_validation_data(
             rows = holdout.fit_rows if len(holdout.held_rows) else None
             identities += int(holdout.fit_labels.max()) + 1
         if "par" in config.tasks:
-            missing = [attribute for attribute in attribute_names if attribute not in table.manifest.columns]
-            if missing:
-                raise ConfigError(
-                    f"sources.{name}: its training labels lack {len(missing)} of the {len(attribute_names)} "
-                    f"attributes of task par ({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''})"
-                )
+            chosen.check_label_space(name, list(table.manifest.columns), attribute_names)
             labels["par"] = table.manifest[attribute_names].to_numpy()
         if config.sampler == "pk":
             sampler = PKSampler(training.ids_per_batch, training.images_per_id)
@@ -155,6 +177,7 @@ def training_and_validation_data(
             sampler = UniformSampler(config.share(training))
         sources.append(SourceData(name, table.images, sampler, labels, rows))
     reid_table, held = held_out if held_out else (None, np.empty(0, dtype=np.int64))
+    attribute_rows, attribute_labels = held_out_attributes(reid_table, held, attribute_names)
     validation_set = ValidationSet(
         np.asarray(reid_table.images[held]) if reid_table else np.empty((0, *par_val_images.shape[1:]), np.uint8),
         reid_table.manifest["pid"].to_numpy()[held] if reid_table else np.empty(0, np.int64),
@@ -162,5 +185,21 @@ def training_and_validation_data(
         par_val_images,
         par_val[attribute_names].to_numpy(),
         chosen.names.index(chosen.labelled_for("par")[0]) if chosen.labelled_for("par") else 0,
+        attribute_rows,
+        attribute_labels,
+        chosen.names.index(chosen.labelled_for("reid")[0]) if chosen.labelled_for("reid") else 0,
     )
     return TrainingData(tuple(sources)), validation_set
+
+
+def held_out_attributes(
+    table: SourceTable | None, held: np.ndarray, attribute_names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which held-out reID images (rows of ``held``) carry evaluation-only attribute labels, and those labels."""
+    labels = table.evaluation_labels if table is not None else None
+    if labels is None or not len(labels) or not len(held):
+        return np.empty(0, dtype=np.int64), np.empty((0, len(attribute_names)), dtype=np.uint8)
+    paths = table.manifest["path"].to_numpy()[held]
+    by_path = labels.drop_duplicates("path").set_index("path")[attribute_names]
+    rows = np.flatnonzero(pd.Series(paths).isin(by_path.index).to_numpy())
+    return rows, by_path.loc[paths[rows]].to_numpy()

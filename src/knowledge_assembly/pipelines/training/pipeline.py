@@ -46,7 +46,12 @@ def create_sources_pipeline(sources: dict[str, str]) -> Pipeline:
                 "chosen_sources",
                 name="choose_sources",
             ),
-            Node(training_tables, {"chosen": "chosen_sources", **tables}, "training_tables", name="training_tables"),
+            Node(
+                training_tables,
+                {"chosen": "chosen_sources", "evaluation_attributes": "reid_attributes", **tables},
+                "training_tables",
+                name="training_tables",
+            ),
         ]
     )
 
