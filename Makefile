@@ -51,3 +51,4 @@ bench: setup
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/eval.py
+	$(BIN)/python benchmarks/adapt.py

@@ -10,6 +10,7 @@ gets a new version (which evaluation and inference then read); a model file gets
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ class ImageBatches:
     batch_size: int
     max_pixels: int
     label: str
+
+    def for_network(self, network: int, networks: int) -> ImageBatches:
+        """The same batches, the progress bar naming network ``network`` of ``networks`` (a twin reads them twice)."""
+        return (
+            dataclasses.replace(self, label=f"{self.label}, network {network + 1}/{networks}") if networks > 1 else self
+        )
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         starts = list(range(0, len(self.paths), self.batch_size))
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             raise AdaptationError(f"{args.images}: 1 image; BatchNorm statistics need at least 2")
         batches = ImageBatches(paths, bundle.image_size, args.batch_size, args.max_pixels, f"adapt {args.domain}")
         note = {"images": str(args.images), "count": len(paths)}
-        adapted = adapted_bundle(bundle, args.domain, batches, note)
+        adapted = adapted_bundle(bundle, args.domain, batches.for_network, note)
         target = output_path(args.model, model_file, args.domain, args.output)
         adapted.save(target)
     except (FileNotFoundError, RawDataError, ModelFileError, AdaptationError) as err:

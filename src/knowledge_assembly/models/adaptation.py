@@ -4,7 +4,7 @@ forward passes over unlabelled images of that camera. No weight changes; every o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -51,17 +51,18 @@ def estimate_statistics(network: KANet, domain: int, batches: Iterable[torch.Ten
 
 
 def adapted_bundle(
-    bundle: ModelBundle, domain: str, batches: Iterable[torch.Tensor], note: dict[str, Any]
+    bundle: ModelBundle, domain: str, batches: Callable[[int, int], Iterable[torch.Tensor]], note: dict[str, Any]
 ) -> ModelBundle:
-    """``bundle`` with one more domain, ``domain``, whose statistics every network estimates from ``batches``
-    (an iterable that can be read once per network); ``note`` (e.g. the image folder and count) is kept in its
-    settings under ``adapted``."""
+    """``bundle`` with one more domain, ``domain``, whose statistics every network estimates from its images:
+    ``batches(i, n)`` reads them for network ``i`` of ``n``; ``note`` (e.g. the image folder and count) is kept in
+    its settings under ``adapted``."""
     if domain in bundle.domains:
         raise AdaptationError(f"domain {domain!r} is already in the model (its domains: {', '.join(bundle.domains)})")
     states = []
-    for network in bundle.networks():
+    networks = bundle.networks()
+    for i, network in enumerate(networks):
         index = add_domain(network, len(bundle.domains))
-        estimate_statistics(network, index, batches)
+        estimate_statistics(network, index, batches(i, len(networks)))
         states.append({k: v.detach().clone() for k, v in network.state_dict().items()})
     adapted = {**bundle.settings.get("adapted", {}), domain: note}
     return dataclasses.replace(
