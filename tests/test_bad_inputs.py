@@ -25,7 +25,7 @@ from knowledge_assembly.files import load_state
 from knowledge_assembly.formats.errors import RawDataError
 from knowledge_assembly.models.bundle import FORMAT
 
-from .conftest import Project, infer, make_project
+from .conftest import Project, infer
 
 # --- raw data (ingestion): a clear error naming the file, and no manifest written ---------------------
 
@@ -230,18 +230,12 @@ def test_bad_parameters_are_refused_before_any_node_runs(raw_project, case):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, synthetic_raw_cache) -> Project:
-    """A project with an ``mtl`` model trained by a real ``kedro run``, shared by the inference rows (each writes
-    only its own bad input)."""
-    project = make_project(tmp_path_factory.mktemp("served") / "project")
-    shutil.copytree(synthetic_raw_cache, project.data / "01_raw" / "synthetic")
-    cwd = os.getcwd()
-    os.chdir(project.root)
-    try:
-        project.run(["mtl"], training={"epochs": 1})
-    finally:
-        os.chdir(cwd)
-    return project
+def served(tmp_path_factory, trained_cache) -> Project:
+    """A copy of the session's project with an ``mtl`` model trained by a real ``kedro run``, shared by the
+    inference rows (each writes only its own bad input)."""
+    root = tmp_path_factory.mktemp("served") / "project"
+    shutil.copytree(trained_cache, root, symlinks=True)
+    return Project(root)
 
 
 class WritesAFile:
