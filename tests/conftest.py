@@ -47,7 +47,13 @@ TINY_SYNTHETIC = {
         "images_per_camera": [1, 2],
         "distractors": 4,
     },
-    "upar": {"csv_name": "UPAR-Challenge-2027_task1_train_gt.csv", "include_market1501": True},
+    "upar": {
+        "csv_name": "UPAR-Challenge-2027_task1_train_gt.csv",
+        "include_market1501": True,
+        "pickle_name": "dataset_all.pkl",
+        "partitions": 10,
+        "peta_fractions": {"val": 0.1, "test": 0.3},
+    },
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formats import camera, market1501, pa100k, peta, upar
+from ..formats import camera, market1501, pa100k, peta, upar, upar_pickle
 from ..formats.images import encode_jpeg, encode_png
 from .people import Person, Style, render, sample_person, sample_style
 
@@ -226,9 +226,10 @@ def camera_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, 
     return files
 
 
-def synthetic_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], ...]:
+def synthetic_raw_data(params: dict[str, Any], upar_release: str = "challenge2027") -> tuple[dict[str, bytes], ...]:
     """Market-1501, PA-100K, PETA, UPAR and night-camera file trees for ``params`` (seeded, reproducible; PETA and
-    then the night cameras are drawn last, so the other trees do not depend on them)."""
+    then the night cameras are drawn last, so the other trees do not depend on them). The UPAR labels are laid out
+    as the release ``upar_release`` names: the 2027 challenge CSV or the original ``dataset_all.pkl``."""
     rng = np.random.default_rng(params["seed"])
     size = tuple(params["market1501"]["image_size"])
     market, market_labels = market1501_files(params["market1501"], rng, size)
@@ -237,5 +238,30 @@ def synthetic_raw_data(params: dict[str, Any]) -> tuple[dict[str, bytes], ...]:
     night = camera_files(params["night"], rng) if params.get("night") else {}
     parts = ([market_labels] if params["upar"]["include_market1501"] else []) + [pa_labels, peta_labels]
     upar_labels = pd.concat([part for part in parts if part is not None], ignore_index=True)
-    upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
+    if upar_release == "wacv2023":
+        partitions = upar_partitions(upar_labels, params)
+        layout = upar_pickle.to_pickle_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES), partitions)
+        upar_files = {params["upar"]["pickle_name"]: layout}
+    else:
+        upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
     return market, pa, petas, upar_files, night
+
+
+def upar_partitions(labels: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, list[np.ndarray]]]:
+    """The original UPAR release's partitions of the labelled rows: per partition k, each split's row indices, one
+    array per dataset: PA-100K by its own split (the same in every partition), PETA by a permutation seeded by k
+    (``upar.peta_fractions``), Market-1501 in test."""
+    images = labels["image"]
+    pa_counts = [params["pa100k"][split] for split in pa100k.SPLITS]
+    pa_rows = np.flatnonzero(images.str.startswith("PA100k/"))
+    pa_splits = dict(zip(pa100k.SPLITS, np.split(pa_rows, np.cumsum(pa_counts)[:-1])))
+    peta_rows = np.flatnonzero(images.str.startswith("PETA/"))
+    market_rows = np.flatnonzero(images.str.startswith("Market1501/"))
+    partitions = []
+    for k in range(params["upar"]["partitions"]):
+        split = peta.split_of(images.iloc[peta_rows].reset_index(drop=True), params["upar"]["peta_fractions"], k)
+        peta_splits = {name: peta_rows[(split == name).to_numpy()] for name in peta.SPLITS}
+        partition = {name: [pa_splits[name], peta_splits[name]] for name in ("train", "val")}
+        partition["test"] = [pa_splits["test"], peta_splits["test"], market_rows]
+        partitions.append(partition)
+    return partitions

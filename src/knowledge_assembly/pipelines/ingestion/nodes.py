@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from knowledge_assembly.formats import camera, market1501, pa100k, peta, upar
+from knowledge_assembly.config import ConfigError, closest
+from knowledge_assembly.formats import camera, market1501, pa100k, peta, upar, upar_pickle
 from knowledge_assembly.formats.errors import RawDataError, summarise
 from knowledge_assembly.formats.images import check_images
 from knowledge_assembly.formats.paths import require_regular_files
@@ -63,19 +64,10 @@ UPAR_PREFIXES = ("pa100k_prefix", "market1501_prefix", "peta_prefix")  # UPAR's 
 
 def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     """UPAR labels of PA-100K images (keyed by path relative to the PA-100K root), of Market-1501 images (relative
-    to the Market-1501 root; for evaluation on the reID domain only) and of PETA images (relative to the PETA root)."""
-    frames, names = [], None
-    for csv_name in params["csv_files"]:
-        csv_names, frame = upar.read_csv(root / csv_name)
-        if names is not None and csv_names != names:
-            raise RawDataError(root / csv_name, f"attribute header differs from {params['csv_files'][0]}")
-        names = csv_names
-        frames.append(frame.assign(source=csv_name))
-    labels = pd.concat(frames, ignore_index=True)
-    repeated = labels[labels["image"].duplicated()]
-    if len(repeated):
-        first = repeated.iloc[0]
-        raise RawDataError(root / first["source"], f"image {first['image']} is labelled in more than one CSV")
+    to the Market-1501 root; for evaluation only) and of PETA images (relative to the PETA root), from the release
+    ``params['release']`` names: ``challenge2027`` (the CSVs of ``csv_files``) or ``wacv2023`` (``pickle_file``,
+    whose partition ``partition`` gives a ``split`` column: it splits PETA)."""
+    names, labels = _read_release(root, params)
     prefixes = [params[key].rstrip("/") + "/" for key in UPAR_PREFIXES]
     unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
     if len(unused):
@@ -86,8 +78,42 @@ def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, 
             len(unused), ", ".join(prefixes), counted, summarise(unused.tolist(), 3),
         )  # fmt: skip
     pa100k_labels, market_labels, peta_labels = (_under(labels, params[key]) for key in UPAR_PREFIXES)
-    peta.check_names(peta_labels["path"], ", ".join(params["csv_files"]))
-    return pa100k_labels, market_labels, peta_labels, names
+    peta.check_names(peta_labels["path"], ", ".join(label_files(params)))
+    return pa100k_labels.drop(columns="split"), market_labels.drop(columns="split"), peta_labels, names
+
+
+RELEASES = ("challenge2027", "wacv2023")
+
+
+def label_files(params: dict[str, Any]) -> list[str]:
+    """The UPAR files the chosen release reads (relative to the UPAR root)."""
+    release = params.get("release", "challenge2027")
+    if release not in RELEASES:
+        raise ConfigError(
+            f"ingestion.upar.release={release!r}: expected one of {list(RELEASES)}{closest(release, RELEASES)}"
+        )
+    return list(params["csv_files"]) if release == "challenge2027" else [params["pickle_file"]]
+
+
+def _read_release(root: Path, params: dict[str, Any]) -> tuple[list[str], pd.DataFrame]:
+    """Attribute names and every labelled image (``image``, the attributes, ``source``: its file, ``split``: the
+    pickle partition's split, empty for the CSVs)."""
+    if params.get("release", "challenge2027") == "wacv2023":
+        names, frame = upar_pickle.read_pickle(root / params["pickle_file"], int(params["partition"]))
+        return names, frame.assign(source=params["pickle_file"])
+    frames, names = [], None
+    for csv_name in label_files(params):
+        csv_names, frame = upar.read_csv(root / csv_name)
+        if names is not None and csv_names != names:
+            raise RawDataError(root / csv_name, f"attribute header differs from {params['csv_files'][0]}")
+        names = csv_names
+        frames.append(frame.assign(source=csv_name, split=""))
+    labels = pd.concat(frames, ignore_index=True)
+    repeated = labels[labels["image"].duplicated()]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise RawDataError(root / first["source"], f"image {first['image']} is labelled in more than one CSV")
+    return names, labels
 
 
 def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -102,20 +128,26 @@ def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
 def index_peta(
     root: Path | None, labels: pd.DataFrame, params: dict[str, Any], image_check: str, max_pixels: int
 ) -> pd.DataFrame:
-    """The UPAR-labelled PETA images (``path``, ``split``, the attributes), split by :func:`peta.split_of`; empty
+    """The UPAR-labelled PETA images (``path``, ``split``, the attributes), split by the UPAR pickle's partition
+    where ``labels`` carry one (images outside it are left out, one warning), else by :func:`peta.split_of`; empty
     where the PETA root is absent (the source sets that train on PETA then refuse to start)."""
     if root is None:
         if len(labels):
             logger.info("%d UPAR PETA rows not used: the PETA root (globals raw.peta) is absent", len(labels))
-        return labels.iloc[:0].assign(split=pd.Series(dtype=str))
+        return labels.iloc[:0]
+    if (labels["split"] != "").any():
+        _warn_ignored(labels.loc[labels["split"] == "", "path"], pd.Series([]), "UPAR PETA", "the chosen partition")
+        labels = labels[labels["split"] != ""].reset_index(drop=True)
+    else:
+        fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
+        labels = labels.assign(split=peta.split_of(labels["path"], fractions, int(params["split_seed"])))
     paths = [root / path for path in labels["path"]]
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
     require_regular_files(paths)
     check_images(paths, image_check, max_pixels, kind="PNG")
-    fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
-    return labels.assign(split=peta.split_of(labels["path"], fractions, int(params["split_seed"])))
+    return labels
 
 
 def assemble_manifests(
@@ -133,7 +165,8 @@ def assemble_manifests(
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
     par = pa100k_index.merge(par_labels, on="path", how="inner")  # in annotation.mat's order
-    left_out = _warn_unlabelled(pa100k_index, par_labels, params["csv_files"])
+    files = label_files(params)
+    left_out = _warn_unlabelled(pa100k_index, par_labels, files)
     _warn_ignored(par_labels["path"], pa100k_index["path"], "UPAR PA-100K", "annotation.mat's splits")
     par = par.astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
@@ -145,8 +178,8 @@ def assemble_manifests(
             raise RawDataError(
                 name,
                 f"manifest would be empty: none of PA-100K's {left_out[split]} {split} images has a UPAR label in "
-                f"{', '.join(params['csv_files'])} (the UPAR 2027 challenge files label PA-100K's train and val "
-                "splits only; the paper's protocol tests on its test split: docs/data.md#upar-releases)",
+                f"{', '.join(files)} (the UPAR 2027 challenge files label PA-100K's train and val splits only; the "
+                "original release labels all: docs/data.md#upar-releases)",
             )
         if not size:
             raise RawDataError(name, "manifest would be empty; check the raw data folders")
@@ -203,7 +236,7 @@ def index_camera_source(
     return manifests
 
 
-def _warn_unlabelled(pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, csv_files: list[str]) -> dict[str, int]:
+def _warn_unlabelled(pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, files: list[str]) -> dict[str, int]:
     """One warning counting, per split, the PA-100K images that the UPAR files do not label (they are left out of
     the labelled PAR manifests); returns those counts."""
     unlabelled = pa100k_index[~pa100k_index["path"].isin(par_labels["path"])]
@@ -211,7 +244,7 @@ def _warn_unlabelled(pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, csv_f
     if len(unlabelled):
         logger.warning(
             "%s: %d of %d PA-100K images have no UPAR label and are left out of the PAR manifests (%s): %s",
-            ", ".join(csv_files), len(unlabelled), len(pa100k_index),
+            ", ".join(files), len(unlabelled), len(pa100k_index),
             ", ".join(f"par_{split} {count}" for split, count in counts.items()),
             summarise(unlabelled["path"].tolist(), 3),
         )  # fmt: skip

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=generate_raw_data,
-                inputs="params:synthetic",
+                inputs=["params:synthetic", "params:ingestion.upar"],
                 outputs=["market1501_raw", "pa100k_raw", "peta_raw", "upar_raw", "night_raw"],
                 name="generate_synthetic_raw_data",
             )
