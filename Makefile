@@ -52,3 +52,4 @@ bench: setup
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/eval.py
 	$(BIN)/python benchmarks/adapt.py
+	$(BIN)/python benchmarks/attribute_retrieval.py

@@ -154,3 +154,35 @@ def test_inference_warns_in_one_line_where_attributes_are_near_chance(trained, t
         assert (warnings == []) if warning is None else (len(warnings) == 1 and warning in warnings[0]), warnings
     chance = infer(trained, "--model", tmp_path / "chance.pt", image, "--domain", "pa100k", "--json")
     assert "warning" not in chance.stderr  # pa100k's attributes are fine
+
+
+def test_inference_ranks_a_gallery_for_a_description(trained, tmp_path):
+    """--attributes: the gallery ranked by the log-likelihood of the named attributes (a "-" names an absent one),
+    computed here from the same command's per-image probabilities; a wrong name is one line with the closest."""
+    model_path = trained.data / "06_models/synthetic/mtl.pt"
+    pa100k = trained.raw("pa100k")
+    (tmp_path / "gallery").mkdir()
+    for name in pd.read_parquet(trained.data / "03_primary/synthetic/par_test.parquet")["path"][:6]:
+        shutil.copy(pa100k / name, tmp_path / "gallery" / Path(name).name)
+    described = infer(
+        trained, "--model", model_path, "--gallery", tmp_path / "gallery",
+        "--attributes", "Gender-Female,-Accessory-Hat", "--top-k", "4", "--json",
+    )  # fmt: skip
+    assert described.returncode == 0, described.stderr
+    matches = json.loads(described.stdout)["attribute_query"]["matches"]
+    every = json.loads(infer(trained, "--model", model_path, tmp_path / "gallery", "--json").stdout)["results"]
+    probability = {r["image"]: np.clip([r["attributes"]["Gender-Female"], r["attributes"]["Accessory-Hat"]], 1e-6, 1)
+                   for r in every}  # fmt: skip
+    expected = sorted(
+        every, key=lambda r: -(np.log(probability[r["image"]][0]) + np.log1p(-probability[r["image"]][1]))
+    )
+    assert [m["image"] for m in matches] == [r["image"] for r in expected[:4]]
+    table = infer(trained, "--model", model_path, "--gallery", tmp_path / "gallery", "--attributes", "Gender-Female")
+    assert table.returncode == 0 and "## gallery images for Gender-Female" in table.stdout
+    wrong = infer(trained, "--model", model_path, "--gallery", tmp_path / "gallery", "--attributes", "Gender-Femal")
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert wrong.stderr.strip() == (
+        "error: --attributes 'Gender-Femal': unknown attribute 'Gender-Femal' (did you mean 'Gender-Female'?)"
+    )
+    alone = infer(trained, "--model", model_path, "--attributes", "Gender-Female")
+    assert alone.returncode == 2 and "--attributes ranks a gallery: give --gallery DIR" in alone.stderr

@@ -83,7 +83,16 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
         "par_f1": metrics["par"]["f1"],
         "reid_domain_par_mA": metrics["reid_domain_par"]["mA"],
         "peta_par_mA": metrics["peta_par"]["mA"],
+        "retrieval_mAP": metrics["retrieval"]["mAP"],
     }
+    # attribute retrieval over the PAR test split: one query per distinct attribute vector
+    par_test = catalog.load("par_test")
+    assert metrics["retrieval"]["queries"] == len(par_test[NAMES].drop_duplicates())
+    assert 0 < metrics["retrieval"]["mAP"] <= 1
+    examples = catalog.load("twin.attribute_retrieval")
+    assert examples["top"].shape == (2, 3) and examples["vectors"].shape == (2, 40)
+    truth = par_test[NAMES].to_numpy()[examples["top"]]
+    np.testing.assert_array_equal(examples["correct"], (truth == examples["vectors"][:, None, :]).all(axis=2))
     assert table["peta_mA"].mean() == pytest.approx(metrics["peta_par"]["mA"])
     assert metrics["variant"] == "twin" and metrics["seed"] == 3 and metrics["networks"] == 2
     per_network = [n["reid"]["mAP"] for n in metrics["per_network"]]

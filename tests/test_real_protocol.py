@@ -31,3 +31,15 @@ def test_the_real_environment_trains_the_papers_protocol():
     assert real["variants"] == base["variants"] and real["evaluation"] == base["evaluation"]
     assert training.seed == base["training"]["seed"] and training.world_size == base["training"]["world_size"]
     assert real["synthetic"] == base["synthetic"]
+
+
+def test_every_environment_names_every_raw_root_of_the_catalog():
+    """An environment's ``raw`` globals replace conf/base's whole, so each must name every raw dataset the catalog
+    reads (the tune environment once lacked PETA's and could not run at all)."""
+    for env in ("real", "tune", "rehearsal"):
+        loader = OmegaConfigLoader(conf_source=str(REPO / "conf"), env=env, **CONFIG_LOADER_ARGS)
+        catalog = loader["catalog"]
+        roots = {name: entry["path"] for name, entry in catalog.items() if name.endswith("_raw")}
+        assert roots and all(isinstance(path, str) and path for path in roots.values()), (env, roots)
+        if env != "real":
+            assert all(loader["globals"]["dataset"] in path for path in roots.values()), (env, roots)

@@ -55,7 +55,7 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     par_only = next(line for line in markdown.splitlines() if line.startswith("| PAR only "))
     assert [cell.strip() for cell in par_only.split("|")][3] == "–"  # no reID mAP for a PAR-only model
     for variant in VARIANTS:
-        for figure in ("training_curves", "cmc", "attribute", "retrieval"):
+        for figure in ("training_curves", "cmc", "attribute", "retrieval", "attribute_retrieval"):
             with Image.open(raw_project.report(variant, f"{figure}.png")) as image:
                 pixels = np.asarray(image.convert("L"), dtype=float)
             assert image.width > 300 and pixels.std() > 10, (variant, figure)

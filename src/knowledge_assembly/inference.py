@@ -3,6 +3,7 @@
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg photos/ [--domain pa100k]
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --json --embedding [--output out.json]
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt query.jpg --gallery gallery/ --top-k 5
+knowledge-assembly-infer --model ka.pt --gallery gallery/ --attributes "Gender-Female,-Accessory-Hat" --top-k 10
 knowledge-assembly-infer --model data/06_models/synthetic/ka.pt a.jpg --export-onnx ka.onnx
 
 A table per image by default (attribute, probability, present); ``--json`` (or ``--output``) for scripts, with the
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .evaluation.attribute_retrieval import parse_query, top_matches
 from .files import ModelFileError, latest_version
 from .formats.errors import RawDataError
 from .formats.images import DEFAULT_MAX_PIXELS, decode_resized
@@ -137,6 +139,31 @@ def search_gallery(
     ]
 
 
+class AttributeQueryError(ValueError):
+    """``--attributes`` names no attribute, an unknown one or one twice."""
+
+
+def attribute_query(text: str, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The query vector and the attributes it names, of an ``--attributes`` text."""
+    try:
+        return parse_query(text, names)
+    except ValueError as err:
+        raise AttributeQueryError(f"--attributes {text!r}: {err}") from None
+
+
+def rank_by_attributes(
+    text: str, query: tuple[np.ndarray, np.ndarray], gallery: list[dict[str, Any]], bundle: ModelBundle, top_k: int
+) -> dict[str, Any]:
+    """The ``top_k`` gallery images most likely to have the attributes of ``query`` (log-likelihood of the named
+    attributes under the PAR head's probabilities)."""
+    probabilities = np.array([[record["attributes"][name] for name in bundle.attributes] for record in gallery])
+    rows, scores = top_matches(probabilities.reshape(len(gallery), -1), *query, top_k)
+    return {
+        "attributes": text,
+        "matches": [{"image": gallery[r]["image"], "log_likelihood": round(float(s), 6)} for r, s in zip(rows, scores)],
+    }
+
+
 ONNX_TOLERANCE = 1e-5  # max abs difference of ONNX Runtime's outputs from PyTorch's
 
 
@@ -188,6 +215,10 @@ def readable_report(report: dict[str, Any], threshold: float) -> str:
             matches.index += 1
             block += ["", "gallery matches:", "", matches.to_markdown()]
         blocks.append("\n".join(block))
+    if "attribute_query" in report:
+        matches = pd.DataFrame(report["attribute_query"]["matches"]).rename_axis("rank")
+        matches.index += 1
+        blocks.append(f"## gallery images for {report['attribute_query']['attributes']}\n\n{matches.to_markdown()}")
     if "onnx" in report:
         onnx = report["onnx"]
         blocks.append(f"ONNX: {onnx['path']} (max abs difference from PyTorch {onnx['max_abs_difference']:.2g})")
@@ -196,7 +227,7 @@ def readable_report(report: dict[str, Any], threshold: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict attributes and reID embeddings with a trained KA model.")
-    parser.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images")
+    parser.add_argument("images", nargs="*", type=Path, help="image files and/or folders of images")
     parser.add_argument(
         "--model",
         type=Path,
@@ -214,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gallery", type=Path, help="folder of gallery images: rank them for every query image")
     parser.add_argument("--top-k", type=int, default=5, help="gallery matches per query (with --gallery)")
     parser.add_argument(
+        "--attributes", help='with --gallery: rank the gallery for a description, e.g. "Gender-Female,Accessory-Bag"'
+        " (a - before a name: absent; unnamed attributes do not count)",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
@@ -224,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.top_k < 1 or args.max_pixels < 1:
         parser.error("--batch-size, --top-k and --max-pixels must be >= 1")
+    if args.attributes is not None and args.gallery is None:
+        parser.error("--attributes ranks a gallery: give --gallery DIR")
+    if not args.images and args.attributes is None:
+        parser.error("give image files or folders (or --gallery DIR --attributes ...)")
     if args.output is not None and args.output.is_dir():
         print(f"error: {args.output}: is a folder; --output takes a file name", file=sys.stderr)
         return 1
@@ -231,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         model_file = bundle_file(args.model)
         model, bundle = load_bundle_model(model_file, args.domain)
         domain = bundle.domains[model.domain]
-        paths = image_files(args.images)
+        query = None if args.attributes is None else attribute_query(args.attributes, list(bundle.attributes))
+        paths = image_files(args.images) if args.images else []
         results = infer_in_batches(model, bundle, paths, args.batch_size, args.threshold, args.max_pixels)
         report: dict[str, Any] = {
             "model": str(model_file), "variant": bundle.variant, "domain": domain, "results": results
@@ -239,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.gallery:
             gallery_files = image_files([args.gallery])
             gallery = infer_in_batches(model, bundle, gallery_files, args.batch_size, args.threshold, args.max_pixels)
-            for record, matches in zip(results, search_gallery(results, gallery, args.top_k)):
+            for record, matches in zip(results, search_gallery(results, gallery, args.top_k) if results else []):
                 record["gallery_matches"] = matches
+            if query is not None:
+                report["attribute_query"] = rank_by_attributes(args.attributes, query, gallery, bundle, args.top_k)
         if args.export_onnx:
             example = read_images(paths[: args.batch_size], bundle.image_size, args.max_pixels)
             difference = export_onnx(model, example, args.export_onnx)
@@ -253,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             if difference >= ONNX_TOLERANCE:
                 raise RuntimeError(f"{args.export_onnx}: ONNX outputs differ from PyTorch by {difference:.3g}")
-    except (FileNotFoundError, RawDataError, ModelFileError, RuntimeError) as err:
+    except (FileNotFoundError, RawDataError, ModelFileError, RuntimeError, AttributeQueryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     warning = attribute_warning(bundle, domain)

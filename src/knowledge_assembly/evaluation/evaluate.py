@@ -14,6 +14,7 @@ import pandas as pd
 from ..config import PAR_SOURCE, EvaluationConfig
 from ..models.bundle import ModelBundle
 from ..models.prediction import predict
+from .attribute_retrieval import AttributeQueries, evaluate_retrieval, top_matches
 from .par_metrics import attribute_metrics
 from .reid_metrics import distance_matrix, evaluate_rank
 
@@ -186,7 +187,8 @@ def par_metrics(
 ) -> list[dict[str, Any]]:
     """Per network: PAR metrics on PA-100K test (``par``), on UPAR-labelled Market-1501 images
     (``reid_domain_par``; ``None`` where UPAR labels none) and, where there is PETA, on its test split
-    (``peta_par``)."""
+    (``peta_par``); attribute-based person retrieval over PA-100K test, each of its distinct attribute vectors a
+    query (``retrieval``, :mod:`.attribute_retrieval`)."""
     results = []
     for network in outputs:
         market = None
@@ -197,6 +199,9 @@ def par_metrics(
         result = {
             "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
             "reid_domain_par": market,
+            "retrieval": evaluate_retrieval(
+                network.par_test_probability, AttributeQueries.from_labels(par_test[names].to_numpy())
+            ),
         }
         if network.peta_test_probability is not None and peta_test is not None:
             result["peta_par"] = par_summary(
@@ -260,6 +265,7 @@ HEADLINE_METRICS = {  # name (the DVC metric's too): (section of the metrics, ke
     "par_f1": ("par", "f1", "F1"),
     "reid_domain_par_mA": ("reid_domain_par", "mA", "Market-1501 PAR mA"),
     "peta_par_mA": ("peta_par", "mA", "PETA mA"),
+    "retrieval_mAP": ("retrieval", "mAP", "attribute retrieval mAP"),
 }
 
 
@@ -268,6 +274,7 @@ TASK_OF_SECTION = {
     "par": "par",
     "reid_domain_par": "par",
     "peta_par": "par",
+    "retrieval": "par",
 }  # what a variant must learn for a section
 
 
@@ -354,6 +361,20 @@ def retrieval_examples(
         "truth": [labelled.get(path) for path in query["path"].to_numpy()[rows]],
         "threshold": config.threshold,
     }
+
+
+def attribute_retrieval_examples(
+    outputs: NetworkOutputs, par_test: pd.DataFrame, names: list[str], config: EvaluationConfig
+) -> dict[str, Any]:
+    """The most common attribute vectors of the PAR test split as queries, each with its top-k test images by the
+    first network's log-likelihood and whether each image is labelled with exactly that vector."""
+    queries = AttributeQueries.from_labels(par_test[names].to_numpy())
+    common = np.argsort(-np.bincount(queries.match_of), kind="stable")[: config.retrieval_queries]
+    every = np.ones(len(names), dtype=bool)
+    top_k = min(config.retrieval_top_k, len(par_test))
+    top = np.stack([top_matches(outputs.par_test_probability, queries.vectors[q], every, top_k)[0] for q in common])
+    return {"vectors": queries.vectors[common], "top": top, "correct": queries.match_of[top] == common[:, None],
+            "names": names}  # fmt: skip
 
 
 def evaluate_bundle(

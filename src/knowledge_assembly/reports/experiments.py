@@ -19,6 +19,7 @@ SHORT_NAMES = {
     "par_mA": "mA",
     "par_f1": "F1",
     "reid_domain_par_mA": "cam mA",
+    "retrieval_mAP": "attr mAP",
 }
 
 

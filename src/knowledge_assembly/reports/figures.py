@@ -148,3 +148,31 @@ def retrieval(
     figure.suptitle(f"{title}: retrieval; query attributes ({compared})")
     figure.tight_layout()
     return figure
+
+
+def attribute_retrieval(
+    queries: list[list[str]], images: np.ndarray, top: np.ndarray, correct: np.ndarray, title: str
+) -> Figure:
+    """Rows of a text query (its present attributes; the others absent) + its top-k images (green ✓: labelled
+    with exactly the query's attributes, red ✗: not)."""
+    rows, k = top.shape
+    figure = Figure(figsize=(3.0 + 1.3 * k, 2.4 * rows))
+    axes = figure.subplots(rows, k + 1, squeeze=False, gridspec_kw={"width_ratios": [3.0] + [1] * k})
+    for r in range(rows):
+        axes[r, 0].text(0, 1, "\n".join(queries[r]) or "(every attribute absent)", va="top", fontsize=6.5,
+                        family="monospace")  # fmt: skip
+        axes[r, 0].axis("off")
+        for j in range(k):
+            axis = axes[r, j + 1]
+            axis.imshow(images[top[r, j]])
+            colour = "tab:green" if correct[r, j] else "tab:red"
+            for spine in axis.spines.values():
+                spine.set(color=colour, linewidth=3, visible=True)
+            axis.set_title(("✓ " if correct[r, j] else "✗ ") + f"#{j + 1}", fontsize=8, color=colour)
+            axis.set_xticks([])
+            axis.set_yticks([])
+    figure.suptitle(
+        f"{title}: attribute retrieval on the PAR test split (query: the attributes listed, all others absent)"
+    )
+    figure.tight_layout()
+    return figure

@@ -24,6 +24,8 @@ COLUMNS = [  # section of the metrics, key, column
     ("par", "mA_other", "PA-100K mA other"),
     ("reid_domain_par", "mA", "Market-1501 PAR mA"),
     ("reid_domain_par", "f1", "Market-1501 PAR F1"),
+    ("retrieval", "mAP", "PA-100K attribute retrieval mAP"),
+    ("retrieval", "rank1", "PA-100K attribute retrieval R-1"),
 ]
 STD = " std"
 

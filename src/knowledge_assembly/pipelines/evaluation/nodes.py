@@ -131,3 +131,10 @@ def retrieval_examples(
 ) -> dict[str, Any]:
     """What the retrieval figure shows: a few queries of the first network with their top-k gallery items."""
     return evaluate.retrieval_examples(outputs[0], reid_query, reid_gallery, reid_attributes, attribute_names, config)
+
+
+def attribute_retrieval_examples(
+    outputs: list[evaluate.NetworkOutputs], par_test: pd.DataFrame, attribute_names: list[str], config: EvaluationConfig
+) -> dict[str, Any]:
+    """What the attribute retrieval figure shows: the commonest attribute queries and their top-k test images."""
+    return evaluate.attribute_retrieval_examples(outputs[0], par_test, attribute_names, config)

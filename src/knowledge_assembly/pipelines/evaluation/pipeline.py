@@ -4,6 +4,7 @@ that names some (shared by every variant)."""
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
+    attribute_retrieval_examples,
     domain_metrics,
     evaluation_domains,
     network_outputs,
@@ -103,6 +104,12 @@ def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = 
                 ],
                 "retrieval",
                 name="retrieval_examples",
+            ),
+            Node(
+                attribute_retrieval_examples,
+                ["network_outputs", "par_test", "par_attributes", "params:evaluation"],
+                "attribute_retrieval",
+                name="attribute_retrieval_examples",
             ),
         ],
         namespace=variant,

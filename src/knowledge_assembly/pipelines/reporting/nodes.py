@@ -27,6 +27,13 @@ def plot_attribute_bars(attribute_table: pd.DataFrame, variant: str) -> Figure:
     return figures.attribute_bars(attribute_table, variant)
 
 
+def plot_attribute_retrieval(retrieval: dict[str, Any], images: np.ndarray, variant: str) -> Figure:
+    """The commonest attribute queries of the PAR test split, each with its top-k test images marked ✓ where the
+    image has exactly the query's attributes."""
+    queries = [[name for name, bit in zip(retrieval["names"], vector) if bit] for vector in retrieval["vectors"]]
+    return figures.attribute_retrieval(queries, images, retrieval["top"], retrieval["correct"], variant)
+
+
 def plot_retrieval(
     retrieval: dict[str, Any], query_images: np.ndarray, gallery_images: np.ndarray, variant: str
 ) -> Figure:

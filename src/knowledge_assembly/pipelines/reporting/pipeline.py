@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import plot_attribute_bars, plot_cmc, plot_retrieval, plot_training_curves
+from .nodes import plot_attribute_bars, plot_attribute_retrieval, plot_cmc, plot_retrieval, plot_training_curves
 
 
 def create_pipeline(variant: str, **kwargs) -> Pipeline:
@@ -24,7 +24,13 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
                 "retrieval_plot",
                 name="plot_retrieval",
             ),
+            Node(
+                plot_attribute_retrieval,
+                ["attribute_retrieval", "par_test_images", "variant_name"],
+                "attribute_retrieval_plot",
+                name="plot_attribute_retrieval",
+            ),
         ],
         namespace=variant,
-        inputs={"reid_query_images", "reid_gallery_images"},
+        inputs={"reid_query_images", "reid_gallery_images", "par_test_images"},
     )
