@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -14,6 +16,7 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from knowledge_assembly import inference
 from knowledge_assembly.config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.files import latest_version
 from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
@@ -198,8 +201,26 @@ def kedro_command(*args: str) -> list[str]:
 
 
 def infer(project: Project, *args: Any) -> subprocess.CompletedProcess:
-    """The inference command, run in ``project``."""
-    command = [sys.executable, "-m", "knowledge_assembly.inference", *map(str, args)]
+    """The inference command's ``main`` run in ``project``, in this process (no interpreter and torch start per
+    call): its exit status (argparse's included), stdout and stderr. :func:`infer_process` runs the installed
+    command in a process of its own."""
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(project.root)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = inference.main([str(arg) for arg in args])
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else 1
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def infer_process(project: Project, *args: Any) -> subprocess.CompletedProcess:
+    """The installed ``knowledge-assembly-infer`` command, run in ``project`` in a process of its own."""
+    command = [str(Path(sys.executable).with_name("knowledge-assembly-infer")), *map(str, args)]
     return subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=300)
 
 

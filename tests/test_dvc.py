@@ -98,6 +98,7 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     assert columns == {
         *("reid_mAP", "reid_rank1", "par_mA", "par_f1", "reid_domain_par_mA", "peta_par_mA"),
         *("night_reid_mAP", "night_par_mA"),  # every model on the night cameras' held-out images
+        "retrieval_mAP",  # attribute-based person retrieval on PA-100K test
     }
     plots = json.loads(_run(["dvc", "plots", "show", "--json"], repo, stdout_only=True))
     for curve in ("train/total", "val/reid_mAP", "val/par_mA"):  # loss and validation curves, per experiment

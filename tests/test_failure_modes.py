@@ -26,7 +26,7 @@ from knowledge_assembly.files import load_state as load
 from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
 from knowledge_assembly.training.checkpoint import RunCheckpoint
 
-from .conftest import infer, kedro_command
+from .conftest import infer_process, kedro_command
 from .test_bad_inputs import WritesAFile, declares
 
 SOURCES = Path(__file__).resolve().parents[1] / "src"
@@ -270,7 +270,7 @@ def test_a_run_killed_after_saving_its_model_leaves_a_version_that_nothing_takes
     killed = max(models.glob("*/mtl.pt"))
     assert killed != finished and (killed.parent / RUNNING_MARKER).exists()
     image = next((raw_project.raw("market1501") / "query").iterdir())
-    result = infer(raw_project, "--model", models, image, "--output", raw_project.root / "out.json")
+    result = infer_process(raw_project, "--model", models, image, "--output", raw_project.root / "out.json")
     assert result.returncode == 0 and f"Skipping {killed.parent}: saved by a run that did not finish" in result.stderr
     assert json.loads((raw_project.root / "out.json").read_text())["model"] == str(finished)  # the finished one
     with caplog.at_level(logging.WARNING):

@@ -16,7 +16,7 @@ from knowledge_assembly.inference import load_bundle_model
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.models.prediction import predict
 
-from .conftest import infer
+from .conftest import infer, infer_process
 
 pytestmark = pytest.mark.kernels  # ONNX Runtime against PyTorch within 1e-5: `make test-kernels` runs it everywhere
 
@@ -26,7 +26,7 @@ def test_inference_command_prints_attributes_and_embeddings_and_exports_onnx(tra
     query = pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")
     images = [trained.raw("market1501") / p for p in query["path"][:2]]
     onnx_path = trained.root / "exports" / "mtl.onnx"
-    result = infer(
+    result = infer_process(  # the installed command, in a process of its own
         trained, "--model", model_path, *images, "--output", trained.root / "out.json", "--export-onnx", onnx_path,
         "--embedding",
     )  # fmt: skip
@@ -62,7 +62,9 @@ def test_onnx_export_of_one_image_and_of_a_folder_runs_any_batch(trained, tmp_pa
     images = np.load(trained.data / "05_model_input/synthetic/reid_query_images.npy")[:3]
     expected = predict(model.network, images)["reid_feature"]
     for source, onnx_path in ((folder / Path(query[0]).name, tmp_path / "one.onnx"), (folder, tmp_path / "all.onnx")):
-        result = infer(trained, "--model", model_path, source, "--export-onnx", onnx_path, "--output", tmp_path / "r")
+        result = infer_process(
+            trained, "--model", model_path, source, "--export-onnx", onnx_path, "--output", tmp_path / "r"
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         report = json.loads((tmp_path / "r").read_text())["onnx"]
         assert report["matches"] and report["max_abs_difference"] < 1e-5, report
