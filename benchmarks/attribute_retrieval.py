@@ -12,10 +12,10 @@ case: every query's lowest match then sits mid-gallery, so half the gallery is c
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
-import torch
 
 from knowledge_assembly.evaluation.attribute_retrieval import AttributeQueries, evaluate_retrieval
 
@@ -37,7 +37,6 @@ def timed(probabilities: np.ndarray, queries: AttributeQueries) -> tuple[float, 
 
 
 def main() -> None:
-    torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     truth = labels(rng)
     queries = AttributeQueries.from_labels(truth)
@@ -52,7 +51,7 @@ def main() -> None:
                 "queries": len(queries.vectors),
                 "images": IMAGES,
                 "largest_query_matches": int(np.bincount(queries.match_of).max()),
-                "torch_threads": torch.get_num_threads(),
+                "cpu_cores": os.cpu_count(),
                 **{f"{name}_seconds": round(seconds, 2) for name, (seconds, _) in runs.items()},
                 **{f"{name}_mAP": round(result["mAP"], 4) for name, (_, result) in runs.items()},
                 "target_seconds": TARGET_SECONDS,
