@@ -266,6 +266,20 @@ class ValidationConfig(Settings):
         return self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == epochs)
 
 
+@settings
+class CrossDomainConfig(Settings):
+    """``params:cross_domain``: the leave-one-domain-out protocol (UPAR task 1): the source set whose attribute
+    sources are held out one at a time, and the variants trained without each."""
+
+    SECTION: ClassVar[str] = "cross_domain"
+
+    source_set: str
+    variants: Names
+
+    def _problems(self) -> list[str]:
+        return [] if self.variants else ["variants must name at least one variant"]
+
+
 # The paper's two training sources in batch order, one domain each: the reID dataset (index 0), the PAR dataset (1).
 REID_SOURCE, PAR_SOURCE = 0, 1
 VIEWS = ("single", "weak_strong")

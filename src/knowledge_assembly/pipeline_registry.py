@@ -10,7 +10,16 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-from knowledge_assembly.pipelines import evaluation, ingestion, model_input, paper, reporting, synthetic, training
+from knowledge_assembly.pipelines import (
+    cross_domain,
+    evaluation,
+    ingestion,
+    model_input,
+    paper,
+    reporting,
+    synthetic,
+    training,
+)
 from knowledge_assembly.sources import evaluated_sources, template_sources
 
 
@@ -57,7 +66,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``paper`` runs every variant, trains and evaluates each for every seed of
     ``paper.seeds`` and writes Tables 1 and 2 (mean ± std). ``train_<variant>``,
     ``evaluate_<variant>``, ``seeds_<variant>`` and ``tables`` are the single steps that DVC
-    stages run. Only ``synthetic`` writes raw data, and never under ``--env real``.
+    stages run. ``cross_domain`` trains variants leaving one attribute source out at a time
+    (leave-one-domain-out). Only ``synthetic`` writes raw data, and never under ``--env real``.
     """
     cameras = configured_template_sources()
     prepared = model_input.create_pipeline(cameras)  # ingestion + image caches, written together
@@ -78,5 +88,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["paper"] = (
         sum((pipelines[v] + pipelines[f"seeds_{v}"] for v in variants), Pipeline([])) + pipelines["tables"]
     )
+    pipelines["cross_domain"] = prepared + cross_domain.create_pipeline(sources, evaluated)
     pipelines["all"] = pipelines["synthetic"] + pipelines["paper"]
     return pipelines

@@ -93,6 +93,20 @@ class SourceSet:
                     f"for it (sources: {', '.join(self.names)})"
                 )
 
+    def held_out_sets(self) -> dict[str, SourceSet]:
+        """Leave-one-domain-out: for each attribute-labelled source with a test split, the set without it (named
+        ``<set>-<source>``). Needs two such sources: without the only one, nothing would learn attributes."""
+        held_out = [name for name, source in self.sources if "par" in source.tasks and source.test]
+        if len(held_out) < 2:
+            raise ConfigError(
+                f"cross_domain.source_set={self.name}: leave-one-domain-out needs two attribute sources with a test "
+                f"split, this set has {len(held_out)} ({', '.join(held_out) or 'none'}); e.g. source_set upar"
+            )
+        return {
+            name: SourceSet(f"{self.name}-{name}", tuple(entry for entry in self.sources if entry[0] != name))
+            for name in held_out
+        }
+
     def check_label_space(self, source: str, columns: list[str], attribute_names: list[str]) -> None:
         """An attribute-labelled source's training manifest (``columns``) must hold every attribute of the task."""
         missing = [name for name in attribute_names if name not in columns]

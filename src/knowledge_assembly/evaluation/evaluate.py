@@ -177,6 +177,9 @@ def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str],
     return result
 
 
+TEST_SPLIT_SECTIONS = {"par_test": "par", "peta_test": "peta_par"}  # attribute test split: its PAR metrics section
+
+
 def par_metrics(
     outputs: list[NetworkOutputs],
     par_test: pd.DataFrame,

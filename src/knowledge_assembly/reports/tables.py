@@ -51,8 +51,9 @@ def metrics_table(runs: dict[str, list[dict]], rows: list[tuple[str, str]]) -> p
     return pd.DataFrame(records)
 
 
-def to_markdown(table: pd.DataFrame, title: str) -> str:
-    """A Markdown table of "mean ± std" cells ("–" for tasks a method does not learn)."""
+def to_markdown(table: pd.DataFrame, title: str, columns: list[str] | None = None) -> str:
+    """A Markdown table of "mean ± std" cells ("–" for tasks a method does not learn); ``columns``: the measures
+    shown (each with its ``<column> std``), by default the paper tables'."""
 
     def cell(row: pd.Series, column: str) -> str:
         if pd.isna(row[column]):
@@ -64,7 +65,7 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
         {
             "Method": table["Method"],
             "seeds": table["seeds"],
-            **{c: [cell(row, c) for _, row in table.iterrows()] for *_, c in COLUMNS},
+            **{c: [cell(row, c) for _, row in table.iterrows()] for c in columns or [c for *_, c in COLUMNS]},
         }
     )
     return (
@@ -75,3 +76,13 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
         )
         + "\n"
     )
+
+
+def mean_std_record(label: str, key: str, values: dict[str, list[float]]) -> dict[str, object]:
+    """One table row: ``values`` (column: one number per seed, in percent) as mean and std over the seeds."""
+    record: dict[str, object] = {"Method": label, "variant": key, "seeds": max(map(len, values.values()), default=0)}
+    for column, numbers in values.items():
+        array = np.asarray(numbers, dtype=float)
+        record[column] = round(float(array.mean()), 2) if len(array) else math.nan
+        record[column + STD] = round(float(array.std(ddof=1)), 2) if len(array) > 1 else math.nan
+    return record

@@ -1,0 +1,69 @@
+"""``cross_domain``: leave-one-domain-out over the attribute sources of ``cross_domain.source_set`` (default
+``upar``), for the variants of ``cross_domain.variants``, every seed of ``paper.seeds``; one table."""
+
+import inspect
+
+from kedro.pipeline import Node, Pipeline
+
+from ..evaluation import pipeline as evaluation
+from ..paper.nodes import train_and_evaluate_seeds
+from ..paper.pipeline import EVALUATION_INPUTS
+from ..training.nodes import choose_sources, training_tables
+from .nodes import cross_domain_runs, cross_domain_table
+
+# train_and_evaluate_seeds' inputs that every run shares (its source set, tables, validation and variant differ)
+SHARED = {
+    "seeds": "params:paper.seeds",
+    "par_val": "par_val",
+    "par_val_images": "par_val_images",
+    "attribute_names": "par_attributes",
+    "checkpoints": "checkpoints",
+    "tracking": "tracking",
+    **dict(
+        zip(list(inspect.signature(train_and_evaluate_seeds).parameters)[-len(EVALUATION_INPUTS) :], EVALUATION_INPUTS)
+    ),
+}
+
+
+def create_pipeline(sources: dict[str, str], evaluated: dict[str, dict[str, str]], **kwargs) -> Pipeline:
+    """``sources``: every configured source's training manifest (its image cache is ``<manifest>_images``);
+    ``evaluated``: every source's held-out test manifests."""
+    tables = {**sources, **{f"{source}_images": f"{manifest}_images" for source, manifest in sources.items()}}
+    return evaluation.create_domains_pipeline(evaluated) + Pipeline(
+        [
+            Node(
+                choose_sources,
+                ["params:sources", "params:source_sets", "params:cross_domain.source_set"],
+                "cross_domain_sources",
+                name="choose_cross_domain_sources",
+            ),
+            Node(
+                training_tables,
+                {"chosen": "cross_domain_sources", "evaluation_attributes": "reid_attributes", **tables},
+                "cross_domain_tables",
+                name="cross_domain_tables",
+            ),
+            Node(
+                cross_domain_runs,
+                {
+                    "settings": "params:cross_domain",
+                    "chosen": "cross_domain_sources",
+                    "tables": "cross_domain_tables",
+                    "variants": "params:variants",
+                    "validation": "params:validation",
+                    "training": "params:training",
+                    "model": "params:model",
+                    "evaluation": "params:evaluation",
+                    **SHARED,
+                },
+                "cross_domain_metrics",
+                name="cross_domain_runs",
+            ),
+            Node(
+                cross_domain_table,
+                ["cross_domain_metrics", "params:sources"],
+                ["cross_domain_table", "cross_domain_table_markdown"],
+                name="cross_domain_table",
+            ),
+        ]
+    )
