@@ -35,6 +35,17 @@ class AttributeQueries:
         vectors, inverse = np.unique(np.asarray(labels, dtype=np.uint8), axis=0, return_inverse=True)
         return cls(vectors, inverse.reshape(-1).astype(np.int64))
 
+    @classmethod
+    def from_matches(cls, query_rows: np.ndarray, vectors: np.ndarray) -> AttributeQueries:
+        """Queries given with the gallery: each image's query row (-1: none) and that query's vector (N, A) (UPAR's
+        queries.csv / ids.csv); queries with no image in the gallery are left out (they could not be scored)."""
+        query_rows = np.asarray(query_rows, dtype=np.int64)
+        matched = np.flatnonzero(query_rows >= 0)
+        _, first, inverse = np.unique(query_rows[matched], return_index=True, return_inverse=True)
+        match_of = np.full(len(query_rows), -1, dtype=np.int64)
+        match_of[matched] = inverse.reshape(-1)
+        return cls(np.asarray(vectors, dtype=np.uint8)[matched[first]], match_of)
+
 
 class LogLikelihood:
     """Scores of queries against a gallery: log p and log(1 − p) are taken once, so a block of queries costs one

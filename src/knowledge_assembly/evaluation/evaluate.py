@@ -187,11 +187,11 @@ def par_metrics(
     names: list[str],
     config: EvaluationConfig,
     peta_test: pd.DataFrame | None = None,
+    retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Per network: PAR metrics on PA-100K test (``par``), on UPAR-labelled Market-1501 images
     (``reid_domain_par``; ``None`` where UPAR labels none) and, where there is PETA, on its test split
-    (``peta_par``); attribute-based person retrieval over PA-100K test, each of its distinct attribute vectors a
-    query (``retrieval``, :mod:`.attribute_retrieval`)."""
+    (``peta_par``); attribute-based person retrieval (``retrieval``, :func:`retrieval_metrics`)."""
     results = []
     for network in outputs:
         market = None
@@ -202,9 +202,7 @@ def par_metrics(
         result = {
             "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
             "reid_domain_par": market,
-            "retrieval": evaluate_retrieval(
-                network.par_test_probability, AttributeQueries.from_labels(par_test[names].to_numpy())
-            ),
+            "retrieval": retrieval_metrics(network, par_test, names, retrieval_gallery),
         }
         if network.peta_test_probability is not None and peta_test is not None:
             result["peta_par"] = par_summary(
@@ -212,6 +210,29 @@ def par_metrics(
             )
         results.append(result)
     return results
+
+
+def retrieval_metrics(
+    network: NetworkOutputs, par_test: pd.DataFrame, names: list[str], gallery: pd.DataFrame | None
+) -> dict[str, float]:
+    """Attribute-based person retrieval (:mod:`.attribute_retrieval`) over the gallery of a UPAR retrieval pair
+    (``gallery``: split, row, query and its vector, from ingestion) where there is one, else over PA-100K test with
+    each of its distinct attribute vectors a query."""
+    if gallery is None or gallery.empty:
+        return evaluate_retrieval(
+            network.par_test_probability, AttributeQueries.from_labels(par_test[names].to_numpy())
+        )
+    probabilities = {
+        "par_test": network.par_test_probability,
+        "reid_attributes": network.reid_domain_probability,
+        "peta_test": network.peta_test_probability,
+    }
+    scores = np.empty((len(gallery), len(names)), dtype=np.float32)
+    rows = gallery["row"].to_numpy()
+    for split, index in gallery.groupby("split").indices.items():
+        scores[index] = probabilities[split][rows[index]]
+    queries = AttributeQueries.from_matches(gallery["query"].to_numpy(), gallery[names].to_numpy())
+    return evaluate_retrieval(scores, queries)
 
 
 def mean_metrics(results: list[Any]) -> Any:
@@ -389,10 +410,12 @@ def evaluate_bundle(
     reid_attributes: pd.DataFrame,
     config: EvaluationConfig,
     peta_test: pd.DataFrame | None = None,
+    retrieval_gallery: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The metrics of a bundle, all steps in one call (the paper pipeline evaluates every seed of a variant so)."""
     outputs = network_outputs(bundle, images, config.batch_size)
     reid = reid_metrics(outputs, query, gallery, config)
-    par = par_metrics(outputs, par_test, reid_attributes, list(bundle.attributes), config, peta_test)
+    names = list(bundle.attributes)
+    par = par_metrics(outputs, par_test, reid_attributes, names, config, peta_test, retrieval_gallery)
     domains = domain_metrics(outputs, images.domains, list(bundle.attributes), config)
     return summarise(bundle, reid, par, config, domains)[0]

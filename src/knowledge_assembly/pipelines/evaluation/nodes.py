@@ -89,10 +89,14 @@ def par_metrics(
     peta_test: pd.DataFrame,
     attribute_names: list[str],
     config: EvaluationConfig,
+    retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """PAR metrics of every network on the PA-100K test split, on the UPAR-labelled Market-1501 images (the reID
-    domain; never used for training) and on PETA's test split where there is PETA."""
-    return evaluate.par_metrics(outputs, par_test, reid_attributes, attribute_names, config, peta_test)
+    domain; never used for training) and on PETA's test split where there is PETA; attribute-based retrieval over
+    a UPAR retrieval pair's gallery where ingestion read one."""
+    return evaluate.par_metrics(
+        outputs, par_test, reid_attributes, attribute_names, config, peta_test, retrieval_gallery
+    )
 
 
 def domain_metrics(

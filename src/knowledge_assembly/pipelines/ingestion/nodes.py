@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from knowledge_assembly.config import ConfigError, closest
-from knowledge_assembly.formats import camera, market1501, pa100k, peta, upar, upar_pickle
+from knowledge_assembly.formats import camera, market1501, pa100k, peta, upar, upar_pickle, upar_retrieval
 from knowledge_assembly.formats.errors import RawDataError, summarise
 from knowledge_assembly.formats.images import check_images
 from knowledge_assembly.formats.paths import require_regular_files
@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
 PETA_MANIFESTS = tuple(f"peta_{split}" for split in peta.SPLITS)  # empty where PETA is not there
-MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS, "par_attributes")  # what ingestion writes
+MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS, "retrieval_gallery", "par_attributes")  # written
+# the evaluated attribute splits a UPAR retrieval gallery may draw on, with the UPAR prefix of their images
+RETRIEVAL_SPLITS = {"par_test": "pa100k_prefix", "reid_attributes": "market1501_prefix", "peta_test": "peta_prefix"}
 
 
 def index_market1501(root: Path, params: dict[str, Any], image_check: str, max_pixels: int) -> pd.DataFrame:
@@ -116,6 +118,46 @@ def _read_release(root: Path, params: dict[str, Any]) -> tuple[list[str], pd.Dat
     return names, labels
 
 
+def read_retrieval_pair(root: Path, params: dict[str, Any]) -> upar_retrieval.RetrievalPair:
+    """The UPAR task-2 files named by ``params['retrieval']`` (gt, queries, ids; relative to the UPAR root), checked;
+    :data:`~upar_retrieval.NO_PAIR` where none are named (retrieval is then built from the PA-100K test labels)."""
+    files = params.get("retrieval") or {}
+    if not any(files.values()):
+        return upar_retrieval.NO_PAIR
+    unnamed = [f"ingestion.upar.retrieval.{key}" for key in ("gt", "queries", "ids") if not files.get(key)]
+    if unnamed:
+        raise ConfigError(f"{', '.join(unnamed)}: name it too (UPAR retrieval reads gt, queries and ids together)")
+    return upar_retrieval.read_pair(*(root / files[key] for key in ("gt", "queries", "ids")))
+
+
+def retrieval_gallery(
+    pair: upar_retrieval.RetrievalPair, evaluated: dict[str, pd.DataFrame], params: dict[str, Any]
+) -> pd.DataFrame:
+    """The gallery of a UPAR retrieval pair among the evaluated attribute splits: one row per image (``split``,
+    ``row`` in that manifest, ``query`` row it matches or -1, and that query's attribute vector); images of the pair
+    in no evaluated split are left out (one warning). Empty without a pair."""
+    columns = ["split", "row", "query"]
+    if not len(pair.images):
+        return pd.DataFrame({"split": pd.Series([], dtype=str), "row": [], "query": []}, dtype="int64")
+    query_of = dict(zip(pair.images, pair.query_of))
+    parts = []
+    for split, prefix_key in RETRIEVAL_SPLITS.items():
+        names = params[prefix_key].rstrip("/") + "/" + evaluated[split]["path"]
+        found = names.isin(query_of).to_numpy()
+        parts.append(pd.DataFrame({"split": split, "row": found.nonzero()[0], "query": names[found].map(query_of)}))
+    gallery = pd.concat(parts, ignore_index=True).astype({"row": "int64", "query": "int64"})
+    files = params["retrieval"]
+    if gallery.empty:
+        raise RawDataError(files["gt"], f"none of its images is in an evaluated split ({', '.join(RETRIEVAL_SPLITS)})")
+    if len(gallery) < len(pair.images):
+        logger.warning(
+            "%s: %d of its %d images are in no evaluated split (%s) and are left out of attribute retrieval",
+            files["gt"], len(pair.images) - len(gallery), len(pair.images), ", ".join(RETRIEVAL_SPLITS),
+        )  # fmt: skip
+    vectors = pair.vectors[gallery["query"].clip(lower=0)] * (gallery["query"].to_numpy() >= 0)[:, None]
+    return pd.concat([gallery[columns], pd.DataFrame(vectors, columns=pair.names)], axis=1)
+
+
 def _under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """Rows whose image lies under ``prefix``, with ``path`` relative to it."""
     prefix = prefix.rstrip("/") + "/"
@@ -158,10 +200,12 @@ def assemble_manifests(
     peta_index: pd.DataFrame,
     attribute_names: list[str],
     params: dict[str, Any],
+    retrieval_pair: upar_retrieval.RetrievalPair = upar_retrieval.NO_PAIR,
 ) -> dict[str, Any]:
     """Every manifest of :data:`MANIFESTS`, checked, in memory until written: reID train/query/gallery and PAR
     train/val/test, the UPAR-labelled Market-1501 images (``reid_attributes``: evaluation only, never a training
-    input), PETA train/val/test (empty without PETA), plus the attribute names (``par_attributes``)."""
+    input), PETA train/val/test (empty without PETA), the gallery of a UPAR retrieval pair among the evaluated
+    splits (``retrieval_gallery``; empty without one), plus the attribute names (``par_attributes``)."""
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
     par = pa100k_index.merge(par_labels, on="path", how="inner")  # in annotation.mat's order
@@ -190,7 +234,9 @@ def assemble_manifests(
         "Manifests: %s; UPAR-labelled Market-1501 images (evaluation only): %d; PETA: %s",
         sizes, len(reid_attributes), dict(zip(PETA_MANIFESTS, map(len, petas))),
     )  # fmt: skip
-    return dict(zip(MANIFESTS, (*manifests, reid_attributes, *petas, list(attribute_names)), strict=True))
+    evaluated = {"par_test": manifests[-1], "reid_attributes": reid_attributes, "peta_test": petas[-1]}
+    gallery = retrieval_gallery(retrieval_pair, evaluated, params)
+    return dict(zip(MANIFESTS, (*manifests, reid_attributes, *petas, gallery, list(attribute_names)), strict=True))
 
 
 def reid_domain_labels(

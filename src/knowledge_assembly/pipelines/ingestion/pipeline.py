@@ -9,6 +9,7 @@ from .nodes import (
     index_market1501,
     index_pa100k,
     index_peta,
+    read_retrieval_pair,
     read_upar_labels,
     write_manifests,
 )
@@ -85,6 +86,12 @@ def create_pipeline(write: bool = True, camera_sources: dict[str, dict[str, str]
             name="read_upar_labels",
         ),
         Node(
+            read_retrieval_pair,
+            ["upar_raw", "params:ingestion.upar"],
+            "upar_retrieval_pair",
+            name="read_retrieval_pair",
+        ),
+        Node(
             index_peta,
             [
                 "peta_raw",
@@ -106,6 +113,7 @@ def create_pipeline(write: bool = True, camera_sources: dict[str, dict[str, str]
                 "peta_index",
                 "upar_attribute_names",
                 "params:ingestion.upar",
+                "upar_retrieval_pair",
             ],
             "checked_manifests",
             name="assemble_manifests",

@@ -58,6 +58,7 @@ def train_and_evaluate_seeds(
     domains: dict[str, DomainTest],
     evaluation: EvaluationConfig,
     sources: dict[str, Any],
+    retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
     images = test_images(
@@ -81,7 +82,15 @@ def train_and_evaluate_seeds(
             seed=seed,
         )
         metrics = evaluate_bundle(
-            bundle, images, reid_query, reid_gallery, par_test, reid_attributes, evaluation, peta_test
+            bundle,
+            images,
+            reid_query,
+            reid_gallery,
+            par_test,
+            reid_attributes,
+            evaluation,
+            peta_test,
+            retrieval_gallery,
         )
         log_final_metrics(Path(tracking) / name / f"seed{seed}" / "eval", metrics)
         results.append(_headline(metrics))

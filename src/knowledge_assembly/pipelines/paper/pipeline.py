@@ -24,6 +24,7 @@ EVALUATION_INPUTS = [
     "evaluation_domains",
     "params:evaluation",
     "params:sources",
+    "retrieval_gallery",
 ]
 
 

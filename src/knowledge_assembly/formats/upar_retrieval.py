@@ -1,0 +1,114 @@
+"""UPAR attribute-based person retrieval files (the 2027 challenge's task 2, ``task2/<split>/``): ``gt.csv`` (the
+gallery: images and their attributes, as task 1's), ``queries.csv`` (``# <attributes>`` header as gt.csv's without
+``image``; one 0/1 row per query: each distinct attribute vector of the gallery) and ``ids.csv`` (no header;
+``image,query_row``: the zero-based row of queries.csv whose vector the image carries, i.e. the query it is a true
+match of). Every problem is one :class:`RawDataError` line naming the file and its line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import upar
+from .errors import RawDataError
+
+
+@dataclass(frozen=True)
+class RetrievalPair:
+    """Query vectors (Q, A) uint8 over ``names``, and each gallery image (UPAR name, gt.csv's order) with the query
+    row it matches (-1: listed in gt.csv but in no ids.csv row)."""
+
+    names: list[str]
+    vectors: np.ndarray
+    images: pd.Series
+    query_of: np.ndarray
+
+
+NO_PAIR = RetrievalPair([], np.zeros((0, 0), dtype=np.uint8), pd.Series([], dtype=str), np.zeros(0, dtype=np.int64))
+
+
+def read_pair(gt: Path, queries: Path, ids: Path) -> RetrievalPair:
+    """The checked task-2 files of one split."""
+    names, gallery = upar.read_csv(gt)
+    vectors = read_queries(queries, names, gt)
+    rows = read_ids(ids, len(vectors), set(gallery["image"]), gt)
+    query_of = gallery["image"].map(rows).fillna(-1).astype(np.int64).to_numpy()
+    return RetrievalPair(names, vectors, gallery["image"], query_of)
+
+
+def read_queries(path: Path, names: list[str], gt: Path) -> np.ndarray:
+    """queries.csv's vectors; its header must name ``names`` (gt.csv's attributes) in the same order."""
+    lines = _lines(path)
+    if not lines or not lines[0].startswith("#"):
+        raise RawDataError(path, "first line must be a '# <attributes>' header (gt.csv's, without image)")
+    header = [name.strip() for name in lines[0].lstrip("#").split(",")]
+    if header != names:
+        raise RawDataError(path, f"header differs from {gt.name}'s: {_difference(header, names)}")
+    vectors = np.zeros((len(lines) - 1, len(names)), dtype=np.uint8)
+    for number, line in enumerate(lines[1:], start=2):
+        values = line.split(",")
+        if len(values) != len(names) or any(value not in ("0", "1") for value in values):
+            raise RawDataError(path, f"line {number}: expected {len(names)} values of 0 or 1, got {line[:60]!r}")
+        vectors[number - 2] = np.array(values, dtype=np.uint8)
+    if not len(vectors):
+        raise RawDataError(path, "holds no query")
+    return vectors
+
+
+def read_ids(path: Path, queries: int, gallery: set[str], gt: Path) -> dict[str, int]:
+    """ids.csv as image -> query row; each row must name an image of gt.csv (once) and an existing query row."""
+    rows: dict[str, int] = {}
+    for number, line in enumerate(_lines(path), start=1):
+        image, _, row = line.rpartition(",")
+        if not image or not row.strip().isdigit():
+            raise RawDataError(path, f"line {number}: expected 'image,query_row', got {line[:80]!r}")
+        if int(row) >= queries:
+            raise RawDataError(path, f"line {number}: query row {int(row)} does not exist (queries.csv has {queries})")
+        if image not in gallery:
+            raise RawDataError(path, f"line {number}: image {image} is not in {gt.name}")
+        if image in rows:
+            raise RawDataError(path, f"line {number}: image {image} is listed twice")
+        rows[image] = int(row)
+    if not rows:
+        raise RawDataError(path, "names no image")
+    return rows
+
+
+def _lines(path: Path) -> list[str]:
+    """The file's non-blank lines (CRLF or LF)."""
+    if not path.is_file():
+        raise RawDataError(path, "UPAR retrieval file is missing")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RawDataError(path, f"unreadable ({err})") from None
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def _difference(header: list[str], names: list[str]) -> str:
+    missing = [name for name in names if name not in header]
+    extra = [name for name in header if name not in names]
+    if missing or extra:
+        return "; ".join(([f"lacks {missing[:3]}"] if missing else []) + ([f"adds {extra[:3]}"] if extra else []))
+    first = next(i for i, (a, b) in enumerate(zip(header, names)) if a != b)
+    return f"column {first + 1} is {header[first]!r}, gt.csv has {names[first]!r} (same names, another order)"
+
+
+def to_files(labels: pd.DataFrame, names: list[str]) -> tuple[bytes, bytes, bytes]:
+    """gt.csv, queries.csv and ids.csv bytes (CRLF) for a labelled gallery (``image`` + ``names``): each distinct
+    attribute vector one query, in order of first appearance."""
+    vectors = labels[names].to_numpy(dtype=np.uint8)
+    unique, first, inverse = np.unique(vectors, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    row_of = np.empty(len(order), dtype=np.int64)
+    row_of[order] = np.arange(len(order))
+    queries = ["# " + ",".join(names), *(",".join(map(str, vector)) for vector in unique[order])]
+    ids = [f"{image},{row_of[query]}" for image, query in zip(labels["image"], inverse.reshape(-1))]
+    return upar.to_csv_bytes(labels, names), _crlf(queries), _crlf(ids)
+
+
+def _crlf(lines: list[str]) -> bytes:
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
