@@ -95,13 +95,7 @@ def read_csv(path: Path) -> tuple[list[str], pd.DataFrame]:
     Values outside {0, 1}, short/long rows, duplicate images and paths that
     escape the dataset root raise :class:`RawDataError` naming the file and line.
     """
-    if not path.is_file():
-        raise RawDataError(path, "UPAR annotation CSV is missing")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RawDataError(path, f"unreadable ({err})") from None
-    header, _, body = text.partition("\n")
+    header, _, body = read_text(path, "UPAR annotation CSV").partition("\n")
     names = parse_header(header.rstrip("\r"), path)
     lines = body.splitlines()
     bad_width = [i for i, line in enumerate(lines) if line.strip() and line.count(",") != len(names)]
@@ -137,6 +131,16 @@ def read_csv(path: Path) -> tuple[list[str], pd.DataFrame]:
         raise RawDataError(path, f"image(s) listed twice: {summarise(duplicated)}")
     labels = pd.DataFrame((values == "1").astype(np.uint8), columns=names)
     return names, pd.concat([images, labels], axis=1)
+
+
+def read_text(path: Path, what: str) -> str:
+    """A UPAR file's text (a byte-order mark dropped); a missing or unreadable file is a :class:`RawDataError`."""
+    if not path.is_file():
+        raise RawDataError(path, f"{what} is missing")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RawDataError(path, f"unreadable ({err})") from None
 
 
 def _line_of(lines: list[str], row: int) -> int:

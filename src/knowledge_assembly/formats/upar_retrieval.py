@@ -79,12 +79,7 @@ def read_ids(path: Path, queries: int, gallery: set[str], gt: Path) -> dict[str,
 
 def _lines(path: Path) -> list[str]:
     """The file's non-blank lines (CRLF or LF)."""
-    if not path.is_file():
-        raise RawDataError(path, "UPAR retrieval file is missing")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RawDataError(path, f"unreadable ({err})") from None
+    text = upar.read_text(path, "UPAR retrieval file")
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 

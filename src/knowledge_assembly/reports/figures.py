@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -131,12 +132,7 @@ def retrieval(
         axes[r, 0].imshow(query_images[r])
         axes[r, 0].set_title("query", fontsize=8)
         for j in range(k):
-            axis = axes[r, j + 1]
-            axis.imshow(gallery_images[top[r, j]])
-            colour = "tab:green" if correct[r, j] else "tab:red"
-            for spine in axis.spines.values():
-                spine.set(color=colour, linewidth=3, visible=True)
-            axis.set_title(("✓ " if correct[r, j] else "✗ ") + f"#{j + 1}", fontsize=8, color=colour)
+            _ranked_crop(axes[r, j + 1], gallery_images[top[r, j]], bool(correct[r, j]), j + 1)
         axes[r, k + 1].text(
             0, 1, "\n".join(attributes[r]) or "(no attribute > threshold)", va="top", fontsize=6.5, family="monospace"
         )
@@ -148,6 +144,17 @@ def retrieval(
     figure.suptitle(f"{title}: retrieval; query attributes ({compared})")
     figure.tight_layout()
     return figure
+
+
+def _ranked_crop(axis: Axes, image: np.ndarray, correct: bool, rank: int) -> None:
+    """A retrieved crop framed and titled green ✓ (a true match) or red ✗, with its rank."""
+    axis.imshow(image)
+    colour = "tab:green" if correct else "tab:red"
+    for spine in axis.spines.values():
+        spine.set(color=colour, linewidth=3, visible=True)
+    axis.set_title(("✓ " if correct else "✗ ") + f"#{rank}", fontsize=8, color=colour)
+    axis.set_xticks([])
+    axis.set_yticks([])
 
 
 def attribute_retrieval(
@@ -163,14 +170,7 @@ def attribute_retrieval(
                         family="monospace")  # fmt: skip
         axes[r, 0].axis("off")
         for j in range(k):
-            axis = axes[r, j + 1]
-            axis.imshow(images[top[r, j]])
-            colour = "tab:green" if correct[r, j] else "tab:red"
-            for spine in axis.spines.values():
-                spine.set(color=colour, linewidth=3, visible=True)
-            axis.set_title(("✓ " if correct[r, j] else "✗ ") + f"#{j + 1}", fontsize=8, color=colour)
-            axis.set_xticks([])
-            axis.set_yticks([])
+            _ranked_crop(axes[r, j + 1], images[top[r, j]], bool(correct[r, j]), j + 1)
     figure.suptitle(
         f"{title}: attribute retrieval on the PAR test split (query: the attributes listed, all others absent)"
     )

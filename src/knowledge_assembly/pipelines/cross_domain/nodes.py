@@ -54,8 +54,9 @@ def cross_domain_runs(
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """held-out source -> variant -> the metrics of each seed, trained without that source (run
     ``<variant>_without_<source>``); ``inputs``: the rest of :func:`train_and_evaluate_seeds`' arguments. Every run
-    is checked before the first trains. The weights are the last epoch's
-    (validation reads the PAR validation split, which may be the held-out domain's: it must not choose them)."""
+    is checked before the first trains. The weights are the last epoch's: validation reads the PAR validation
+    split, which may be the held-out domain's, so it must not choose them. A held-out source's images are normalised
+    as the attribute source the model was trained on (the second of its set)."""
     configs = variant_configs(variants, settings.variants)
     held_out = chosen.held_out_sets()
     for remaining in held_out.values():

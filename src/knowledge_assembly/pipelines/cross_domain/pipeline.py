@@ -8,7 +8,7 @@ from kedro.pipeline import Node, Pipeline
 from ..evaluation import pipeline as evaluation
 from ..paper.nodes import train_and_evaluate_seeds
 from ..paper.pipeline import EVALUATION_INPUTS
-from ..training.nodes import choose_sources, training_tables
+from ..training import pipeline as training
 from .nodes import cross_domain_runs, cross_domain_table
 
 # train_and_evaluate_seeds' inputs that every run shares (its source set, tables, validation and variant differ)
@@ -28,42 +28,34 @@ SHARED = {
 def create_pipeline(sources: dict[str, str], evaluated: dict[str, dict[str, str]], **kwargs) -> Pipeline:
     """``sources``: every configured source's training manifest (its image cache is ``<manifest>_images``);
     ``evaluated``: every source's held-out test manifests."""
-    tables = {**sources, **{f"{source}_images": f"{manifest}_images" for source, manifest in sources.items()}}
-    return evaluation.create_domains_pipeline(evaluated) + Pipeline(
-        [
-            Node(
-                choose_sources,
-                ["params:sources", "params:source_sets", "params:cross_domain.source_set"],
-                "cross_domain_sources",
-                name="choose_cross_domain_sources",
-            ),
-            Node(
-                training_tables,
-                {"chosen": "cross_domain_sources", "evaluation_attributes": "reid_attributes", **tables},
-                "cross_domain_tables",
-                name="cross_domain_tables",
-            ),
-            Node(
-                cross_domain_runs,
-                {
-                    "settings": "params:cross_domain",
-                    "chosen": "cross_domain_sources",
-                    "tables": "cross_domain_tables",
-                    "variants": "params:variants",
-                    "validation": "params:validation",
-                    "training": "params:training",
-                    "model": "params:model",
-                    "evaluation": "params:evaluation",
-                    **SHARED,
-                },
-                "cross_domain_metrics",
-                name="cross_domain_runs",
-            ),
-            Node(
-                cross_domain_table,
-                ["cross_domain_metrics", "params:sources"],
-                ["cross_domain_table", "cross_domain_table_markdown"],
-                name="cross_domain_table",
-            ),
-        ]
+    chosen = training.create_sources_pipeline(sources, prefix="cross_domain_", source_set="cross_domain.source_set")
+    return (
+        evaluation.create_domains_pipeline(evaluated)
+        + chosen
+        + Pipeline(
+            [
+                Node(
+                    cross_domain_runs,
+                    {
+                        "settings": "params:cross_domain",
+                        "chosen": "cross_domain_chosen_sources",
+                        "tables": "cross_domain_training_tables",
+                        "variants": "params:variants",
+                        "validation": "params:validation",
+                        "training": "params:training",
+                        "model": "params:model",
+                        "evaluation": "params:evaluation",
+                        **SHARED,
+                    },
+                    "cross_domain_metrics",
+                    name="cross_domain_runs",
+                ),
+                Node(
+                    cross_domain_table,
+                    ["cross_domain_metrics", "params:sources"],
+                    ["cross_domain_table", "cross_domain_table_markdown"],
+                    name="cross_domain_table",
+                ),
+            ]
+        )
     )

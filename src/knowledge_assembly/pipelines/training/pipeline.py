@@ -34,23 +34,24 @@ def parameter_mapping(parameters_key: str) -> dict[str, str]:
     }
 
 
-def create_sources_pipeline(sources: dict[str, str]) -> Pipeline:
-    """The chosen source set and its training tables (shared by every variant); ``sources``: every configured
-    source's training manifest (``sources.<name>.train``; its image cache is ``<manifest>_images``)."""
+def create_sources_pipeline(sources: dict[str, str], prefix: str = "", source_set: str = "source_set") -> Pipeline:
+    """The source set named by ``params:<source_set>`` (``<prefix>chosen_sources``) and its training tables
+    (``<prefix>training_tables``; shared by every variant); ``sources``: every configured source's training manifest
+    (``sources.<name>.train``; its image cache is ``<manifest>_images``)."""
     tables = {**sources, **{f"{source}_images": f"{manifest}_images" for source, manifest in sources.items()}}
     return Pipeline(
         [
             Node(
                 choose_sources,
-                ["params:sources", "params:source_sets", "params:source_set"],
-                "chosen_sources",
-                name="choose_sources",
+                ["params:sources", "params:source_sets", f"params:{source_set}"],
+                f"{prefix}chosen_sources",
+                name=f"{prefix}choose_sources",
             ),
             Node(
                 training_tables,
-                {"chosen": "chosen_sources", "evaluation_attributes": "reid_attributes", **tables},
-                "training_tables",
-                name="training_tables",
+                {"chosen": f"{prefix}chosen_sources", "evaluation_attributes": "reid_attributes", **tables},
+                f"{prefix}training_tables",
+                name=f"{prefix}training_tables",
             ),
         ]
     )
