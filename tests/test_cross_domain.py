@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from knowledge_assembly.config import ConfigError, CrossDomainConfig
+from knowledge_assembly.config import ConfigError
 from knowledge_assembly.files import latest_version
-from knowledge_assembly.pipelines.cross_domain.nodes import variant_configs
 from knowledge_assembly.sources import chosen_source_set
 from tests.test_source_sets import SETS, SOURCES
 
@@ -53,9 +52,18 @@ def test_a_set_with_one_attribute_source_cannot_hold_one_out():
     }
 
 
-def test_an_unknown_variant_is_named_with_the_closest_one():
-    variants = {"supervised": {"par_only": {"networks": 1, "supervised": ["par"], "rows": {}}}}
-    with pytest.raises(
-        ConfigError, match=r"cross_domain.variants: unknown variant 'par_onyl' \(did you mean 'par_only'\?\)"
-    ):
-        variant_configs(variants, CrossDomainConfig(source_set="upar", variants=["par_onyl"]).variants)
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"variants": ["par_onyl"]},
+            r"cross_domain.variants: unknown variant 'par_onyl' \(did you mean 'par_only'\?\)",
+        ),
+        ({"source_set": "paper"}, r"cross_domain.source_set=paper: leave-one-domain-out needs two attribute sources"),
+        ({"source_set": "upr"}, r"unknown source set 'cross_domain.source_set=upr' \(did you mean 'upar'\?\)"),
+    ],
+)
+def test_bad_settings_fail_in_one_line_before_any_node_runs(raw_project, settings, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        raw_project.run(["cross_domain"], cross_domain=settings)
+    assert "\n" not in str(error.value) and not raw_project.primary().exists()

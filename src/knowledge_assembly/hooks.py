@@ -10,13 +10,13 @@ import pyarrow.parquet
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset, Version
 
-from knowledge_assembly.config import ConfigError, VariantConfig, closest
+from knowledge_assembly.config import ConfigError, CrossDomainConfig, VariantConfig, closest
 from knowledge_assembly.datasets.folder_dataset import FolderDataset
 from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing_raw_data
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock, latest_version
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
-from knowledge_assembly.sources import checked_source_set, chosen_source_set
+from knowledge_assembly.sources import checked_source_set, chosen_source_set, cross_domain_plan
 from knowledge_assembly.training.distributed import end_launched_jobs
 
 
@@ -194,6 +194,8 @@ class VariantSourcesHooks:
 
     @hook_impl
     def before_pipeline_run(self, pipeline, catalog) -> None:
+        if "params:cross_domain" in pipeline.inputs():
+            self._check_cross_domain(catalog)
         keys = [name for name in pipeline.inputs() if name.startswith("params:variants.")]
         if not keys:
             return
@@ -203,6 +205,19 @@ class VariantSourcesHooks:
             supervised = variant.supervised if isinstance(variant, VariantConfig) else tuple(variant["supervised"])
             chosen.check_variant(key.rpartition(".")[2], supervised)
         self._check_label_spaces(chosen, pipeline.inputs(), catalog)
+
+    @staticmethod
+    def _check_cross_domain(catalog) -> None:
+        """Every run of the leave-one-domain-out protocol names a configured variant trainable without each held-out
+        source, and its source set has two attribute sources to hold out."""
+        settings = catalog.load("params:cross_domain")
+        settings = settings if isinstance(settings, CrossDomainConfig) else CrossDomainConfig(**settings)
+        sources, source_sets = (catalog.load(f"params:{key}") for key in ("sources", "source_sets"))
+        try:
+            chosen = chosen_source_set(sources, source_sets, settings.source_set)
+        except ConfigError as err:
+            raise ConfigError(str(err).replace("'source_set=", "'cross_domain.source_set=", 1)) from None
+        cross_domain_plan(settings, chosen, catalog.load("params:variants"))
 
     @staticmethod
     def _check_label_spaces(chosen, inputs: set[str], catalog) -> None:

@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .config import SUPERVISED_TASKS, ConfigError, Names, Settings, TrainingConfig, closest, settings
+from .config import (
+    SUPERVISED_TASKS,
+    ConfigError,
+    CrossDomainConfig,
+    Names,
+    Settings,
+    TrainingConfig,
+    VariantConfig,
+    closest,
+    settings,
+)
 
 SAMPLERS = ("pk", "uniform")
 FORMATS = ("market1501", "pa100k", "upar_peta", "camera_folders")  # raw layouts (formats/)
@@ -188,3 +198,25 @@ def template_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         for name, config in checked.items()
         if config.format in TEMPLATE_FORMATS
     }
+
+
+def cross_domain_plan(
+    settings: CrossDomainConfig, chosen: SourceSet, variants: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, VariantConfig], dict[str, SourceSet]]:
+    """The runs of the leave-one-domain-out protocol, checked: each variant of ``settings.variants`` (configured in
+    ``variants``; an unknown name is an error naming the closest) and each source set without one attribute source
+    of ``chosen``, every variant trainable on every such set."""
+    known = {
+        name: spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)
+        for group in variants.values()
+        for name, spec in group.items()
+    }
+    for name in settings.variants:
+        if name not in known:
+            raise ConfigError(f"cross_domain.variants: unknown variant {name!r}{closest(name, known)}")
+    configs = {name: known[name] for name in settings.variants}
+    held_out = chosen.held_out_sets()
+    for remaining in held_out.values():
+        for name, config in configs.items():
+            remaining.check_variant(name, config.supervised)
+    return configs, held_out

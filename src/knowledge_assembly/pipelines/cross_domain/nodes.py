@@ -9,36 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from knowledge_assembly.config import (
-    ConfigError,
-    CrossDomainConfig,
-    EvaluationConfig,
-    ModelConfig,
-    TrainingConfig,
-    ValidationConfig,
-    VariantConfig,
-    closest,
-)
+from knowledge_assembly.config import CrossDomainConfig, EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig
 from knowledge_assembly.evaluation.evaluate import TEST_SPLIT_SECTIONS
 from knowledge_assembly.pipelines.paper.nodes import train_and_evaluate_seeds
 from knowledge_assembly.pipelines.training.nodes import SourceTable
 from knowledge_assembly.reports import tables
-from knowledge_assembly.sources import SourceSet
+from knowledge_assembly.sources import SourceSet, cross_domain_plan
 
 MEASURE = "mA"
-
-
-def variant_configs(variants: dict[str, dict[str, Any]], names: tuple[str, ...]) -> dict[str, VariantConfig]:
-    """The configuration of each variant in ``names``; an unknown name is an error naming the closest one."""
-    known = {
-        name: spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)
-        for group in variants.values()
-        for name, spec in group.items()
-    }
-    for name in names:
-        if name not in known:
-            raise ConfigError(f"cross_domain.variants: unknown variant {name!r}{closest(name, known)}")
-    return {name: known[name] for name in names}
 
 
 def cross_domain_runs(
@@ -57,11 +35,7 @@ def cross_domain_runs(
     is checked before the first trains. The weights are the last epoch's: validation reads the PAR validation
     split, which may be the held-out domain's, so it must not choose them. A held-out source's images are normalised
     as the attribute source the model was trained on (the second of its set)."""
-    configs = variant_configs(variants, settings.variants)
-    held_out = chosen.held_out_sets()
-    for remaining in held_out.values():
-        for name, config in configs.items():
-            remaining.check_variant(name, config.supervised)
+    configs, held_out = cross_domain_plan(settings, chosen, variants)
     validation = dataclasses.replace(validation, select="last")
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for source, remaining in held_out.items():
