@@ -39,16 +39,14 @@ def _value(metrics: dict, section: str, name: str) -> float:
 def metrics_table(runs: dict[str, list[dict]], rows: list[tuple[str, str]]) -> pd.DataFrame:
     """One row per variant: every metric in percent as mean and std over that variant's seeds
     (twin variants: each seed already averages both networks); NaN where the variant does not learn the task."""
-    records = []
-    for key, label in rows:
-        seeds = runs[key]
-        record = {"Method": label, "variant": key, "seeds": len(seeds)}
-        for section, name, column in COLUMNS:
-            values = np.array([_value(m, section, name) for m in seeds])
-            record[column] = round(float(values.mean()), 2)
-            record[column + STD] = round(float(values.std(ddof=1)), 2) if len(values) > 1 else math.nan
-        records.append(record)
-    return pd.DataFrame(records)
+    return pd.DataFrame(
+        [
+            mean_std_record(
+                label, key, {column: [_value(m, section, name) for m in runs[key]] for section, name, column in COLUMNS}
+            )
+            for key, label in rows
+        ]
+    )
 
 
 def to_markdown(table: pd.DataFrame, title: str, columns: list[str] | None = None) -> str:

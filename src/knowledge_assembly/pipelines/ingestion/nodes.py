@@ -138,7 +138,9 @@ def retrieval_gallery(
     in no evaluated split are left out (one warning). Empty without a pair."""
     columns = ["split", "row", "query"]
     if not len(pair.images):
-        return pd.DataFrame({"split": pd.Series([], dtype=str), "row": [], "query": []}, dtype="int64")
+        return pd.DataFrame(
+            {"split": pd.Series([], dtype=str), **{c: pd.Series([], dtype="int64") for c in columns[1:]}}
+        )
     query_of = dict(zip(pair.images, pair.query_of))
     parts = []
     for split, prefix_key in RETRIEVAL_SPLITS.items():
@@ -234,7 +236,8 @@ def assemble_manifests(
         "Manifests: %s; UPAR-labelled Market-1501 images (evaluation only): %d; PETA: %s",
         sizes, len(reid_attributes), dict(zip(PETA_MANIFESTS, map(len, petas))),
     )  # fmt: skip
-    evaluated = {"par_test": manifests[-1], "reid_attributes": reid_attributes, "peta_test": petas[-1]}
+    written = dict(zip((*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS), (*manifests, reid_attributes, *petas)))
+    evaluated = {split: written[split] for split in RETRIEVAL_SPLITS}
     gallery = retrieval_gallery(retrieval_pair, evaluated, params)
     return dict(zip(MANIFESTS, (*manifests, reid_attributes, *petas, gallery, list(attribute_names)), strict=True))
 
