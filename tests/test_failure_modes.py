@@ -234,8 +234,8 @@ def test_a_full_disk_under_the_image_caches_is_one_line_and_leaves_no_staging_fi
     assert not raw_project.primary().exists()  # and no manifest written
 
 
-def test_evaluation_skips_the_half_written_history_of_a_killed_training_run(raw_project, caplog):
-    raw_project.run(["mtl"], training={"epochs": 1})
+def test_evaluation_skips_the_half_written_history_of_a_killed_training_run(trained, caplog):
+    raw_project = trained  # a project with one finished mtl run (one epoch)
     finished = raw_project.model("mtl")
     killed = "9999-12-31T23.59.59.999Z"  # newer than any run: what a training run killed while saving leaves
     for output, content in (("06_models/synthetic/mtl.pt", finished.read_bytes()), (HISTORY, b"")):
@@ -253,8 +253,8 @@ def test_evaluation_skips_the_half_written_history_of_a_killed_training_run(raw_
 HISTORY = "08_reporting/synthetic/mtl/training_history.csv"
 
 
-def test_a_run_killed_after_saving_its_model_leaves_a_version_that_nothing_takes_for_finished(raw_project, caplog):
-    raw_project.run(["mtl"], training={"epochs": 1})
+def test_a_run_killed_after_saving_its_model_leaves_a_version_that_nothing_takes_for_finished(trained, caplog):
+    raw_project = trained  # a project with one finished mtl run (one epoch)
     finished = raw_project.model("mtl")
     models = raw_project.data / "06_models/synthetic/mtl.pt"
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}

@@ -36,8 +36,8 @@ def _kedro(project, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=project.root, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(raw_project):
-    raw_project.run(["mtl"], training={"epochs": 1})
+def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(trained):
+    raw_project = trained  # a project with one finished mtl run (one epoch)
     raw_project.run(["mtl"], training={"epochs": 1, "lr": 1e-3})
     for folder in ("06_models/synthetic/mtl.pt", "08_reporting/synthetic/mtl/metrics.json"):
         versions = sorted((raw_project.data / folder).iterdir())

@@ -87,11 +87,15 @@ def experiments_text(table: pd.DataFrame, width: int = WIDTH) -> str:
     for name in (column for column in table.columns if is_headline(column)):
         shown[name] = [f"{value:.1f}" if pd.notna(value) else "–" for value in table[name]]
     shown["seed"] = [str(int(seed)) if pd.notna(seed) else "–" for seed in table["seed"]]
+    # a metric's title takes two lines ("night" over "mAP") so that its column is as wide as its values
+    wrap = [max(map(len, short_name(c).split())) if is_headline(c) else None for c in table.columns]
     shown = shown.rename(columns=short_name)
-    fixed = shown.drop(columns="changed").to_markdown(index=False, tablefmt="plain", disable_numparse=True)
-    room = max(8, width - max(len(line) for line in fixed.splitlines()) - 2)
+    options = {"index": False, "tablefmt": "plain", "disable_numparse": True}
+    shown["changed"] = ""
+    start = shown.to_markdown(maxheadercolwidths=wrap, **options).splitlines()[0].rindex("changed")
+    room = max(8, width - start)  # the changed column's width, from where it starts
     shown["changed"] = [text if len(text) <= room else text[: room - 1] + "…" for text in table["changed"]]
-    text = shown.to_markdown(index=False, tablefmt="plain", disable_numparse=True)
+    text = shown.to_markdown(maxheadercolwidths=wrap, **options)
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
