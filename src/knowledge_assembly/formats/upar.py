@@ -160,4 +160,9 @@ def to_csv_bytes(labels: pd.DataFrame, names: list[str]) -> bytes:
     values = labels[names].to_numpy(dtype=np.uint8)
     for image, row in zip(labels["image"], values):
         lines.append(image + "," + ",".join(map(str, row)))
+    return crlf_bytes(lines)
+
+
+def crlf_bytes(lines: list[str]) -> bytes:
+    """UTF-8 lines, each ended by CRLF (as UPAR's files are)."""
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")

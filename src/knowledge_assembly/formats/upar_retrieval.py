@@ -102,8 +102,4 @@ def to_files(labels: pd.DataFrame, names: list[str]) -> tuple[bytes, bytes, byte
     row_of[order] = np.arange(len(order))
     queries = ["# " + ",".join(names), *(",".join(map(str, vector)) for vector in unique[order])]
     ids = [f"{image},{row_of[query]}" for image, query in zip(labels["image"], inverse.reshape(-1))]
-    return upar.to_csv_bytes(labels, names), _crlf(queries), _crlf(ids)
-
-
-def _crlf(lines: list[str]) -> bytes:
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+    return upar.to_csv_bytes(labels, names), upar.crlf_bytes(queries), upar.crlf_bytes(ids)
