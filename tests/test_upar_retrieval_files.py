@@ -5,7 +5,6 @@ one-line errors naming the file and line, before anything is written."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,14 +122,22 @@ def test_a_pair_is_evaluated_like_the_retrieval_built_from_the_same_labels(train
     )
 
 
-def test_a_bad_pair_stops_ingestion_before_any_manifest_is_written(raw_project):
+@pytest.mark.parametrize(
+    ("file", "edit", "message"),
+    [
+        ("ids", (",1", ",7"), r"ids.csv: line 2: query row 7 does not exist \(queries.csv has 2\)"),
+        ("ids", ("PA100k/x.jpg", "PA100k/y.jpg"), r"ids.csv: line 2: image PA100k/y.jpg is not in gt.csv"),
+        ("queries", ("Age-Young,Age-Adult", "Age-Adult,Age-Young"), r"queries.csv: header differs from gt.csv's"),
+    ],
+)
+def test_a_bad_pair_stops_ingestion_before_any_manifest_is_written(raw_project, file, edit, message):
     names = list(upar.UPAR_ATTRIBUTES)
     labels = pd.DataFrame(np.eye(2, 40, dtype=np.uint8), columns=names)
     labels.insert(0, "image", ["PA100k/release_data/release_data/000001.jpg", "PA100k/x.jpg"])
     _write_pair(raw_project, labels)
-    ids = raw_project.raw("upar") / PAIR["ids"]
-    ids.write_text(ids.read_text().replace(",1", ",7"))
-    with pytest.raises(RawDataError, match=r"ids.csv: line 2: query row 7 does not exist \(queries.csv has 2\)"):
+    path = raw_project.raw("upar") / PAIR[file]
+    path.write_text(path.read_text().replace(*edit, 1))
+    with pytest.raises(RawDataError, match=message) as error:
         raw_project.run(["model_input"], ingestion={"upar": {"retrieval": PAIR}})
+    assert "\n" not in str(error.value)
     assert not raw_project.primary().exists() or not any(raw_project.primary().iterdir())
-    shutil.rmtree(raw_project.raw("upar") / "task2")
