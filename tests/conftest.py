@@ -40,6 +40,7 @@ TINY_SYNTHETIC = {
     },
     "pa100k": {"train": 24, "val": 6, "test": 8, "scenes": 3, "width_range": [48, 80], "aspect_range": [2.0, 2.5]},
     "peta": {"images": 30, "scenes": 2, "width_range": [32, 64], "aspect_range": [2.0, 3.0]},
+    "rapv2": {"images": 24, "cameras": 2, "width_range": [40, 64], "aspect_range": [2.0, 2.8], "upar_prefix": "RAPv2/"},
     "night": {
         "image_size": [40, 80],
         "cameras": 3,
@@ -127,6 +128,7 @@ class Project:
             "peta": "PETA",
             "upar": "UPAR",
             "night": "Night-Cameras",
+            "rapv2": "RAPv2",
         }
         return self.data / "01_raw" / "synthetic" / folders[name]
 

@@ -94,7 +94,7 @@ def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, r
             "dataset": "names",
             "raw": {
                 "market1501": str(market),
-                **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar", "night")},
+                **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar", "night", "rapv2")},
             },
         },
     )
@@ -199,7 +199,7 @@ def test_upar_rows_that_are_not_used_are_named_in_warnings(raw_project, caplog):
         "1 UPAR Market-1501 rows name images outside the Market-1501 folders; ignored: bounding_box_train/9999_c1"
         in text
     )
-    assert "2 UPAR rows are under none of PA100k/, Market1501/, PETA/ and are not used (C:/ 1, RAP/ 1)" in text
+    assert "2 UPAR rows are under none of PA100k/, Market1501/, PETA/, RAPv2/ and are not used (C:/ 1, RAP/ 1)" in text
     assert "C:/Windows/win.jpg" in text and raw_project.primary().exists()
 
 

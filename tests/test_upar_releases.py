@@ -91,7 +91,7 @@ def test_synthetic_pickle_is_an_easydict_with_the_original_layout(project):
     assert type(raw).__module__ == "easydict" and raw.attr_name == list(upar.UPAR_ATTRIBUTES)
     assert raw.label.shape == (len(raw.image_name), 40) and len(raw.dataset_ids) == len(raw.image_name)
     assert all(len(raw.partition[split]) == 10 for split in ("train", "val", "trainval", "test"))
-    assert isinstance(raw.partition.test[0], list) and len(raw.partition.test[0]) == 3  # one array per dataset
+    assert isinstance(raw.partition.test[0], list) and len(raw.partition.test[0]) == 4  # PA100k, PETA, RAPv2, Market
     np.testing.assert_array_equal(
         np.sort(raw.partition.trainval[3]), np.sort(np.hstack([raw.partition.train[3], raw.partition.val[3]]))
     )

@@ -20,7 +20,7 @@ from knowledge_assembly.pipelines import (
     synthetic,
     training,
 )
-from knowledge_assembly.sources import evaluated_sources, template_sources
+from knowledge_assembly.sources import evaluated_sources, template_formats, template_sources
 
 
 def base_parameter(key: str, conf_source: str | Path | None = None) -> dict:
@@ -53,8 +53,14 @@ def configured_evaluation(conf_source: str | Path | None = None) -> dict[str, di
 
 
 def configured_template_sources(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """Every configured source ingested by a template pipeline (``camera_folders``), with its manifests."""
+    """Every configured source ingested by a template pipeline (``camera_folders``, ``upar_release``), with its
+    manifests."""
     return template_sources(base_parameter("sources", conf_source))
+
+
+def configured_template_formats(conf_source: str | Path | None = None) -> dict[str, str]:
+    """The raw layout of every source of :func:`configured_template_sources`."""
+    return template_formats(base_parameter("sources", conf_source))
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -69,11 +75,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     stages run. ``cross_domain`` trains variants leaving one attribute source out at a time
     (leave-one-domain-out). Only ``synthetic`` writes raw data, and never under ``--env real``.
     """
-    cameras = configured_template_sources()
-    prepared = model_input.create_pipeline(cameras)  # ingestion + image caches, written together
+    cameras, formats = configured_template_sources(), configured_template_formats()
+    prepared = model_input.create_pipeline(cameras, formats)  # ingestion + image caches, written together
     pipelines = {
         "synthetic": synthetic.create_pipeline(),
-        "ingestion": ingestion.create_pipeline(camera_sources=cameras),
+        "ingestion": ingestion.create_pipeline(camera_sources=cameras, formats=formats),
         "model_input": prepared,
     }
     variants, sources, evaluated = configured_variants(), configured_sources(), configured_evaluation()

@@ -26,9 +26,12 @@ from .config import (
 )
 
 SAMPLERS = ("pk", "uniform")
-FORMATS = ("market1501", "pa100k", "upar_peta", "camera_folders")  # raw layouts (formats/)
-TEMPLATE_FORMATS = ("camera_folders",)  # ingested, cached and evaluated by one template pipeline per source
+FORMATS = ("market1501", "pa100k", "upar_peta", "camera_folders", "upar_release")  # raw layouts (formats/)
 EVALUATION_SPLITS = ("query", "gallery", "attributes")  # held-out manifests a source may name for evaluation
+# ingested, cached and evaluated by one template pipeline per source: the evaluation manifests each must name.
+# camera_folders: a team's cameras; upar_release: images a UPAR release labels under ingestion.upar.<source>_prefix,
+# split by the original release's partition (its test split: evaluation.attributes)
+TEMPLATE_FORMATS = {"camera_folders": EVALUATION_SPLITS, "upar_release": ("attributes",)}
 
 
 @settings
@@ -62,8 +65,9 @@ class SourceConfig(Settings):
         ]
         if len({"query", "gallery"} & set(self.evaluation or ())) == 1:
             problems.append("evaluation needs both query and gallery for reID, or neither")
-        if self.format in TEMPLATE_FORMATS and set(self.evaluation or ()) != set(EVALUATION_SPLITS):
-            problems.append(f"a {self.format} source names its {', '.join(EVALUATION_SPLITS)} manifests in evaluation")
+        needed = TEMPLATE_FORMATS.get(self.format)
+        if needed and set(self.evaluation or ()) != set(needed):
+            problems.append(f"a {self.format} source names its {', '.join(needed)} manifests in evaluation")
         if self.sampler not in SAMPLERS:
             problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         elif self.sampler == "pk" and "reid" not in self.tasks:
@@ -71,6 +75,11 @@ class SourceConfig(Settings):
         if self.batch_size is not None and self.batch_size <= 0:
             problems.append(f"batch_size must be > 0 or null, got {self.batch_size}")
         return problems
+
+    @property
+    def attribute_test(self) -> str | None:
+        """The manifest of its held-out attribute-labelled images: ``test``, else ``evaluation.attributes``."""
+        return self.test or (self.evaluation or {}).get("attributes")
 
     def share(self, training: TrainingConfig) -> int:
         """Images of the source in each (global) batch."""
@@ -106,7 +115,7 @@ class SourceSet:
     def held_out_sets(self) -> dict[str, SourceSet]:
         """Leave-one-domain-out: for each attribute-labelled source with a test split, the set without it (named
         ``<set>-<source>``). Needs two such sources: without the only one, nothing would learn attributes."""
-        held_out = [name for name, source in self.sources if "par" in source.tasks and source.test]
+        held_out = [name for name, source in self.sources if "par" in source.tasks and source.attribute_test]
         if len(held_out) < 2:
             raise ConfigError(
                 f"cross_domain.source_set={self.name}: leave-one-domain-out needs two attribute sources with a test "
@@ -198,6 +207,11 @@ def template_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         for name, config in checked.items()
         if config.format in TEMPLATE_FORMATS
     }
+
+
+def template_formats(sources: Mapping[str, Any]) -> dict[str, str]:
+    """The raw layout of every source of :func:`template_sources`."""
+    return {name: source_config(name, sources[name]).format for name in template_sources(sources)}
 
 
 def cross_domain_plan(

@@ -89,7 +89,7 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
                 if peta is None
                 else predict(network, peta, batch_size, domain=peta_domain)["attribute_probability"],
                 domains={
-                    source: domain_outputs(network, test, bundle.domain_of(source), batch_size)
+                    source: domain_outputs(network, test, domain_of(bundle, source, test), batch_size)
                     for source, test in images.domains.items()
                 },
             )
@@ -97,9 +97,14 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
     return outputs
 
 
+def domain_of(bundle: ModelBundle, source: str, test: DomainTest) -> int:
+    """The domain whose statistics normalise ``source``'s held-out images: its own where the bundle was trained on
+    it, else the first source's, or the attribute source's for a source with attribute-labelled images only."""
+    return bundle.domain_of(source, 0 if len(test.query) else PAR_SOURCE)
+
+
 def domain_outputs(network: Any, test: DomainTest, domain: int, batch_size: int) -> DomainOutputs:
-    """A network's outputs on a source's held-out images, normalised as images of training source ``domain`` (the
-    first source's where the bundle was not trained on that source)."""
+    """A network's outputs on a source's held-out images, normalised as images of training source ``domain``."""
     query = predict(network, test.query_images, batch_size, domain=domain)
     return DomainOutputs(
         query["reid_feature"],

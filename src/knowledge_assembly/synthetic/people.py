@@ -112,7 +112,8 @@ def sample_person(rng: np.random.Generator) -> Person:
 
 
 def sample_style(rng: np.random.Generator, dataset: str) -> Style:
-    """A camera (``market``, ``night``) or scene (``pa100k``, ``peta``) look; the datasets differ on purpose."""
+    """A camera (``market``, ``night``) or scene (``pa100k``, ``peta``, ``rapv2``) look; the datasets differ on
+    purpose."""
     if dataset == "night":  # a team's night cameras: dim, nearly colourless (IR-like), noisy
         grey = float(rng.uniform(0.4, 0.55))
         background = rng.integers(20, 70, 3)
@@ -134,6 +135,17 @@ def sample_style(rng: np.random.Generator, dataset: str) -> Style:
             float(rng.uniform(0.6, 1.4)),
             tuple(int(v) for v in background),
             0.3,
+            100,
+        )
+    if dataset == "rapv2":  # RAPv2: indoor shopping-mall cameras, warm artificial light, tiled floors, soft focus
+        background = rng.integers(120, 210, 3) * np.array([1.0, 0.9, 0.7])
+        return Style(
+            tuple(rng.uniform(0.85, 1.05, 3) * np.array([1.15, 1.0, 0.8])),
+            float(rng.uniform(5, 25)),
+            float(rng.uniform(2, 5)),
+            float(rng.uniform(0.5, 1.2)),
+            tuple(int(v) for v in background),
+            0.8,
             100,
         )
     if dataset == "market":

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formats import camera, market1501, pa100k, peta, upar, upar_pickle
+from ..formats import camera, market1501, pa100k, peta, rapv2, upar, upar_pickle
 from ..formats.images import encode_jpeg, encode_png
 from .people import Person, Style, render, sample_person, sample_style
 
@@ -192,6 +192,22 @@ def peta_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[s
     return files, _label_frame(upar_rows)
 
 
+def rapv2_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """RAPv2 as the original UPAR release labels it (``RAP_dataset/<name>.png``, PNG crops of varying size) and its
+    UPAR rows under ``upar.rapv2_prefix``."""
+    styles = [sample_style(rng, "rapv2") for _ in range(params["cameras"])]
+    files: dict[str, bytes] = {}
+    upar_rows: list[tuple[str, np.ndarray]] = []
+    for target in range(params["images"]):
+        person, camera_index = sample_person(rng), int(rng.integers(len(styles)))
+        width = _ranged(rng, params["width_range"])
+        size = (width, int(width * rng.uniform(*params["aspect_range"])))
+        name = rapv2.image_path(camera_index + 1, int(rng.integers(1, 28)), target, int(rng.integers(1, 5000)))
+        files[name] = encode_png(render(person, styles[camera_index], rng, size))
+        upar_rows.append((params["upar_prefix"].rstrip("/") + "/" + name, person.attributes))
+    return files, _label_frame(upar_rows)
+
+
 def camera_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, bytes]:
     """A team's night cameras in the ``camera_folders`` layout (:mod:`..formats.camera`): unlabelled crops of
     ``train_people`` passers-by in ``images/``, held-out identities in ``query/`` and ``bounding_box_test/`` and their
@@ -227,9 +243,10 @@ def camera_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, 
 
 
 def synthetic_raw_data(params: dict[str, Any], upar_release: str = "challenge2027") -> tuple[dict[str, bytes], ...]:
-    """Market-1501, PA-100K, PETA, UPAR and night-camera file trees for ``params`` (seeded, reproducible; PETA and
-    then the night cameras are drawn last, so the other trees do not depend on them). The UPAR labels are laid out
-    as the release ``upar_release`` names: the 2027 challenge CSV or the original ``dataset_all.pkl``."""
+    """Market-1501, PA-100K, PETA, UPAR, night-camera and RAPv2 file trees for ``params`` (seeded, reproducible;
+    PETA, the night cameras and then RAPv2 are drawn last, so the other trees do not depend on them). The UPAR labels
+    are laid out as the release ``upar_release`` names: the 2027 challenge CSV or the original ``dataset_all.pkl``
+    (only it labels RAPv2: the RAPv2 tree is empty with the CSV)."""
     rng = np.random.default_rng(params["seed"])
     size = tuple(params["market1501"]["image_size"])
     market, market_labels = market1501_files(params["market1501"], rng, size)
@@ -237,31 +254,38 @@ def synthetic_raw_data(params: dict[str, Any], upar_release: str = "challenge202
     petas, peta_labels = peta_files(params["peta"], rng) if params.get("peta") else ({}, None)
     night = camera_files(params["night"], rng) if params.get("night") else {}
     parts = ([market_labels] if params["upar"]["include_market1501"] else []) + [pa_labels, peta_labels]
-    upar_labels = pd.concat([part for part in parts if part is not None], ignore_index=True)
+    raps, rap_labels = {}, None
+    if upar_release == "wacv2023" and params.get("rapv2"):  # only the original release labels RAPv2
+        raps, rap_labels = rapv2_files(params["rapv2"], rng)
+    upar_labels = pd.concat([part for part in (*parts, rap_labels) if part is not None], ignore_index=True)
     if upar_release == "wacv2023":
         partitions = upar_partitions(upar_labels, params)
         layout = upar_pickle.to_pickle_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES), partitions)
         upar_files = {params["upar"]["pickle_name"]: layout}
     else:
         upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
-    return market, pa, petas, upar_files, night
+    return market, pa, petas, upar_files, night, raps
 
 
 def upar_partitions(labels: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, list[np.ndarray]]]:
     """The original UPAR release's partitions of the labelled rows: per partition k, each split's row indices, one
-    array per dataset: PA-100K by its own split (the same in every partition), PETA by a permutation seeded by k
-    (``upar.peta_fractions``), Market-1501 in test."""
+    array per dataset: PA-100K by its own split (the same in every partition), PETA (and RAPv2, where there is)
+    by a permutation seeded by k (``upar.peta_fractions``), Market-1501 in test."""
     images = labels["image"]
     pa_counts = [params["pa100k"][split] for split in pa100k.SPLITS]
     pa_rows = np.flatnonzero(images.str.startswith("PA100k/"))
     pa_splits = dict(zip(pa100k.SPLITS, np.split(pa_rows, np.cumsum(pa_counts)[:-1])))
-    peta_rows = np.flatnonzero(images.str.startswith("PETA/"))
     market_rows = np.flatnonzero(images.str.startswith("Market1501/"))
+    seeded = [np.flatnonzero(images.str.startswith("PETA/"))]  # split by a permutation seeded by the partition
+    rap_rows = np.flatnonzero(images.str.startswith(params["rapv2"]["upar_prefix"])) if params.get("rapv2") else []
+    seeded += [rap_rows] if len(rap_rows) else []
     partitions = []
     for k in range(params["upar"]["partitions"]):
-        split = peta.split_of(images.iloc[peta_rows].reset_index(drop=True), params["upar"]["peta_fractions"], k)
-        peta_splits = {name: peta_rows[(split == name).to_numpy()] for name in peta.SPLITS}
-        partition = {name: [pa_splits[name], peta_splits[name]] for name in ("train", "val")}
-        partition["test"] = [pa_splits["test"], peta_splits["test"], market_rows]
+        partition = {name: [pa_splits[name]] for name in peta.SPLITS}
+        for rows in seeded:
+            split = peta.split_of(images.iloc[rows].reset_index(drop=True), params["upar"]["peta_fractions"], k)
+            for name in peta.SPLITS:
+                partition[name].append(rows[(split == name).to_numpy()])
+        partition["test"].append(market_rows)
         partitions.append(partition)
     return partitions

@@ -12,6 +12,10 @@ import torch
 from ..training import losses
 from .base import Outputs, TaskType, confident
 
+# every attribute of a training row MISSING (uint8): an image of an attribute source that carries no label (one its
+# release leaves unlabelled, ingestion.upar.unlabelled=train); its source's supervised loss leaves it out
+MISSING = 255
+
 
 @dataclass(frozen=True)
 class Attributes(TaskType):
@@ -27,6 +31,10 @@ class Attributes(TaskType):
     def label_count(self, labels) -> int:
         """One output per attribute column (none where no source is attribute-labelled)."""
         return labels.shape[1] if labels.ndim == 2 else 0
+
+    def labelled_rows(self, labels) -> np.ndarray:
+        """Rows with an attribute label: not every attribute :data:`MISSING`."""
+        return ~(labels == MISSING).all(axis=1) if labels.ndim == 2 else np.ones(len(labels), dtype=bool)
 
     def supervised(self, out, batch, variant, config) -> Outputs:
         if self.name not in variant.supervised or not batch.labelled(self.name):

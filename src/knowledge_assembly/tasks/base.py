@@ -36,6 +36,10 @@ class TaskType:
         """Classes of the task's label space, from every training label of it (``labels``: one row per image)."""
         raise NotImplementedError
 
+    def labelled_rows(self, labels: np.ndarray) -> np.ndarray:
+        """Which training rows carry a label of the task (``labels``: one row per image); all by default."""
+        return np.ones(len(labels), dtype=bool)
+
     def head_outputs(self, num_labels: int, num_sources: int) -> int:
         """Outputs of the head's classifier for a label space of ``num_labels`` classes."""
         return num_labels

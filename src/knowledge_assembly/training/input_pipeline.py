@@ -12,12 +12,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..models.preprocessing import to_float
+from ..tasks import TASKS
 from .batches import TrainingData
 from .objective import shard_rows
 
@@ -28,7 +29,8 @@ class HostBatch:
     images ``(B, H, W, 3)`` uint8, and per task the labels of the rows of the sources labelled for it (row order).
 
     In a distributed run it is one process's share of the global batch: ``rows`` are its rows'
-    positions in the global batch of ``global_size`` images (None: the whole batch).
+    positions in the global batch of ``global_size`` images (None: the whole batch). ``label_rows``: per task whose
+    sources' rows do not all carry its label, the positions of those that do (``labels`` holds only theirs).
     """
 
     images: torch.Tensor
@@ -36,6 +38,7 @@ class HostBatch:
     labels: dict[str, torch.Tensor]
     rows: torch.Tensor | None = None
     global_size: int = 0
+    label_rows: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def gather_host_batch(
@@ -56,13 +59,19 @@ def gather_host_batch(
         indices = tuple(index[share.numpy()] for index, share in zip(indices, shares))
     sources = data.sources
     images = torch.from_numpy(np.concatenate([s.images[s.cache_rows(i)] for s, i in zip(sources, indices)]))
-    labels = {}
+    starts = np.cumsum([0] + [len(index) for index in indices[:-1]])
+    labels, label_rows = {}, {}
     for task in data.tasks:  # class indices (one per row) as int64, multi-label rows as float32
-        values = np.concatenate([sources[k].labels[task][indices[k]] for k in data.labelled_for(task)])
+        chosen = data.labelled_for(task)
+        values = np.concatenate([sources[k].labels[task][indices[k]] for k in chosen])
+        present = TASKS[task].labelled_rows(values)
+        if not present.all():  # rows without its label: only its SSL terms and BatchNorm statistics see them
+            positions = np.concatenate([starts[k] + np.arange(len(indices[k])) for k in chosen])
+            label_rows[task], values = torch.from_numpy(positions[present]), values[present]
         labels[task] = torch.from_numpy(values.astype(np.int64 if values.ndim == 1 else np.float32))
     if pin:
         images, labels = images.pin_memory(), {task: value.pin_memory() for task, value in labels.items()}
-    return HostBatch(images, tuple(len(index) for index in indices), labels, rows, global_size)
+    return HostBatch(images, tuple(len(index) for index in indices), labels, rows, global_size, label_rows)
 
 
 def device_images(images: torch.Tensor, device: torch.device) -> torch.Tensor:

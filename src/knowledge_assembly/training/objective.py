@@ -29,9 +29,12 @@ class Batch:
         labels: dict[str, torch.Tensor],
         labelled_sources: dict[str, tuple[int, ...]],
         positive_ratio: torch.Tensor | None = None,
+        label_rows: dict[str, torch.Tensor] | None = None,
     ) -> Batch:
-        """The batch whose task labels come from the blocks of ``labelled_sources[task]``."""
-        return cls(blocks, labels, {t: block_rows(blocks, labelled_sources[t]) for t in labels}, positive_ratio)
+        """The batch whose task labels come from the blocks of ``labelled_sources[task]`` (from the rows of
+        ``label_rows[task]`` only, where given: some rows of those blocks carry no label of it)."""
+        rows = {t: block_rows(blocks, labelled_sources[t]) for t in labels} | (label_rows or {})
+        return cls(blocks, labels, rows, positive_ratio)
 
     @property
     def size(self) -> int:

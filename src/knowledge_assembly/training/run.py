@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .. import __version__
 from ..config import ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from ..models import KANet, build_model
+from ..tasks import TASKS
 from .batches import TrainingData
 from .checkpoint import source_digest
 
@@ -113,6 +114,7 @@ class TrainingRun:
         )
         ratio = None
         attributes = data.task_labels("par")
+        attributes = attributes[TASKS["par"].labelled_rows(attributes)] if len(attributes) else attributes
         if config.positive_ratio_weighting and len(attributes):
             ratio = torch.from_numpy(attributes.mean(axis=0).astype(np.float32)).to(device)
         labelled = {task: data.labelled_for(task) for task in data.tasks}

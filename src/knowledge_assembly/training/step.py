@@ -51,7 +51,8 @@ def run_step(
     loss terms, finite check, (the trunk gradient norm of each task), backward and update."""
     images = device_images(host.images, run.device)
     labels = {task: value.to(run.device, non_blocking=True) for task, value in host.labels.items()}
-    batch = Batch.of(host.blocks, labels, run.labelled_sources, run.positive_ratio)
+    label_rows = {task: rows.to(run.device) for task, rows in host.label_rows.items()}
+    batch = Batch.of(host.blocks, labels, run.labelled_sources, run.positive_ratio, label_rows)
     terms = forward_losses(run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size)
     check_finite(terms, where.name, where.epoch, where.iteration)
     norms = {}

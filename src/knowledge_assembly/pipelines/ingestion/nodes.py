@@ -19,6 +19,8 @@ from knowledge_assembly.formats.errors import RawDataError, summarise
 from knowledge_assembly.formats.images import check_images
 from knowledge_assembly.formats.paths import require_regular_files
 from knowledge_assembly.sources import template_sources
+from knowledge_assembly.tasks import TASKS
+from knowledge_assembly.tasks.attributes import MISSING
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +66,17 @@ def index_pa100k(root: Path, params: dict[str, Any], image_check: str, max_pixel
 UPAR_PREFIXES = ("pa100k_prefix", "market1501_prefix", "peta_prefix")  # UPAR's folder of each dataset's images
 
 
-def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+def read_upar_labels(
+    root: Path, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str], pd.DataFrame]:
     """UPAR labels of PA-100K images (keyed by path relative to the PA-100K root), of Market-1501 images (relative
     to the Market-1501 root; for evaluation only) and of PETA images (relative to the PETA root), from the release
     ``params['release']`` names: ``challenge2027`` (the CSVs of ``csv_files``) or ``wacv2023`` (``pickle_file``,
-    whose partition ``partition`` gives a ``split`` column: it splits PETA)."""
+    whose partition ``partition`` gives a ``split`` column: it splits PETA); then the attribute names and every row
+    (``image`` as UPAR names it, ``split``, the attributes, ``source``: its file) for the ``upar_release`` sources,
+    each under its own ``<source>_prefix``."""
     names, labels = _read_release(root, params)
-    prefixes = [params[key].rstrip("/") + "/" for key in UPAR_PREFIXES]
+    prefixes = [value.rstrip("/") + "/" for key, value in params.items() if key.endswith("_prefix")]
     unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
     if len(unused):
         folders = unused.str.split("/").str[0].value_counts().sort_index()
@@ -81,7 +87,7 @@ def read_upar_labels(root: Path, params: dict[str, Any]) -> tuple[pd.DataFrame, 
         )  # fmt: skip
     pa100k_labels, market_labels, peta_labels = (_under(labels, params[key]) for key in UPAR_PREFIXES)
     peta.check_names(peta_labels["path"], ", ".join(label_files(params)))
-    return pa100k_labels.drop(columns="split"), market_labels.drop(columns="split"), peta_labels, names
+    return pa100k_labels.drop(columns="split"), market_labels.drop(columns="split"), peta_labels, names, labels
 
 
 RELEASES = ("challenge2027", "wacv2023")
@@ -210,15 +216,20 @@ def assemble_manifests(
     splits (``retrieval_gallery``; empty without one), plus the attribute names (``par_attributes``)."""
     reid = {split: market1501.drop_junk(frame.drop(columns="split")) for split, frame in market_index.groupby("split")}
     reid["train"] = market1501.relabel(reid["train"])
-    par = pa100k_index.merge(par_labels, on="path", how="inner")  # in annotation.mat's order
-    files = label_files(params)
-    left_out = _warn_unlabelled(pa100k_index, par_labels, files)
+    files, join = label_files(params), joins_training(params)
+    par = (
+        join_unlabelled(pa100k_index, par_labels, attribute_names)
+        if join
+        else pa100k_index.merge(par_labels, on="path")
+    )
+    left_out = _warn_unlabelled(pa100k_index, par_labels, files, join)
     _warn_ignored(par_labels["path"], pa100k_index["path"], "UPAR PA-100K", "annotation.mat's splits")
     par = par.astype({name: "uint8" for name in attribute_names})
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
     sizes = dict(zip(MANIFEST_NAMES, map(len, manifests)))
-    for name, size in sizes.items():
+    labelled = {**sizes, "par_train": int(TASKS["par"].labelled_rows(manifests[3][attribute_names].to_numpy()).sum())}
+    for name, size in labelled.items():
         split = name.removeprefix("par_")
         if not size and left_out.get(split):
             raise RawDataError(
@@ -242,6 +253,31 @@ def assemble_manifests(
     return dict(zip(MANIFESTS, (*manifests, reid_attributes, *petas, gallery, list(attribute_names)), strict=True))
 
 
+UNLABELLED_CHOICES = ("leave_out", "train")  # ingestion.upar.unlabelled: what becomes of PA-100K images it lacks
+
+
+def joins_training(params: dict[str, Any]) -> bool:
+    """Whether the PA-100K train-split images the UPAR release does not label join ``par_train`` without labels
+    (``ingestion.upar.unlabelled``: ``leave_out``, the default, or ``train``)."""
+    choice = params.get("unlabelled", "leave_out")
+    if choice not in UNLABELLED_CHOICES:
+        raise ConfigError(
+            f"ingestion.upar.unlabelled={choice!r}: expected one of {list(UNLABELLED_CHOICES)}"
+            f"{closest(str(choice), UNLABELLED_CHOICES)}"
+        )
+    return choice == "train"
+
+
+def join_unlabelled(index: pd.DataFrame, labels: pd.DataFrame, attribute_names: list[str]) -> pd.DataFrame:
+    """PA-100K's labelled images and, in its train split, the unlabelled ones too, every attribute
+    :data:`~knowledge_assembly.tasks.attributes.MISSING` (their source's supervised loss leaves them out; its SSL
+    terms and BatchNorm statistics use them); annotation.mat's order."""
+    joined = index.merge(labels, on="path", how="left")
+    unlabelled = joined[attribute_names].isna().all(axis=1)
+    joined = joined[~unlabelled | (joined["split"] == "train")].reset_index(drop=True)
+    return joined.fillna({name: MISSING for name in attribute_names})
+
+
 def reid_domain_labels(
     market_index: pd.DataFrame,
     market_labels: pd.DataFrame,
@@ -255,6 +291,64 @@ def reid_domain_labels(
     labelled = images.merge(market_labels, on="path", how="inner")
     _warn_ignored(market_labels["path"], labelled["path"], labels_of, where)
     return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)
+
+
+UPAR_SOURCE_SPLITS = {"train": "train", "attributes": "test"}  # a upar_release source's manifests: partition split
+
+
+def index_upar_source(
+    root: Path | None,
+    labels: pd.DataFrame,
+    attribute_names: list[str],
+    upar_params: dict[str, Any],
+    prefix: str,
+    image_check: str,
+    max_pixels: int,
+) -> dict[str, pd.DataFrame]:
+    """A ``upar_release`` source: the images under its root that the UPAR release labels under ``prefix``, by the
+    partition's split: ``train`` (training) and ``attributes`` (its test split, evaluated in its domain); its val
+    images are not used. Every manifest is empty where the root is absent, or (one warning) where the release
+    labels none of its images; a release that labels them without a split, or a split left empty, is an error."""
+    empty = pd.DataFrame(columns=["path", *attribute_names]).astype({name: "uint8" for name in attribute_names})
+    rows = _under(labels, prefix)
+    files = ", ".join(label_files(upar_params))
+    if root is None or not len(rows):
+        if root is not None:
+            logger.warning("%s: no row under %s labels an image of %s; its manifests are empty", files, prefix, root)
+        elif len(rows):
+            logger.info("%d UPAR rows under %s not used: their root is absent", len(rows), prefix)
+        return {name: empty for name in UPAR_SOURCE_SPLITS}
+    if (rows["split"] == "").all():
+        raise RawDataError(
+            files, f"labels {len(rows)} images under {prefix} but gives them no split; the original release's "
+            "partition does (ingestion.upar.release=wacv2023)",
+        )  # fmt: skip
+    _warn_ignored(rows.loc[rows["split"] == "", "path"], pd.Series([]), f"UPAR {prefix}", "the chosen partition")
+    manifests = {}
+    for name, split in UPAR_SOURCE_SPLITS.items():
+        part = rows[rows["split"] == split]
+        if not len(part):
+            raise RawDataError(
+                files, f"partition {upar_params['partition']} gives no image under {prefix} a {split} split"
+            )
+        manifests[name] = part[["path", *attribute_names]].astype({n: "uint8" for n in attribute_names})
+    paths = [root / path for frame in manifests.values() for path in frame["path"]]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
+    require_regular_files(paths)
+    _check_by_suffix(paths, image_check, max_pixels)
+    logger.info(
+        "UPAR source %s: train %d, test %d (its %d val images are not used)",
+        root, len(manifests["train"]), len(manifests["attributes"]), int((rows["split"] == "val").sum()),
+    )  # fmt: skip
+    return {name: frame.reset_index(drop=True) for name, frame in manifests.items()}
+
+
+def _check_by_suffix(paths: list[Path], image_check: str, max_pixels: int) -> None:
+    """:func:`check_images` on the JPEG and the PNG files of ``paths``."""
+    for kind, suffixes in (("JPEG", (".jpg", ".jpeg")), ("PNG", (".png",))):
+        check_images([path for path in paths if path.suffix.lower() in suffixes], image_check, max_pixels, kind=kind)
 
 
 CAMERA_MANIFESTS = ("train", "query", "gallery", "attributes")  # what a camera_folders source's ingestion writes
@@ -271,9 +365,7 @@ def index_camera_source(
         columns["attributes"] = ["path", "pid", "camid", "split", *attribute_names]
         return {name: pd.DataFrame(columns=columns[name]) for name in CAMERA_MANIFESTS}
     manifests = {"train": camera.index_training_images(root), **camera.index_evaluation_images(root, params["cameras"])}
-    paths = [root / path for frame in manifests.values() for path in frame["path"]]
-    for kind, suffixes in (("JPEG", (".jpg", ".jpeg")), ("PNG", (".png",))):
-        check_images([path for path in paths if path.suffix.lower() in suffixes], image_check, max_pixels, kind=kind)
+    _check_by_suffix([root / path for frame in manifests.values() for path in frame["path"]], image_check, max_pixels)
     file = root / camera.ATTRIBUTES_FILE
     _, labels = upar.read_csv(file)  # its header must be UPAR's 40 attributes, the attribute task's
     held = pd.concat([manifests[split].assign(split=split) for split in camera.EVALUATION_SPLITS], ignore_index=True)
@@ -285,15 +377,23 @@ def index_camera_source(
     return manifests
 
 
-def _warn_unlabelled(pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, files: list[str]) -> dict[str, int]:
+def _warn_unlabelled(
+    pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, files: list[str], join: bool = False
+) -> dict[str, int]:
     """One warning counting, per split, the PA-100K images that the UPAR files do not label (they are left out of
-    the labelled PAR manifests); returns those counts."""
+    the labelled PAR manifests; with ``join`` the train split's join training without labels); returns those
+    counts."""
     unlabelled = pa100k_index[~pa100k_index["path"].isin(par_labels["path"])]
     counts = {split: int((unlabelled["split"] == split).sum()) for split in pa100k.SPLITS}
     if len(unlabelled):
+        fate = (
+            "the train split's join par_train without labels (ingestion.upar.unlabelled=train), the others are left out"
+            if join
+            else "they are left out of the PAR manifests"
+        )
         logger.warning(
-            "%s: %d of %d PA-100K images have no UPAR label and are left out of the PAR manifests (%s): %s",
-            ", ".join(files), len(unlabelled), len(pa100k_index),
+            "%s: %d of %d PA-100K images have no UPAR label: %s (%s): %s",
+            ", ".join(files), len(unlabelled), len(pa100k_index), fate,
             ", ".join(f"par_{split} {count}" for split, count in counts.items()),
             summarise(unlabelled["path"].tolist(), 3),
         )  # fmt: skip
@@ -313,8 +413,9 @@ def _warn_ignored(labelled: pd.Series, kept: pd.Series, labels_of: str, where: s
 def camera_tables(
     sources: dict[str, Any] | None, camera_sources: dict[str, Any]
 ) -> dict[str, tuple[Any, pd.DataFrame]]:
-    """Every ``camera_folders`` source's checked manifests under their catalog names (``sources.<name>``), each with
-    the source's raw root: ``camera_sources`` holds ``<source>_raw`` and ``<source>_checked`` (split -> manifest)."""
+    """Every template source's (``camera_folders``, ``upar_release``) checked manifests under their catalog names
+    (``sources.<name>``), each with the source's raw root: ``camera_sources`` holds ``<source>_raw`` and
+    ``<source>_checked`` (split -> manifest)."""
     return {
         name: (camera_sources[f"{source}_raw"], camera_sources[f"{source}_checked"][split])
         for source, names in template_sources(sources or {}).items()

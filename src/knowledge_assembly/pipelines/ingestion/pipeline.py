@@ -9,6 +9,7 @@ from .nodes import (
     index_market1501,
     index_pa100k,
     index_peta,
+    index_upar_source,
     read_retrieval_pair,
     read_upar_labels,
     write_manifests,
@@ -27,35 +28,47 @@ def camera_manifest_names(camera_sources: dict[str, dict[str, str]]) -> list[str
     return [name for names in camera_sources.values() for name in names.values()]
 
 
-def create_camera_source_pipeline(source: str) -> Pipeline:
-    """One ``camera_folders`` source, in its namespace: its raw root ``<source>_raw`` (optional) → its checked
-    manifests ``<source>_checked`` (split -> manifest), which the node that writes the manifests writes."""
+def create_template_source_pipeline(source: str, raw_format: str = "camera_folders") -> Pipeline:
+    """One template source, in its namespace: its raw root ``<source>_raw`` (optional) → its checked manifests
+    ``<source>_checked`` (split -> manifest), which the node that writes the manifests writes. ``camera_folders``:
+    a team's cameras (``ingestion.<source>``); ``upar_release``: the images the UPAR release labels under
+    ``ingestion.upar.<source>_prefix``."""
+    checks = {
+        "params:image_check": "params:ingestion.image_check",
+        "params:max_pixels": "params:ingestion.image_max_pixels",
+    }
+    if raw_format == "upar_release":
+        inputs = ["raw", "upar_labels", "attribute_names", "params:upar", "params:prefix", *checks]
+        node = Node(index_upar_source, inputs, "checked", name="index")
+        parameters = {"params:upar": "params:ingestion.upar", "params:prefix": f"params:ingestion.upar.{source}_prefix"}
+    else:
+        inputs = ["raw", "attribute_names", "params:ingestion.camera", *checks]
+        node = Node(index_camera_source, inputs, "checked", name="index")
+        parameters = {"params:ingestion.camera": f"params:ingestion.{source}"}
     return Pipeline(
-        [
-            Node(
-                index_camera_source,
-                ["raw", "attribute_names", "params:ingestion.camera", "params:image_check", "params:max_pixels"],
-                "checked",
-                name="index",
-            )
-        ],
+        [node],
         namespace=source,
-        inputs={"raw": f"{source}_raw", "attribute_names": "upar_attribute_names"},
+        inputs={"raw": f"{source}_raw", "attribute_names": "upar_attribute_names", "upar_labels": "upar_labels"}
+        if raw_format == "upar_release"
+        else {"raw": f"{source}_raw", "attribute_names": "upar_attribute_names"},
         outputs={"checked": f"{source}_checked"},
-        parameters={
-            "params:ingestion.camera": f"params:ingestion.{source}",
-            "params:image_check": "params:ingestion.image_check",
-            "params:max_pixels": "params:ingestion.image_max_pixels",
-        },
+        parameters={**checks, **parameters},
     )
 
 
-def create_pipeline(write: bool = True, camera_sources: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
+def create_pipeline(
+    write: bool = True,
+    camera_sources: dict[str, dict[str, str]] | None = None,
+    formats: dict[str, str] | None = None,
+    **kwargs,
+) -> Pipeline:
     """Index and check the raw folders; with ``write`` the manifests are written here, else a later node
     (``model_input``'s, which writes them with the image caches, all or nothing) takes the checked ones.
-    ``camera_sources``: each ``camera_folders`` source with its manifests' catalog names (split -> name), checked
-    by one template pipeline per source (:func:`create_camera_source_pipeline`)."""
+    ``camera_sources``: each template source with its manifests' catalog names (split -> name), checked by one
+    template pipeline per source (:func:`create_template_source_pipeline`); ``formats``: each one's raw layout
+    (default ``camera_folders``)."""
     cameras = camera_sources or {}
+    formats = formats or {}
     nodes = [
         Node(
             index_market1501,
@@ -82,7 +95,7 @@ def create_pipeline(write: bool = True, camera_sources: dict[str, dict[str, str]
         Node(
             read_upar_labels,
             ["upar_raw", "params:ingestion.upar"],
-            ["upar_pa100k_labels", "upar_market1501_labels", "upar_peta_labels", "upar_attribute_names"],
+            ["upar_pa100k_labels", "upar_market1501_labels", "upar_peta_labels", "upar_attribute_names", "upar_labels"],
             name="read_upar_labels",
         ),
         Node(
@@ -119,7 +132,8 @@ def create_pipeline(write: bool = True, camera_sources: dict[str, dict[str, str]
             name="assemble_manifests",
         ),
     ]
-    checks = sum((create_camera_source_pipeline(source) for source in cameras), Pipeline(nodes))
+    templates = (create_template_source_pipeline(source, formats.get(source, "camera_folders")) for source in cameras)
+    checks = sum(templates, Pipeline(nodes))
     if not write:
         return checks
     written = [*MANIFESTS, *camera_manifest_names(cameras)]

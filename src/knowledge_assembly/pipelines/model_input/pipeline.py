@@ -7,10 +7,12 @@ from ..ingestion.nodes import MANIFESTS
 from .nodes import CACHED, cache_images
 
 
-def create_pipeline(camera_sources: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
+def create_pipeline(
+    camera_sources: dict[str, dict[str, str]] | None = None, formats: dict[str, str] | None = None, **kwargs
+) -> Pipeline:
     """Ingestion, then one node that decodes every cache and hands the catalog all manifests and caches
-    together: a bad image leaves every manifest and cache as it was. ``camera_sources``: each ``camera_folders``
-    source with its manifests' catalog names (split -> name), cached by the same node."""
+    together: a bad image leaves every manifest and cache as it was. ``camera_sources``: each template source
+    with its manifests' catalog names (split -> name), cached by the same node; ``formats``: their raw layouts."""
     cameras = camera_sources or {}
     written = [*MANIFESTS, *ingestion.camera_manifest_names(cameras)]
     cached = [*CACHED, *ingestion.camera_manifest_names(cameras)]
@@ -30,4 +32,4 @@ def create_pipeline(camera_sources: dict[str, dict[str, str]] | None = None, **k
         {**{name: name for name in written}, **{f"{name}_images": f"{name}_images" for name in cached}},
         name="cache_images",
     )
-    return ingestion.create_pipeline(write=False, camera_sources=cameras) + Pipeline([decode])
+    return ingestion.create_pipeline(write=False, camera_sources=cameras, formats=formats) + Pipeline([decode])

@@ -155,8 +155,10 @@ def training_and_validation_data(
     for name, config in chosen.sources:
         table = tables[name]
         if not len(table.manifest):
+            labelled_by = " and read a UPAR release that labels it" if config.format == "upar_release" else ""
             raise ConfigError(
                 f"source {name} of source_set={chosen.name} has no training images: put it at globals raw.{name}"
+                f"{labelled_by}"
             )
         labels, rows = {}, None
         if "reid" in config.tasks:
