@@ -194,7 +194,7 @@ def peta_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[s
 
 def rapv2_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[str, bytes], pd.DataFrame]:
     """RAPv2 as the original UPAR release labels it (``RAP_dataset/<name>.png``, PNG crops of varying size) and its
-    UPAR rows under ``upar.rapv2_prefix``."""
+    UPAR rows under ``upar_prefix`` (as ``ingestion.upar.rapv2_prefix``)."""
     styles = [sample_style(rng, "rapv2") for _ in range(params["cameras"])]
     files: dict[str, bytes] = {}
     upar_rows: list[tuple[str, np.ndarray]] = []

@@ -228,7 +228,8 @@ def assemble_manifests(
     manifests = [reid.get(split, pd.DataFrame(columns=market1501.COLUMNS)) for split in ("train", "query", "gallery")]
     manifests += [par[par["split"] == s].drop(columns="split").reset_index(drop=True) for s in pa100k.SPLITS]
     sizes = dict(zip(MANIFEST_NAMES, map(len, manifests)))
-    labelled = {**sizes, "par_train": int(TASKS["par"].labelled_rows(manifests[3][attribute_names].to_numpy()).sum())}
+    par_train = manifests[MANIFEST_NAMES.index("par_train")][attribute_names].to_numpy()
+    labelled = {**sizes, "par_train": int(TASKS["par"].labelled_rows(par_train).sum())}  # unlabelled rows: no size
     for name, size in labelled.items():
         split = name.removeprefix("par_")
         if not size and left_out.get(split):
