@@ -121,6 +121,17 @@ def test_a_pair_is_evaluated_like_the_retrieval_built_from_the_same_labels(train
         retrieval["queries"] == len(np.unique(both[list(upar.UPAR_ATTRIBUTES)].to_numpy(), axis=0)) > built["queries"]
     )
 
+    # the released val gallery holds validation images too: evaluation predicts them (in their source's domain)
+    with_val = pd.concat([_prefixed(trained, "par_test", "PA100k/"), _prefixed(trained, "par_val", "PA100k/")])
+    _write_pair(trained, with_val)
+    trained.run(["model_input", "evaluate_mtl"], ingestion={"upar": {"retrieval": PAIR}})
+    gallery = pd.read_parquet(trained.primary() / "retrieval_gallery.parquet")
+    sizes = {name: len(pd.read_parquet(trained.primary() / f"{name}.parquet")) for name in ("par_test", "par_val")}
+    assert gallery["split"].value_counts().to_dict() == sizes
+    retrieval = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval"]
+    assert retrieval["queries"] == len(np.unique(with_val[list(upar.UPAR_ATTRIBUTES)].to_numpy(), axis=0))
+    assert 0 < retrieval["mAP"] <= 1
+
 
 @pytest.mark.parametrize(
     ("file", "edit", "message"),

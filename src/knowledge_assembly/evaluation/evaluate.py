@@ -46,7 +46,8 @@ class TestImages:
     """Decoded test images: query, gallery, the PAR test split, the reID domain's attribute-labelled images and
     PETA's test split (empty without PETA). ``sources`` names the training source of each attribute test split
     (``par_test``, ``peta_test``), whose domain statistics normalise it where the bundle was trained on it.
-    ``domains``: the held-out test data of every source that has some, by source."""
+    ``domains``: the held-out test data of every source that has some, by source; ``retrieval``: the images of the
+    validation splits a UPAR retrieval gallery draws on (:func:`retrieval_images`)."""
 
     query: np.ndarray
     gallery: np.ndarray
@@ -55,6 +56,7 @@ class TestImages:
     peta_test: np.ndarray | None = None
     sources: dict[str, str] = field(default_factory=dict)
     domains: dict[str, DomainTest] = field(default_factory=dict)
+    retrieval: dict[str, np.ndarray] = field(default_factory=dict)  # :data:`RETRIEVAL_VAL_SPLITS` a gallery uses
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class NetworkOutputs:
     reid_domain_probability: np.ndarray
     peta_test_probability: np.ndarray | None = None
     domains: dict[str, DomainOutputs] = field(default_factory=dict)
+    retrieval_probability: dict[str, np.ndarray] = field(default_factory=dict)  # of ``TestImages.retrieval``
 
 
 def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) -> list[NetworkOutputs]:
@@ -75,6 +78,9 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
     par_domain = bundle.domain_of(images.sources.get("par_test", ""), PAR_SOURCE)
     peta_domain = bundle.domain_of(images.sources.get("peta_test", ""), PAR_SOURCE)
     peta = images.peta_test if images.peta_test is not None and len(images.peta_test) else None
+    val_domains = {
+        split: {"par_test": par_domain, "peta_test": peta_domain}[test] for split, test in RETRIEVAL_VAL_SPLITS.items()
+    }
     outputs = []
     for network in bundle.networks():
         outputs.append(
@@ -91,6 +97,12 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
                 domains={
                     source: domain_outputs(network, test, domain_of(bundle, source, test), batch_size)
                     for source, test in images.domains.items()
+                },
+                retrieval_probability={
+                    split: predict(network, split_images, batch_size, domain=val_domains[split])[
+                        "attribute_probability"
+                    ]
+                    for split, split_images in images.retrieval.items()
                 },
             )
         )
@@ -183,6 +195,15 @@ def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str],
 
 
 TEST_SPLIT_SECTIONS = {"par_test": "par", "peta_test": "peta_par"}  # attribute test split: its PAR metrics section
+# the validation splits a UPAR retrieval gallery may also draw on, each with the test split of the same source
+RETRIEVAL_VAL_SPLITS = {"par_val": "par_test", "peta_val": "peta_test"}
+
+
+def retrieval_images(gallery: pd.DataFrame | None, **split_images: np.ndarray) -> dict[str, np.ndarray]:
+    """The images of the :data:`RETRIEVAL_VAL_SPLITS` (``split_images``: each one's cache) that ``gallery`` (a
+    UPAR retrieval pair's, from ingestion) has rows of: only those are predicted."""
+    used = set() if gallery is None or gallery.empty else set(gallery["split"])
+    return {split: images for split, images in split_images.items() if split in used}
 
 
 def par_metrics(
@@ -231,6 +252,7 @@ def retrieval_metrics(
         "par_test": network.par_test_probability,
         "reid_attributes": network.reid_domain_probability,
         "peta_test": network.peta_test_probability,
+        **network.retrieval_probability,
     }
     scores = np.empty((len(gallery), len(names)), dtype=np.float32)
     rows = gallery["row"].to_numpy()

@@ -45,11 +45,19 @@ def test_images(
     peta_test: np.ndarray,
     sources: dict[str, Any],
     domains: dict[str, evaluate.DomainTest] | None = None,
+    retrieval: dict[str, np.ndarray] | None = None,
 ) -> evaluate.TestImages:
-    """The test images, each attribute test split with its source (``sources.<name>.test``), and every source's
-    held-out test data."""
+    """The test images, each attribute test split with its source (``sources.<name>.test``), every source's
+    held-out test data and the validation images a UPAR retrieval gallery draws on."""
     return evaluate.TestImages(
-        query, gallery, par_test, reid_attributes, peta_test, test_split_sources(sources), domains or {}
+        query,
+        gallery,
+        par_test,
+        reid_attributes,
+        peta_test,
+        test_split_sources(sources),
+        domains or {},
+        retrieval or {},
     )
 
 
@@ -63,12 +71,18 @@ def network_outputs(
     domains: dict[str, evaluate.DomainTest],
     config: EvaluationConfig,
     sources: dict[str, Any],
+    retrieval_gallery: pd.DataFrame | None = None,
+    par_val_images: np.ndarray | None = None,
+    peta_val_images: np.ndarray | None = None,
 ) -> list[evaluate.NetworkOutputs]:
     """Features and attribute probabilities of every network of the bundle on the test images (each attribute test
-    split, and each source's held-out images, in its source's domain)."""
+    split, and each source's held-out images, in its source's domain; the validation images a UPAR retrieval
+    gallery draws on, in theirs)."""
+    retrieval = evaluate.retrieval_images(retrieval_gallery, par_val=par_val_images, peta_val=peta_val_images)
     images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains
-    )
+        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains,
+        retrieval,
+    )  # fmt: skip
     return evaluate.network_outputs(bundle, images, config.batch_size)
 
 

@@ -27,8 +27,14 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAMES = ("reid_train", "reid_query", "reid_gallery", "par_train", "par_val", "par_test")
 PETA_MANIFESTS = tuple(f"peta_{split}" for split in peta.SPLITS)  # empty where PETA is not there
 MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS, "retrieval_gallery", "par_attributes")  # written
-# the evaluated attribute splits a UPAR retrieval gallery may draw on, with the UPAR prefix of their images
-RETRIEVAL_SPLITS = {"par_test": "pa100k_prefix", "reid_attributes": "market1501_prefix", "peta_test": "peta_prefix"}
+# the attribute splits a UPAR retrieval gallery may draw on (evaluation predicts them), with their UPAR prefix
+RETRIEVAL_SPLITS = {
+    "par_test": "pa100k_prefix",
+    "reid_attributes": "market1501_prefix",
+    "peta_test": "peta_prefix",
+    "par_val": "pa100k_prefix",
+    "peta_val": "peta_prefix",
+}
 
 
 def index_market1501(root: Path, params: dict[str, Any], image_check: str, max_pixels: int) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
-from knowledge_assembly.evaluation.evaluate import DomainTest, evaluate_bundle, summary_line
+from knowledge_assembly.evaluation.evaluate import DomainTest, evaluate_bundle, retrieval_images, summary_line
 from knowledge_assembly.pipelines.evaluation.nodes import test_images
 from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
 from knowledge_assembly.reports import figures, tables
@@ -59,11 +59,14 @@ def train_and_evaluate_seeds(
     evaluation: EvaluationConfig,
     sources: dict[str, Any],
     retrieval_gallery: pd.DataFrame | None = None,
+    peta_val_images: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
+    retrieval = retrieval_images(retrieval_gallery, par_val=par_val_images, peta_val=peta_val_images)
     images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains
-    )
+        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains,
+        retrieval,
+    )  # fmt: skip
     results = []
     for seed in seeds:
         bundle, _ = train_variant(

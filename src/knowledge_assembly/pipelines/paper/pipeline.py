@@ -25,6 +25,7 @@ EVALUATION_INPUTS = [
     "params:evaluation",
     "params:sources",
     "retrieval_gallery",
+    "peta_val_images",
 ]
 
 
