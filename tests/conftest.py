@@ -202,22 +202,27 @@ def kedro_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "kedro", "run", "--env", "test", *args]
 
 
-def infer(project: Project, *args: Any) -> subprocess.CompletedProcess:
-    """The inference command's ``main`` run in ``project``, in this process (no interpreter and torch start per
-    call): its exit status (argparse's included), stdout and stderr. :func:`infer_process` runs the installed
-    command in a process of its own."""
+def in_process(main: Any, project: Project, *args: Any) -> subprocess.CompletedProcess:
+    """A command's ``main`` run in ``project``, in this process (no interpreter and torch start per call): its exit
+    status (argparse's included), stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
     os.chdir(project.root)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code = inference.main([str(arg) for arg in args])
+                code = main([str(arg) for arg in args])
             except SystemExit as exit:
                 code = exit.code if isinstance(exit.code, int) else 1
     finally:
         os.chdir(cwd)
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def infer(project: Project, *args: Any) -> subprocess.CompletedProcess:
+    """The inference command's ``main`` run in ``project`` in this process (:func:`in_process`);
+    :func:`infer_process` runs the installed command in a process of its own."""
+    return in_process(inference.main, project, *args)
 
 
 def infer_process(project: Project, *args: Any) -> subprocess.CompletedProcess:

@@ -10,15 +10,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from knowledge_assembly.adapt import ImageBatches
+from knowledge_assembly.adapt import ImageBatches, main
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.models.prediction import predict
 
-from .conftest import Project, infer
+from .conftest import Project, in_process, infer
 
 
 def adapt(project: Project, *args) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "knowledge_assembly.adapt", *map(str, args)]
+    """The adaptation command's ``main`` in this process; :func:`adapt_process` runs the installed command."""
+    return in_process(main, project, *args)
+
+
+def adapt_process(project: Project, *args) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).with_name("knowledge-assembly-adapt")), *map(str, args)]
     return subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=300)
 
 
@@ -38,7 +43,8 @@ def test_adaptation_adds_only_new_statistics_and_makes_a_shifted_camera_read_lik
     plain = np.load(trained.data / "05_model_input/synthetic/reid_query_images.npy")
     shifted = (plain * 0.5 + 90).astype(np.uint8)
     for name, images in (("plain", plain), ("shifted", shifted)):
-        result = adapt(trained, "--model", models, "--images", write_images(tmp_path / name, images), "--domain", name)
+        run = adapt_process if name == "plain" else adapt  # the installed command once, then its main in-process
+        result = run(trained, "--model", models, "--images", write_images(tmp_path / name, images), "--domain", name)
         assert result.returncode == 0, result.stderr
         assert f"with domain {name} ({len(images)} images" in result.stdout
     assert len(list(models.glob("*/mtl.pt"))) == 3  # two new versions of the versioned model folder

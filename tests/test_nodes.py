@@ -68,6 +68,8 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
             "peta_test": _labels(5, rng),
             "peta_test_images": images(5),
             "retrieval_gallery": pd.DataFrame(),  # no UPAR retrieval pair: built from the PAR test split
+            "par_val_images": images(2),  # predicted only for a UPAR retrieval gallery that holds val images
+            "peta_val_images": images(2),
             "par_attributes": NAMES,
             "params:evaluation": EVALUATION,
             "params:sources": {"pa100k": {"train": "par_train", "test": "par_test"}},
