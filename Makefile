@@ -8,7 +8,7 @@ export KEDRO_DISABLE_TELEMETRY := 1
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile -e ".[dev]"  # bytecode is compiled on first import, for what is used
+	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed
