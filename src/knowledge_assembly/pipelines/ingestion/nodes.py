@@ -198,10 +198,7 @@ def index_peta(
         fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
         labels = labels.assign(split=peta.split_of(labels["path"], fractions, int(params["split_seed"])))
     paths = [root / path for path in labels["path"]]
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
-    require_regular_files(paths)
+    _require_labelled_files(paths)
     check_images(paths, image_check, max_pixels, kind="PNG")
     return labels
 
@@ -340,16 +337,21 @@ def index_upar_source(
             )
         manifests[name] = part[["path", *attribute_names]].astype({n: "uint8" for n in attribute_names})
     paths = [root / path for frame in manifests.values() for path in frame["path"]]
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
-    require_regular_files(paths)
+    _require_labelled_files(paths)
     _check_by_suffix(paths, image_check, max_pixels)
     logger.info(
         "UPAR source %s: train %d, test %d (its %d val images are not used)",
         root, len(manifests["train"]), len(manifests["attributes"]), int((rows["split"] == "val").sum()),
     )  # fmt: skip
     return {name: frame.reset_index(drop=True) for name, frame in manifests.items()}
+
+
+def _require_labelled_files(paths: list[Path]) -> None:
+    """Every image a UPAR release labels must be a regular file under its root; the first missing one is named."""
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise RawDataError(missing[0], f"labelled in UPAR but missing ({len(missing)} missing: {summarise(missing)})")
+    require_regular_files(paths)
 
 
 def _check_by_suffix(paths: list[Path], image_check: str, max_pixels: int) -> None:
