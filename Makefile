@@ -24,9 +24,9 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium unavailable: the kedro-viz browser test will be skipped"
 
-## The test suite (what CI runs).
+## The test suite (what CI runs), one worker per core; a single test: $(BIN)/pytest tests/test_x.py::name
 test: setup browser
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=auto --dist=worksteal
 
 ## The tests that judge training outcomes, once per CPU kernel set (PyTorch's and oneDNN's); see the README.
 test-kernels: setup
