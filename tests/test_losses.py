@@ -11,7 +11,8 @@ import torch
 from knowledge_assembly.config import ConfigError
 from knowledge_assembly.models import build_model
 from knowledge_assembly.training import losses
-from knowledge_assembly.training.objective import Batch, step_losses, trunk_gradient_norms
+from knowledge_assembly.training.objective import Batch, source_gradient_norms, step_losses, trunk_gradient_norms
+from knowledge_assembly.training.step import trunk_outputs
 
 from .conftest import model_config, training_config, variant_config
 
@@ -183,6 +184,30 @@ def test_each_task_has_a_trunk_gradient_of_comparable_size():
     mean_bce = torch.nn.functional.binary_cross_entropy_with_logits(out["attribute_logits"][8:], batch.labels["par"])
     old = trunk_gradient_norms({"attr": mean_bce}, trunk)["grad_par"]
     assert norms["grad_reid"] / old > 10
+
+
+@pytest.mark.parametrize("domain_bn", [True, False])
+def test_a_terms_trunk_gradient_splits_by_the_source_of_the_images_it_flows_through(domain_bn):
+    """With statistics per source the attribute loss reaches the trunk only through the attribute source's images,
+    and the parts of every term add up to its whole gradient; with shared statistics the identity images carry some
+    of it (through the batch statistics)."""
+    model = build_model(model_config(hidden_dim=64, feature_dim=16, domain_bn=domain_bn), {"reid": 32, "par": 40}, 0)
+    g = torch.Generator().manual_seed(1)
+    batch = _batch(torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float())
+    variant = variant_config(networks=1, supervised=["reid", "par"])
+    with trunk_outputs(model.trunk, keep=True) as maps:
+        out = model(torch.randn(16, 3, 64, 32, generator=g), batch.blocks)
+    terms, trunk = step_losses([out], batch, variant, CONFIG), list(model.trunk.parameters())
+    whole = trunk_gradient_norms(terms, trunk)
+    parts = source_gradient_norms(terms, maps, trunk, batch.source_index(torch.device("cpu")), ("market", "pa100k"))
+    assert set(parts) == {f"{term}_{source}" for term in whole for source in ("market", "pa100k")}
+    if domain_bn:
+        assert parts["grad_par_market"] == 0.0 and parts["grad_reid_pa100k"] == 0.0
+        assert parts["grad_par_pa100k"] == pytest.approx(whole["grad_par"], rel=1e-5)
+    else:
+        assert parts["grad_par_market"] > 0.01 * parts["grad_par_pa100k"] > 0
+    for term, norm in whole.items():  # the parts are orthogonal only by chance: their sum is bounded by the norm
+        assert norm <= parts[f"{term}_market"] + parts[f"{term}_pa100k"] + 1e-6
 
 
 @pytest.mark.parametrize(

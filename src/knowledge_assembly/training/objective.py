@@ -154,16 +154,57 @@ def trunk_gradient_norms(
     the gradients of the ranks' shards are averaged first (the gradient of the global batch).
     """
     norms = {}
-    has_ssl = any(k in terms for k in SSL_TERMS)
-    for name, key in GRADIENT_TERMS.items():
-        if key not in terms or not terms[key].requires_grad or (key == "weighted_ssl" and not has_ssl):
-            continue
+    for name, key in _measured_terms(terms).items():
         grads = torch.autograd.grad(terms[key], trunk, retain_graph=True, allow_unused=True)
-        flat = torch.cat(
-            [(torch.zeros_like(p) if g is None else g.detach()).float().flatten() for g, p in zip(grads, trunk)]
-        )
-        if world_size > 1:
-            torch.distributed.all_reduce(flat)
-            flat /= world_size
-        norms[name] = float(flat.norm())
+        norms[name] = _global_norm(grads, trunk, world_size)
     return norms
+
+
+def source_gradient_norms(
+    terms: dict[str, torch.Tensor],
+    feature_maps: list[torch.Tensor],
+    trunk: list[torch.nn.Parameter],
+    sources: torch.Tensor,
+    names: tuple[str, ...],
+    world_size: int = 1,
+) -> dict[str, float]:
+    """The part of each term's trunk gradient that flows through the images of each source: ``grad_<term>_<source>``.
+
+    ``feature_maps``: the trunk's outputs in the step's forward passes (rows in batch order), ``sources``: the
+    source index of every row. Each term's gradient on the feature maps is split by rows and sent back through the
+    trunk one source at a time (the parts add up to :func:`trunk_gradient_norms`' gradient). Shows where a term's
+    signal comes from, e.g. how much of the SSL gradient the images without any label give."""
+    norms = {}
+    for name, key in _measured_terms(terms).items():
+        on_maps = torch.autograd.grad(terms[key], feature_maps, retain_graph=True, allow_unused=True)
+        for index, source in enumerate(names):
+            rows = (sources == index).view(-1, 1, 1, 1)
+            parts = [(grad * rows, fmap) for grad, fmap in zip(on_maps, feature_maps) if grad is not None]
+            if not parts:
+                continue
+            grads = torch.autograd.grad(
+                [fmap for _, fmap in parts], trunk, [grad for grad, _ in parts], retain_graph=True, allow_unused=True
+            )
+            norms[f"{name}_{source}"] = _global_norm(grads, trunk, world_size)
+    return norms
+
+
+def _measured_terms(terms: dict[str, torch.Tensor]) -> dict[str, str]:
+    """The terms of :data:`GRADIENT_TERMS` this step has (λ·L_ssl only where the variant has SSL terms)."""
+    has_ssl = any(k in terms for k in SSL_TERMS)
+    return {
+        name: key
+        for name, key in GRADIENT_TERMS.items()
+        if key in terms and terms[key].requires_grad and (key != "weighted_ssl" or has_ssl)
+    }
+
+
+def _global_norm(grads: tuple[torch.Tensor | None, ...], trunk: list[torch.nn.Parameter], world_size: int) -> float:
+    """L2 norm of one gradient over the trunk's parameters (of the global batch: averaged over ranks)."""
+    flat = torch.cat(
+        [(torch.zeros_like(p) if g is None else g.detach()).float().flatten() for g, p in zip(grads, trunk)]
+    )
+    if world_size > 1:
+        torch.distributed.all_reduce(flat)
+        flat /= world_size
+    return float(flat.norm())

@@ -88,6 +88,7 @@ class TrainingRun:
     positive_ratio: torch.Tensor | None  # of each attribute in the PAR training labels, on ``device``
     device: torch.device
     labelled_sources: dict[str, tuple[int, ...]]  # task -> the sources labelled for it
+    source_names: tuple[str, ...] = ()  # in batch block order
     history: list[dict[str, float]] = field(default_factory=list)
     start_epoch: int = 0
 
@@ -118,7 +119,8 @@ class TrainingRun:
         if config.positive_ratio_weighting and len(attributes):
             ratio = torch.from_numpy(attributes.mean(axis=0).astype(np.float32)).to(device)
         labelled = {task: data.labelled_for(task) for task in data.tasks}
-        return cls(networks, replicas, optimizer, scheduler, ratio, device, labelled)
+        names = tuple(source.name for source in data.sources)
+        return cls(networks, replicas, optimizer, scheduler, ratio, device, labelled, names)
 
     def state(self) -> dict[str, Any]:
         return {

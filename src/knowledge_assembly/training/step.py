@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +13,7 @@ from ..config import TrainingConfig, VariantConfig
 from ..models.preprocessing import normalise
 from .batches import strong_view, weak_view
 from .input_pipeline import HostBatch, device_images
-from .objective import Batch, step_losses, trunk_gradient_norms
+from .objective import Batch, source_gradient_norms, step_losses, trunk_gradient_norms
 from .run import TrainingRun
 
 
@@ -30,7 +32,8 @@ class StepPosition:
 
 @dataclass(frozen=True)
 class StepResult:
-    """One step's loss terms (averaged over ranks) and, where asked, each task's trunk gradient norm."""
+    """One step's loss terms (averaged over ranks) and, where asked, each task's trunk gradient norm (also split
+    by the source of the images it flows through)."""
 
     terms: dict[str, float]
     gradient_norms: dict[str, float]
@@ -53,13 +56,33 @@ def run_step(
     labels = {task: value.to(run.device, non_blocking=True) for task, value in host.labels.items()}
     label_rows = {task: rows.to(run.device) for task, rows in host.label_rows.items()}
     batch = Batch.of(host.blocks, labels, run.labelled_sources, run.positive_ratio, label_rows)
-    terms = forward_losses(run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size)
+    with trunk_outputs(run.networks[0].trunk, gradient_norms and not config.compile) as feature_maps:
+        terms = forward_losses(
+            run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size
+        )
     check_finite(terms, where.name, where.epoch, where.iteration)
     norms = {}
     if gradient_norms:
-        norms = trunk_gradient_norms(terms, list(run.networks[0].trunk.parameters()), world_size)
+        trunk = list(run.networks[0].trunk.parameters())
+        norms = trunk_gradient_norms(terms, trunk, world_size)
+        if feature_maps and len(host.blocks) > 1:
+            sources = batch.source_index(run.device)
+            norms |= source_gradient_norms(terms, feature_maps, trunk, sources, run.source_names, world_size)
     optimise(run.optimizer, terms["total"])
     return StepResult(mean_over_ranks(terms, world_size), norms)
+
+
+@contextlib.contextmanager
+def trunk_outputs(trunk: nn.Module, keep: bool) -> Iterator[list[torch.Tensor]]:
+    """The outputs of ``trunk`` in the forward passes inside the block, where ``keep`` (not for a compiled trunk: a
+    hook would make it recompile)."""
+    outputs: list[torch.Tensor] = []
+    hook = trunk.register_forward_hook(lambda _, __, output: outputs.append(output)) if keep else None
+    try:
+        yield outputs
+    finally:
+        if hook is not None:
+            hook.remove()
 
 
 def forward_losses(
