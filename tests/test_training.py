@@ -86,7 +86,8 @@ def test_the_defaults_keep_batchnorm_statistics_per_source_and_the_paper_variant
 def test_every_variant_trains_and_logs_the_terms_it_learns_from(raw_project, variant):
     """Training only (``train_<variant>``): test_reporting's paper run takes every variant's whole pipeline
     (ingest -> train -> evaluate -> figures) and test_ka_pipeline_ingests_trains_and_evaluates the one command."""
-    raw_project.run(["model_input", f"train_{variant}"], training={"epochs": 1})
+    per_source = variant == "ka"  # and each term's trunk gradient per source, where asked (a run-only setting)
+    raw_project.run(["model_input", f"train_{variant}"], training={"epochs": 1, "source_gradient_norms": per_source})
     bundle = ModelBundle.load(raw_project.model(variant))
     assert bundle.variant == variant
     history = pd.read_csv(raw_project.report(variant, "training_history.csv"))
@@ -100,6 +101,12 @@ def test_every_variant_trains_and_logs_the_terms_it_learns_from(raw_project, var
     tasks = {"reid": "grad_reid", "par": "grad_par"}
     for task in bundle.trained_tasks:  # each task's gradient on the shared trunk, logged every epoch
         assert history[tasks[task]].gt(0).all(), (variant, task)
+    split = {c for c in history.columns if c.startswith("grad_") and c.endswith(("_market1501", "_pa100k"))}
+    if per_source:  # the SSL terms reach the trunk through both sources' images, the ID loss through Market's only
+        assert history[["grad_ssl_market1501", "grad_ssl_pa100k", "grad_reid_market1501"]].gt(0).all(axis=None)
+        assert history["grad_reid_pa100k"].eq(0).all()  # (statistics per source: no path through the other block)
+    else:
+        assert not split, split
 
 
 def _weights(path):

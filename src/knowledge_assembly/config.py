@@ -150,6 +150,7 @@ class TrainingConfig(Settings):
     compile: bool
     resume: bool
     progress: bool
+    source_gradient_norms: bool
     world_size: int
     sync_batch_norm: bool
     nodes: int

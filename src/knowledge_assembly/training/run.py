@@ -27,7 +27,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-RUN_ONLY_SETTINGS = ("resume", "progress", "device", "prefetch_batches", "node_rank", "master_addr", "master_port")
+RUN_ONLY_SETTINGS = (
+    *("resume", "progress", "source_gradient_norms", "device", "prefetch_batches"),
+    *("node_rank", "master_addr", "master_port"),
+)
 
 
 def learned_settings(variant: VariantConfig) -> dict[str, Any]:

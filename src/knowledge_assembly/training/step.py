@@ -56,7 +56,8 @@ def run_step(
     labels = {task: value.to(run.device, non_blocking=True) for task, value in host.labels.items()}
     label_rows = {task: rows.to(run.device) for task, rows in host.label_rows.items()}
     batch = Batch.of(host.blocks, labels, run.labelled_sources, run.positive_ratio, label_rows)
-    with trunk_outputs(run.networks[0].trunk, gradient_norms and not config.compile) as feature_maps:
+    per_source = gradient_norms and config.source_gradient_norms and not config.compile
+    with trunk_outputs(run.networks[0].trunk, per_source) as feature_maps:
         terms = forward_losses(
             run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size
         )
