@@ -188,9 +188,9 @@ def test_each_task_has_a_trunk_gradient_of_comparable_size():
 
 @pytest.mark.parametrize("domain_bn", [True, False])
 def test_a_terms_trunk_gradient_splits_by_the_source_of_the_images_it_flows_through(domain_bn):
-    """With statistics per source the attribute loss reaches the trunk only through the attribute source's images,
-    and the parts of every term add up to its whole gradient; with shared statistics the identity images carry some
-    of it (through the batch statistics)."""
+    """With statistics per source the attribute loss reaches the trunk only through the attribute source's images
+    (that part is its whole gradient); with shared statistics the identity images carry some of it (through the batch
+    statistics). The parts of every term add up to its gradient, so their norms bound its norm."""
     model = build_model(model_config(hidden_dim=64, feature_dim=16, domain_bn=domain_bn), {"reid": 32, "par": 40}, 0)
     g = torch.Generator().manual_seed(1)
     batch = _batch(torch.randint(0, 32, (8,), generator=g), (torch.rand(8, 40, generator=g) < 0.2).float())
@@ -206,7 +206,7 @@ def test_a_terms_trunk_gradient_splits_by_the_source_of_the_images_it_flows_thro
         assert parts["grad_par_pa100k"] == pytest.approx(whole["grad_par"], rel=1e-5)
     else:
         assert parts["grad_par_market"] > 0.01 * parts["grad_par_pa100k"] > 0
-    for term, norm in whole.items():  # the parts are orthogonal only by chance: their sum is bounded by the norm
+    for term, norm in whole.items():  # (triangle inequality)
         assert norm <= parts[f"{term}_market"] + parts[f"{term}_pa100k"] + 1e-6
 
 
