@@ -175,10 +175,10 @@ def source_gradient_norms(
     trunk one source at a time (the parts add up to :func:`trunk_gradient_norms`' gradient). Shows where a term's
     signal comes from, e.g. how much of the SSL gradient the images without any label give."""
     norms = {}
+    rows_of = [(sources == index).view(-1, 1, 1, 1) for index in range(len(names))]  # each source's rows
     for name, key in _measured_terms(terms).items():
         on_maps = torch.autograd.grad(terms[key], feature_maps, retain_graph=True, allow_unused=True)
-        for index, source in enumerate(names):
-            rows = (sources == index).view(-1, 1, 1, 1)
+        for source, rows in zip(names, rows_of):
             parts = [(grad * rows, fmap) for grad, fmap in zip(on_maps, feature_maps) if grad is not None]
             if not parts:
                 continue
