@@ -15,8 +15,8 @@ from kedro.io import DatasetError
 
 from knowledge_assembly.formats import market1501, upar
 from knowledge_assembly.formats.errors import RawDataError
+from knowledge_assembly.formats.manifests import MANIFEST_NAMES
 from knowledge_assembly.formats.pa100k import annotation_bytes, read_annotation
-from knowledge_assembly.pipelines.ingestion.nodes import MANIFEST_NAMES
 
 MANIFESTS = list(MANIFEST_NAMES)
 

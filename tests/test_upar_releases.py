@@ -13,7 +13,7 @@ import pytest
 
 from knowledge_assembly.formats import upar, upar_pickle
 from knowledge_assembly.formats.errors import RawDataError
-from knowledge_assembly.pipelines.ingestion.nodes import MANIFESTS
+from knowledge_assembly.formats.manifests import MANIFESTS
 
 from .conftest import make_project
 

@@ -24,9 +24,9 @@ from .config import (
     closest,
     settings,
 )
+from .formats.readers import FORMATS
 
 SAMPLERS = ("pk", "uniform")
-FORMATS = ("market1501", "pa100k", "upar_peta", "camera_folders", "upar_release")  # raw layouts (formats/)
 EVALUATION_SPLITS = ("query", "gallery", "attributes")  # held-out manifests a source may name for evaluation
 # ingested, cached and evaluated by one template pipeline per source: the evaluation manifests each must name.
 # camera_folders: a team's cameras; upar_release: images a UPAR release labels under ingestion.upar.<source>_prefix,

@@ -12,14 +12,19 @@ Layout under the source's root:
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from . import market1501
+from . import market1501, upar
+from .checks import check_by_suffix
 from .errors import RawDataError, summarise
 from .paths import require_regular_files
+
+logger = logging.getLogger(__name__)
 
 TRAIN_FOLDER = "images"
 ATTRIBUTES_FILE = "attributes.csv"
@@ -49,3 +54,29 @@ def index_training_images(root: Path) -> pd.DataFrame:
 def index_evaluation_images(root: Path, cameras: int) -> dict[str, pd.DataFrame]:
     """The held-out identities: ``query`` and ``gallery`` manifests in Market-1501's columns, junk boxes dropped."""
     return {split: market1501.drop_junk(market1501.index_split(root, split, cameras)) for split in EVALUATION_SPLITS}
+
+
+MANIFESTS = ("train", "query", "gallery", "attributes")  # what ingestion writes of a camera_folders source
+
+
+def index_source(
+    root: Path | None, attribute_names: list[str], params: dict[str, Any], image_check: str, max_pixels: int
+) -> dict[str, pd.DataFrame]:
+    """A ``camera_folders`` source, checked: its unlabelled training crops, held-out query and gallery
+    (``params['cameras']`` cameras), and the held-out images' attributes (evaluation only; their header must be the
+    attribute task's, UPAR's). Every manifest is empty where the root is absent."""
+    if root is None:
+        columns = {"train": ["path"], "query": market1501.COLUMNS, "gallery": market1501.COLUMNS}
+        columns["attributes"] = ["path", "pid", "camid", "split", *attribute_names]
+        return {name: pd.DataFrame(columns=columns[name]) for name in MANIFESTS}
+    manifests = {"train": index_training_images(root), **index_evaluation_images(root, params["cameras"])}
+    check_by_suffix([root / path for frame in manifests.values() for path in frame["path"]], image_check, max_pixels)
+    file = root / ATTRIBUTES_FILE
+    _, labels = upar.read_csv(file)  # its header must be UPAR's 40 attributes, the attribute task's
+    held = pd.concat([manifests[split].assign(split=split) for split in EVALUATION_SPLITS], ignore_index=True)
+    attributes = market1501.attribute_labels(
+        held, labels.rename(columns={"image": "path"}), attribute_names, str(file), "query/ and bounding_box_test/"
+    )
+    manifests["attributes"] = attributes[["path", "pid", "camid", "split", *attribute_names]]
+    logger.info("Camera source %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
+    return manifests

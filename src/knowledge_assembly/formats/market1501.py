@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checks import warn_ignored
 from .errors import RawDataError, summarise
+from .images import check_images
 from .paths import require_regular_files
 
 SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
@@ -110,3 +112,24 @@ def relabel(frame: pd.DataFrame) -> pd.DataFrame:
     pids = sorted(frame["pid"].unique())
     mapping = {pid: label for label, pid in enumerate(pids)}
     return frame.assign(label=frame["pid"].map(mapping).astype("int64"))
+
+
+def index_folders(root: Path, cameras: int, image_check: str, max_pixels: int) -> pd.DataFrame:
+    """Parse the three split folders (``split`` column) and check their images."""
+    index = pd.concat(
+        [index_split(root, split, int(cameras)).assign(split=split) for split in SPLIT_FOLDERS], ignore_index=True
+    )
+    check_images([root / path for path in index["path"]], image_check, max_pixels)
+    return index
+
+
+def attribute_labels(
+    index: pd.DataFrame, labels: pd.DataFrame, attribute_names: list[str], labels_of: str, where: str
+) -> pd.DataFrame:
+    """The attribute labels (``labels_of``: UPAR's, or a camera source's ``attributes.csv``) of the images of
+    ``index`` (``split``: train/query/gallery) that are kept for reID (not junk); rows naming other images of
+    ``where``: one warning."""
+    images = drop_junk(index)[["path", "pid", "camid", "split"]]
+    labelled = images.merge(labels, on="path", how="inner")
+    warn_ignored(labels["path"], labelled["path"], labels_of, where)
+    return labelled.astype({name: "uint8" for name in attribute_names}).reset_index(drop=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.io
 
-from .errors import RawDataError
-from .paths import contained_relpath
+from .errors import RawDataError, summarise
+from .images import check_images
+from .paths import contained_relpath, require_regular_files
 
 SPLITS = ("train", "val", "test")
 REQUIRED_KEYS = ("attributes",) + tuple(f"{s}_{k}" for s in SPLITS for k in ("images_name", "label"))
@@ -139,3 +142,25 @@ def annotation_bytes(annotation: PA100KAnnotation) -> bytes:
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, content, format="5")
     return MAT_HEADER + buffer.getvalue()[len(MAT_HEADER) :]
+
+
+def index_images(root: Path, annotation_file: str, image_dir: str, image_check: str, max_pixels: int) -> pd.DataFrame:
+    """The split images ``annotation_file`` lists (``path`` under ``image_dir``, ``image``, ``split``), checked: each
+    must exist and decode."""
+    annotation = read_annotation(root / annotation_file)
+    image_dir = image_dir.strip("/")
+    directory = root / image_dir
+    if not directory.is_dir():
+        raise RawDataError(directory, "PA-100K image folder is missing")
+    present = {entry.name for entry in os.scandir(directory)}
+    rows = [(f"{image_dir}/{name}", name, split) for split in SPLITS for name in annotation.names[split]]
+    index = pd.DataFrame(rows, columns=["path", "image", "split"])
+    missing = [name for name in index["image"] if name not in present and not (directory / name).is_file()]
+    if missing:
+        raise RawDataError(
+            directory / missing[0],
+            f"listed in {annotation_file} but missing ({len(missing)} missing: {summarise(missing)})",
+        )
+    require_regular_files([root / path for path in index["path"]])
+    check_images([root / path for path in index["path"]], image_check, max_pixels)
+    return index

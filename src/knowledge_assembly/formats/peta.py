@@ -7,12 +7,19 @@ train / val / test by a seeded permutation (PETA's own protocol is a random spli
 
 from __future__ import annotations
 
+import logging
 import re
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .checks import require_labelled_files, warn_ignored
 from .errors import RawDataError
+from .images import check_images
+
+logger = logging.getLogger(__name__)
 
 IMAGE_DIR = "images"
 NAME = re.compile(r"images/\d{5}\.png")
@@ -41,3 +48,26 @@ def split_of(paths: pd.Series, fractions: dict[str, float], seed: int) -> pd.Ser
     n_val, n_test = (int(round(fractions[s] * len(paths))) for s in ("val", "test"))
     split = np.where(ranked < n_test, "test", np.where(ranked < n_test + n_val, "val", "train"))
     return pd.Series(split, index=paths.index)
+
+
+def index_labelled(
+    root: Path | None, labels: pd.DataFrame, params: dict[str, Any], image_check: str, max_pixels: int
+) -> pd.DataFrame:
+    """The UPAR-labelled PETA images (``path``, ``split``, the attributes), split by the UPAR pickle's partition
+    where ``labels`` carry one (images outside it are left out, one warning), else by :func:`split_of` with the
+    ``params``' ``val_fraction``, ``test_fraction`` and ``split_seed``; empty where the PETA root is absent (the
+    source sets that train on PETA then refuse to start)."""
+    if root is None:
+        if len(labels):
+            logger.info("%d UPAR PETA rows not used: the PETA root (globals raw.peta) is absent", len(labels))
+        return labels.iloc[:0]
+    if (labels["split"] != "").any():
+        warn_ignored(labels.loc[labels["split"] == "", "path"], pd.Series([]), "UPAR PETA", "the chosen partition")
+        labels = labels[labels["split"] != ""].reset_index(drop=True)
+    else:
+        fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
+        labels = labels.assign(split=split_of(labels["path"], fractions, int(params["split_seed"])))
+    paths = [root / path for path in labels["path"]]
+    require_labelled_files(paths)
+    check_images(paths, image_check, max_pixels, kind="PNG")
+    return labels

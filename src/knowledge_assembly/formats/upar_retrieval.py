@@ -6,14 +6,19 @@ match of). Every problem is one :class:`RawDataError` line naming the file and i
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..config import ConfigError
 from . import upar
 from .errors import RawDataError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,3 +108,53 @@ def to_files(labels: pd.DataFrame, names: list[str]) -> tuple[bytes, bytes, byte
     queries = ["# " + ",".join(names), *(",".join(map(str, vector)) for vector in unique[order])]
     ids = [f"{image},{row_of[query]}" for image, query in zip(labels["image"], inverse.reshape(-1))]
     return upar.to_csv_bytes(labels, names), upar.crlf_bytes(queries), upar.crlf_bytes(ids)
+
+
+# the attribute splits a UPAR retrieval gallery may draw on (evaluation predicts them), with their UPAR prefix
+GALLERY_SPLITS = {
+    "par_test": "pa100k_prefix",
+    "reid_attributes": "market1501_prefix",
+    "peta_test": "peta_prefix",
+    "par_val": "pa100k_prefix",
+    "peta_val": "peta_prefix",
+}
+
+
+def read_configured_pair(root: Path, params: dict[str, Any]) -> RetrievalPair:
+    """The task-2 files named by ``params['retrieval']`` (gt, queries, ids; relative to the UPAR root), checked;
+    :data:`NO_PAIR` where none are named (retrieval is then built from the PA-100K test labels)."""
+    files = params.get("retrieval") or {}
+    if not any(files.values()):
+        return NO_PAIR
+    unnamed = [f"ingestion.upar.retrieval.{key}" for key in ("gt", "queries", "ids") if not files.get(key)]
+    if unnamed:
+        raise ConfigError(f"{', '.join(unnamed)}: name it too (UPAR retrieval reads gt, queries and ids together)")
+    return read_pair(*(root / files[key] for key in ("gt", "queries", "ids")))
+
+
+def gallery_of(pair: RetrievalPair, evaluated: dict[str, pd.DataFrame], params: dict[str, Any]) -> pd.DataFrame:
+    """The gallery of a retrieval pair among the evaluated attribute splits (:data:`GALLERY_SPLITS`): one row per
+    image (``split``, ``row`` in that manifest, ``query`` row it matches or -1, and that query's attribute vector);
+    images of the pair in no evaluated split are left out (one warning). Empty without a pair."""
+    columns = ["split", "row", "query"]
+    if not len(pair.images):
+        return pd.DataFrame(
+            {"split": pd.Series([], dtype=str), **{c: pd.Series([], dtype="int64") for c in columns[1:]}}
+        )
+    query_of = dict(zip(pair.images, pair.query_of))
+    parts = []
+    for split, prefix_key in GALLERY_SPLITS.items():
+        names = params[prefix_key].rstrip("/") + "/" + evaluated[split]["path"]
+        found = names.isin(query_of).to_numpy()
+        parts.append(pd.DataFrame({"split": split, "row": found.nonzero()[0], "query": names[found].map(query_of)}))
+    gallery = pd.concat(parts, ignore_index=True).astype({"row": "int64", "query": "int64"})
+    files = params["retrieval"]
+    if gallery.empty:
+        raise RawDataError(files["gt"], f"none of its images is in an evaluated split ({', '.join(GALLERY_SPLITS)})")
+    if len(gallery) < len(pair.images):
+        logger.warning(
+            "%s: %d of its %d images are in no evaluated split (%s) and are left out of attribute retrieval",
+            files["gt"], len(pair.images) - len(gallery), len(pair.images), ", ".join(GALLERY_SPLITS),
+        )  # fmt: skip
+    vectors = pair.vectors[gallery["query"].clip(lower=0)] * (gallery["query"].to_numpy() >= 0)[:, None]
+    return pd.concat([gallery[columns], pd.DataFrame(vectors, columns=pair.names)], axis=1)

@@ -1,19 +1,33 @@
-"""``ingestion`` pipeline: raw folders → validated Parquet manifests."""
+"""``ingestion`` pipeline: raw folders → validated Parquet manifests, one node per reader of the raw formats'
+registry (:mod:`knowledge_assembly.formats.readers`)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
-    MANIFESTS,
-    assemble_manifests,
-    index_camera_source,
-    index_market1501,
-    index_pa100k,
-    index_peta,
-    index_upar_source,
-    read_retrieval_pair,
-    read_upar_labels,
-    write_manifests,
-)
+from knowledge_assembly.formats.manifests import MANIFESTS
+from knowledge_assembly.formats.readers import CHECKED, CHECKS, READERS, SETTING, TEMPLATE_READERS, Reader
+
+from .nodes import write_manifests
+
+IMAGE_CHECKS = ("params:ingestion.image_check", "params:ingestion.image_max_pixels")
+
+
+def node_inputs(reader: Reader, source: str = "") -> list[str]:
+    """The reader's inputs as catalog names: a setting is ``params:ingestion.<key>`` (``{source}`` filled in), the
+    image checks are two settings, anything else a dataset."""
+    names: list[str] = []
+    for name in reader.inputs:
+        if name == CHECKS:
+            names += IMAGE_CHECKS
+        elif name.startswith(SETTING):
+            names.append("params:ingestion." + name.removeprefix(SETTING).format(source=source))
+        else:
+            names.append(name)
+    return names
+
+
+def reader_node(reader: Reader) -> Node:
+    outputs = reader.outputs if isinstance(reader.outputs, str) else list(reader.outputs)
+    return Node(reader.function, node_inputs(reader), outputs, name=reader.name)
 
 
 def camera_inputs(camera_sources: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -30,29 +44,17 @@ def camera_manifest_names(camera_sources: dict[str, dict[str, str]]) -> list[str
 
 def create_template_source_pipeline(source: str, raw_format: str = "camera_folders") -> Pipeline:
     """One template source, in its namespace: its raw root ``<source>_raw`` (optional) → its checked manifests
-    ``<source>_checked`` (split -> manifest), which the node that writes the manifests writes. ``camera_folders``:
-    a team's cameras (``ingestion.<source>``); ``upar_release``: the images the UPAR release labels under
-    ``ingestion.upar.<source>_prefix``."""
-    checks = {
-        "params:image_check": "params:ingestion.image_check",
-        "params:max_pixels": "params:ingestion.image_max_pixels",
-    }
-    if raw_format == "upar_release":
-        inputs = ["raw", "upar_labels", "attribute_names", "params:upar", "params:prefix", *checks]
-        node = Node(index_upar_source, inputs, "checked", name="index")
-        parameters = {"params:upar": "params:ingestion.upar", "params:prefix": f"params:ingestion.upar.{source}_prefix"}
-    else:
-        inputs = ["raw", "attribute_names", "params:ingestion.camera", *checks]
-        node = Node(index_camera_source, inputs, "checked", name="index")
-        parameters = {"params:ingestion.camera": f"params:ingestion.{source}"}
+    ``<source>_checked`` (split -> manifest), which the node that writes the manifests writes; read by its
+    format's template reader."""
+    reader = TEMPLATE_READERS[raw_format]
+    inputs = node_inputs(reader, source)
+    shared = [name for name in inputs if name != "raw" and not name.startswith("params:")]
     return Pipeline(
-        [node],
+        [Node(reader.function, inputs, reader.outputs, name=reader.name)],
         namespace=source,
-        inputs={"raw": f"{source}_raw", "attribute_names": "upar_attribute_names", "upar_labels": "upar_labels"}
-        if raw_format == "upar_release"
-        else {"raw": f"{source}_raw", "attribute_names": "upar_attribute_names"},
-        outputs={"checked": f"{source}_checked"},
-        parameters={**checks, **parameters},
+        inputs={"raw": f"{source}_raw", **{name: name for name in shared}},
+        outputs={reader.outputs: f"{source}_{reader.outputs}"},
+        parameters={name: name for name in inputs if name.startswith("params:")},
     )
 
 
@@ -69,73 +71,10 @@ def create_pipeline(
     (default ``camera_folders``)."""
     cameras = camera_sources or {}
     formats = formats or {}
-    nodes = [
-        Node(
-            index_market1501,
-            [
-                "market1501_raw",
-                "params:ingestion.market1501",
-                "params:ingestion.image_check",
-                "params:ingestion.image_max_pixels",
-            ],
-            "market1501_index",
-            name="index_market1501",
-        ),
-        Node(
-            index_pa100k,
-            [
-                "pa100k_raw",
-                "params:ingestion.pa100k",
-                "params:ingestion.image_check",
-                "params:ingestion.image_max_pixels",
-            ],
-            "pa100k_index",
-            name="index_pa100k",
-        ),
-        Node(
-            read_upar_labels,
-            ["upar_raw", "params:ingestion.upar"],
-            ["upar_pa100k_labels", "upar_market1501_labels", "upar_peta_labels", "upar_attribute_names", "upar_labels"],
-            name="read_upar_labels",
-        ),
-        Node(
-            read_retrieval_pair,
-            ["upar_raw", "params:ingestion.upar"],
-            "upar_retrieval_pair",
-            name="read_retrieval_pair",
-        ),
-        Node(
-            index_peta,
-            [
-                "peta_raw",
-                "upar_peta_labels",
-                "params:ingestion.peta",
-                "params:ingestion.image_check",
-                "params:ingestion.image_max_pixels",
-            ],
-            "peta_index",
-            name="index_peta",
-        ),
-        Node(
-            assemble_manifests,
-            [
-                "market1501_index",
-                "pa100k_index",
-                "upar_pa100k_labels",
-                "upar_market1501_labels",
-                "peta_index",
-                "upar_attribute_names",
-                "params:ingestion.upar",
-                "upar_retrieval_pair",
-            ],
-            "checked_manifests",
-            name="assemble_manifests",
-        ),
-    ]
     templates = (create_template_source_pipeline(source, formats.get(source, "camera_folders")) for source in cameras)
-    checks = sum(templates, Pipeline(nodes))
+    checks = sum(templates, Pipeline([reader_node(reader) for reader in READERS]))
     if not write:
         return checks
     written = [*MANIFESTS, *camera_manifest_names(cameras)]
-    inputs = {"checked_manifests": "checked_manifests", **camera_inputs(cameras)}
+    inputs = {CHECKED: CHECKED, **camera_inputs(cameras)}
     return checks + Pipeline([Node(write_manifests, inputs, {name: name for name in written}, name="write_manifests")])

@@ -9,49 +9,35 @@ from typing import Any
 import numpy as np
 
 from knowledge_assembly.formats.images import decode_to_file
+from knowledge_assembly.formats.manifests import CACHED, raw_root_of
 from knowledge_assembly.pipelines.ingestion.nodes import camera_tables
 
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
-CACHED = (
-    "reid_train",
-    "reid_query",
-    "reid_gallery",
-    "par_train",
-    "par_val",
-    "par_test",
-    "reid_attributes",
-    "peta_train",
-    "peta_val",
-    "peta_test",
-)  # what training (with its validation) and evaluation read
 
 
 def cache_images(
     folder: Path,
     size: list[int],
     max_pixels: int,
-    market1501_raw: Path,
-    pa100k_raw: Path,
-    peta_raw: Path | None,
     checked_manifests: dict[str, Any],
     sources: dict[str, Any] | None = None,
-    **camera_sources: Any,
+    **roots: Any,
 ) -> dict[str, Any]:
-    """Decode every image of the :data:`CACHED` manifests once, resized to ``size`` = [width, height], into
-    memory-mapped files staged in ``folder``; return every checked manifest and every cache (``<name>_images``)
-    for the catalog to write (the caches are renamed into place).
+    """Decode every image of the :data:`~knowledge_assembly.formats.manifests.CACHED` manifests once, resized to
+    ``size`` = [width, height], into memory-mapped files staged in ``folder``; return every checked manifest and
+    every cache (``<name>_images``) for the catalog to write (the caches are renamed into place).
 
     All or nothing: any image that fails to decode raises (naming it) before a single manifest or cache is
-    replaced, and the staged files are removed. Manifests named ``par_*`` list PA-100K images, ``peta_*`` PETA's
-    (empty where there is no PETA root), the others Market-1501's. ``camera_sources`` holds ``<source>_raw`` and
-    ``<source>_checked`` (split -> manifest) of every ``camera_folders`` source of ``sources``; their manifests and
-    caches are written under the catalog names ``sources.<source>`` gives them, in the same all-or-nothing step.
+    replaced, and the staged files are removed. ``roots`` holds the raw root ``<dataset>_raw`` of each cached
+    manifest's dataset (:func:`~knowledge_assembly.formats.manifests.raw_root_of`; ``None`` where absent), and
+    ``<source>_raw`` and ``<source>_checked`` (split -> manifest) of every template source of ``sources``; their
+    manifests and caches are written under the catalog names ``sources.<source>`` gives them, in the same
+    all-or-nothing step.
     """
-    roots = {"par": pa100k_raw, "peta": peta_raw, "reid": market1501_raw}
-    cameras = camera_tables(sources, camera_sources)
-    jobs = {name: (roots[name.partition("_")[0]], checked_manifests[name]) for name in CACHED} | cameras
+    cameras = camera_tables(sources, roots)
+    jobs = {name: (roots[f"{raw_root_of(name)}_raw"], checked_manifests[name]) for name in CACHED} | cameras
     manifests = checked_manifests | {name: manifest for name, (_, manifest) in cameras.items()}
     return manifests | decode_staged(folder, size, max_pixels, jobs)
 

@@ -2,9 +2,10 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from knowledge_assembly.formats.manifests import CACHED, MANIFESTS, RAW_ROOTS
+
 from ..ingestion import pipeline as ingestion
-from ..ingestion.nodes import MANIFESTS
-from .nodes import CACHED, cache_images
+from .nodes import cache_images
 
 
 def create_pipeline(
@@ -22,10 +23,8 @@ def create_pipeline(
             "folder": "image_cache_folder",
             "size": "params:model_input.image_size",
             "max_pixels": "params:ingestion.image_max_pixels",
-            "market1501_raw": "market1501_raw",
-            "pa100k_raw": "pa100k_raw",
-            "peta_raw": "peta_raw",
             "checked_manifests": "checked_manifests",
+            **{f"{dataset}_raw": f"{dataset}_raw" for dataset in RAW_ROOTS.values()},
             **ingestion.camera_inputs(cameras),
         },
         # manifests first: the catalog saves outputs in this order, and each cache records its manifest when saved
