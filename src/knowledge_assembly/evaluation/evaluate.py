@@ -1,7 +1,7 @@
 """Evaluate every network of a trained bundle in steps: outputs on the test images → reID metrics and PAR
-metrics (on PA-100K and on the reID domain), and both on the held-out images of every source that names them
-(``sources.<name>.evaluation``, each in its own domain) → one summary with the per-attribute table → retrieval
-examples."""
+metrics (on the attribute test splits and on the reID domain), and both on the held-out images of every source
+that names them (``sources.<name>.evaluation``, each in its own domain) → one summary with the per-attribute table
+→ retrieval examples."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import PAR_SOURCE, EvaluationConfig
+from ..formats.manifests import ATTRIBUTE_TESTS, MAIN_ATTRIBUTE_TEST, OTHER_ATTRIBUTE_TESTS, REID_TEST_DATASET
 from ..models.bundle import ModelBundle
 from ..models.prediction import predict
 from .attribute_retrieval import AttributeQueries, evaluate_retrieval, top_matches
@@ -43,9 +44,10 @@ class DomainOutputs:
 
 @dataclass(frozen=True)
 class TestImages:
-    """Decoded test images: query, gallery, the PAR test split, the reID domain's attribute-labelled images and
-    PETA's test split (empty without PETA). ``sources`` names the training source of each attribute test split
-    (``par_test``, ``peta_test``), whose domain statistics normalise it where the bundle was trained on it.
+    """Decoded test images: query, gallery, the PAR test split, the reID domain's attribute-labelled images and the
+    other attribute test splits (``attribute_tests``, by manifest: :data:`OTHER_ATTRIBUTE_TESTS`; each left out or
+    empty where there is none). ``sources`` names the training source of each attribute test split (by manifest),
+    whose domain statistics normalise it where the bundle was trained on it.
     ``domains``: the held-out test data of every source that has some, by source; ``retrieval``: the images of the
     validation splits a UPAR retrieval gallery draws on (:func:`retrieval_images`)."""
 
@@ -53,10 +55,21 @@ class TestImages:
     gallery: np.ndarray
     par_test: np.ndarray
     reid_attributes: np.ndarray
-    peta_test: np.ndarray | None = None
+    attribute_tests: dict[str, np.ndarray] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     domains: dict[str, DomainTest] = field(default_factory=dict)
     retrieval: dict[str, np.ndarray] = field(default_factory=dict)  # :data:`RETRIEVAL_VAL_SPLITS` a gallery uses
+
+
+@dataclass(frozen=True)
+class AttributeTests:
+    """The attribute test splits beside the attribute task's own (:data:`OTHER_ATTRIBUTE_TESTS`): each one's
+    manifest and images by manifest; and the validation images of every attribute dataset by split, which a UPAR
+    retrieval gallery may draw on (``None`` where not cached)."""
+
+    manifests: dict[str, pd.DataFrame]
+    images: dict[str, np.ndarray]
+    val_images: dict[str, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,7 @@ class NetworkOutputs:
     gallery_features: np.ndarray
     par_test_probability: np.ndarray
     reid_domain_probability: np.ndarray
-    peta_test_probability: np.ndarray | None = None
+    attribute_test_probability: dict[str, np.ndarray] = field(default_factory=dict)  # of TestImages.attribute_tests
     domains: dict[str, DomainOutputs] = field(default_factory=dict)
     retrieval_probability: dict[str, np.ndarray] = field(default_factory=dict)  # of ``TestImages.retrieval``
 
@@ -75,12 +88,11 @@ class NetworkOutputs:
 def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) -> list[NetworkOutputs]:
     """Run every network of ``bundle`` over the test images (attribute test splits in their source's domain, or as
     PAR-domain images where the bundle was not trained on that source)."""
-    par_domain = bundle.domain_of(images.sources.get("par_test", ""), PAR_SOURCE)
-    peta_domain = bundle.domain_of(images.sources.get("peta_test", ""), PAR_SOURCE)
-    peta = images.peta_test if images.peta_test is not None and len(images.peta_test) else None
-    val_domains = {
-        split: {"par_test": par_domain, "peta_test": peta_domain}[test] for split, test in RETRIEVAL_VAL_SPLITS.items()
-    }
+    test_domains = {test.manifest: bundle.domain_of(images.sources.get(test.manifest, ""), PAR_SOURCE)
+                    for test in ATTRIBUTE_TESTS}  # fmt: skip
+    par_domain = test_domains[MAIN_ATTRIBUTE_TEST.manifest]
+    others = {name: test for name, test in images.attribute_tests.items() if test is not None and len(test)}
+    val_domains = {test.val_split: test_domains[test.manifest] for test in ATTRIBUTE_TESTS}
     outputs = []
     for network in bundle.networks():
         outputs.append(
@@ -91,9 +103,10 @@ def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) ->
                     "attribute_probability"
                 ],
                 reid_domain_probability=predict(network, images.reid_attributes, batch_size)["attribute_probability"],
-                peta_test_probability=None
-                if peta is None
-                else predict(network, peta, batch_size, domain=peta_domain)["attribute_probability"],
+                attribute_test_probability={
+                    name: predict(network, test, batch_size, domain=test_domains[name])["attribute_probability"]
+                    for name, test in others.items()
+                },
                 domains={
                     source: domain_outputs(network, test, domain_of(bundle, source, test), batch_size)
                     for source, test in images.domains.items()
@@ -194,9 +207,9 @@ def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str],
     return result
 
 
-TEST_SPLIT_SECTIONS = {"par_test": "par", "peta_test": "peta_par"}  # attribute test split: its PAR metrics section
+TEST_SPLIT_SECTIONS = {test.manifest: test.section for test in ATTRIBUTE_TESTS}  # attribute test split: its section
 # the validation splits a UPAR retrieval gallery may also draw on, each with the test split of the same source
-RETRIEVAL_VAL_SPLITS = {"par_val": "par_test", "peta_val": "peta_test"}
+RETRIEVAL_VAL_SPLITS = {test.val_split: test.manifest for test in ATTRIBUTE_TESTS}
 
 
 def retrieval_images(gallery: pd.DataFrame | None, **split_images: np.ndarray) -> dict[str, np.ndarray]:
@@ -212,28 +225,32 @@ def par_metrics(
     reid_attributes: pd.DataFrame,
     names: list[str],
     config: EvaluationConfig,
-    peta_test: pd.DataFrame | None = None,
+    attribute_tests: dict[str, pd.DataFrame] | None = None,
     retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """Per network: PAR metrics on PA-100K test (``par``), on UPAR-labelled Market-1501 images
-    (``reid_domain_par``; ``None`` where UPAR labels none) and, where there is PETA, on its test split
-    (``peta_par``); attribute-based person retrieval (``retrieval``, :func:`retrieval_metrics`)."""
+    """Per network: PAR metrics on the attribute task's test split (``par``), on the UPAR-labelled images of the
+    reID test dataset (``reid_domain_par``; ``None`` where UPAR labels none) and on each other attribute test split
+    the networks were run on (``attribute_tests``, by manifest; its section, e.g. ``peta_par``); attribute-based
+    person retrieval (``retrieval``, :func:`retrieval_metrics`)."""
     results = []
     for network in outputs:
-        market = None
+        reid_domain = None
         if len(reid_attributes):
-            market = par_summary(
+            reid_domain = par_summary(
                 network.reid_domain_probability, reid_attributes[names].to_numpy(), names, config.threshold
             )
         result = {
             "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
-            "reid_domain_par": market,
+            "reid_domain_par": reid_domain,
             "retrieval": retrieval_metrics(network, par_test, names, retrieval_gallery),
         }
-        if network.peta_test_probability is not None and peta_test is not None:
-            result["peta_par"] = par_summary(
-                network.peta_test_probability, peta_test[names].to_numpy(), names, config.threshold
+        for test in OTHER_ATTRIBUTE_TESTS:
+            probability, frame = (
+                network.attribute_test_probability.get(test.manifest),
+                (attribute_tests or {}).get(test.manifest),
             )
+            if probability is not None and frame is not None:
+                result[test.section] = par_summary(probability, frame[names].to_numpy(), names, config.threshold)
         results.append(result)
     return results
 
@@ -242,16 +259,16 @@ def retrieval_metrics(
     network: NetworkOutputs, par_test: pd.DataFrame, names: list[str], gallery: pd.DataFrame | None
 ) -> dict[str, float]:
     """Attribute-based person retrieval (:mod:`.attribute_retrieval`) over the gallery of a UPAR retrieval pair
-    (``gallery``: split, row, query and its vector, from ingestion) where there is one, else over PA-100K test with
-    each of its distinct attribute vectors a query."""
+    (``gallery``: split, row, query and its vector, from ingestion) where there is one, else over the attribute
+    task's test split with each of its distinct attribute vectors a query."""
     if gallery is None or gallery.empty:
         return evaluate_retrieval(
             network.par_test_probability, AttributeQueries.from_labels(par_test[names].to_numpy())
         )
     probabilities = {
-        "par_test": network.par_test_probability,
+        MAIN_ATTRIBUTE_TEST.manifest: network.par_test_probability,
         "reid_attributes": network.reid_domain_probability,
-        "peta_test": network.peta_test_probability,
+        **network.attribute_test_probability,
         **network.retrieval_probability,
     }
     scores = np.empty((len(gallery), len(names)), dtype=np.float32)
@@ -312,10 +329,10 @@ def summarise(
 HEADLINE_METRICS = {  # name (the DVC metric's too): (section of the metrics, key, label in the summary line)
     "reid_mAP": ("reid", "mAP", "mAP"),
     "reid_rank1": ("reid", "rank1", "R-1"),
-    "par_mA": ("par", "mA", "PA-100K mA"),
+    "par_mA": ("par", "mA", f"{MAIN_ATTRIBUTE_TEST.dataset} mA"),
     "par_f1": ("par", "f1", "F1"),
-    "reid_domain_par_mA": ("reid_domain_par", "mA", "Market-1501 PAR mA"),
-    "peta_par_mA": ("peta_par", "mA", "PETA mA"),
+    "reid_domain_par_mA": ("reid_domain_par", "mA", f"{REID_TEST_DATASET} PAR mA"),
+    **{f"{test.section}_mA": (test.section, "mA", f"{test.dataset} mA") for test in OTHER_ATTRIBUTE_TESTS},
     "retrieval_mAP": ("retrieval", "mAP", "attribute retrieval mAP"),
 }
 
@@ -324,7 +341,7 @@ TASK_OF_SECTION = {
     "reid": "reid",
     "par": "par",
     "reid_domain_par": "par",
-    "peta_par": "par",
+    **{test.section: "par" for test in OTHER_ATTRIBUTE_TESTS},
     "retrieval": "par",
 }  # what a variant must learn for a section
 
@@ -369,7 +386,8 @@ def summary_line(metrics: dict[str, Any]) -> str:
 
 
 def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
-    """Per attribute: PA-100K mA, TPR, TNR and test positives, and mA on the reID domain (UPAR's Market-1501 labels)."""
+    """Per attribute: mA, TPR, TNR and test positives on the attribute task's test split, mA on the reID domain
+    (UPAR's labels of the reID test dataset) and on each other attribute test split evaluated."""
     par = metrics["par"]
     table = pd.DataFrame(
         {
@@ -380,10 +398,11 @@ def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
             "test_positives": np.round(par["per_attribute_positives"]).astype(int),
         }
     )
-    market = metrics["reid_domain_par"]
-    table["reid_domain_mA"] = market["per_attribute_mA"] if market else np.nan
-    if metrics.get("peta_par"):
-        table["peta_mA"] = metrics["peta_par"]["per_attribute_mA"]
+    reid_domain = metrics["reid_domain_par"]
+    table["reid_domain_mA"] = reid_domain["per_attribute_mA"] if reid_domain else np.nan
+    for test in OTHER_ATTRIBUTE_TESTS:
+        if metrics.get(test.section):
+            table[test.column] = metrics[test.section]["per_attribute_mA"]
     return table
 
 
@@ -436,13 +455,13 @@ def evaluate_bundle(
     par_test: pd.DataFrame,
     reid_attributes: pd.DataFrame,
     config: EvaluationConfig,
-    peta_test: pd.DataFrame | None = None,
+    attribute_tests: dict[str, pd.DataFrame] | None = None,
     retrieval_gallery: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The metrics of a bundle, all steps in one call (the paper pipeline evaluates every seed of a variant so)."""
     outputs = network_outputs(bundle, images, config.batch_size)
     reid = reid_metrics(outputs, query, gallery, config)
     names = list(bundle.attributes)
-    par = par_metrics(outputs, par_test, reid_attributes, names, config, peta_test, retrieval_gallery)
+    par = par_metrics(outputs, par_test, reid_attributes, names, config, attribute_tests, retrieval_gallery)
     domains = domain_metrics(outputs, images.domains, list(bundle.attributes), config)
     return summarise(bundle, reid, par, config, domains)[0]

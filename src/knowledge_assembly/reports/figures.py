@@ -8,6 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..formats.manifests import MAIN_ATTRIBUTE_TEST, REID_TEST_DATASET
 from ..tasks import SSL_TERMS, SUPERVISED_TERMS, TASKS
 
 SUPERVISED_PLOT_TERMS = ("total", *SUPERVISED_TERMS)
@@ -74,7 +75,7 @@ def attribute_bars(table: pd.DataFrame, title: str) -> Figure:
     """Per-attribute mA on PA-100K and, where labelled, on Market-1501 (the reID domain), with a chance line at 50."""
     columns = [
         (c, label)
-        for c, label in (("mA", "PA-100K"), ("reid_domain_mA", "Market-1501 (reID domain)"))
+        for c, label in (("mA", MAIN_ATTRIBUTE_TEST.dataset), ("reid_domain_mA", f"{REID_TEST_DATASET} (reID domain)"))
         if c in table and table[c].notna().any()
     ]
     figure = Figure(figsize=(12, 4))

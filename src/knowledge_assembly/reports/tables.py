@@ -9,23 +9,25 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation.evaluate import TASK_OF_SECTION
+from ..formats.manifests import MAIN_ATTRIBUTE_TEST, REID_TEST_DATASET
 
+REID, PAR = REID_TEST_DATASET, MAIN_ATTRIBUTE_TEST.dataset
 COLUMNS = [  # section of the metrics, key, column
-    ("reid", "mAP", "Market-1501 mAP"),
-    ("reid", "rank1", "Market-1501 R-1"),
-    ("reid", "rank5", "Market-1501 R-5"),
-    ("reid", "rank10", "Market-1501 R-10"),
-    ("par", "mA", "PA-100K mA"),
-    ("par", "accuracy", "PA-100K Acc"),
-    ("par", "precision", "PA-100K Prec"),
-    ("par", "recall", "PA-100K Rec"),
-    ("par", "f1", "PA-100K F1"),
-    ("par", "mA_colour", "PA-100K mA colour"),
-    ("par", "mA_other", "PA-100K mA other"),
-    ("reid_domain_par", "mA", "Market-1501 PAR mA"),
-    ("reid_domain_par", "f1", "Market-1501 PAR F1"),
-    ("retrieval", "mAP", "PA-100K attribute retrieval mAP"),
-    ("retrieval", "rank1", "PA-100K attribute retrieval R-1"),
+    ("reid", "mAP", f"{REID} mAP"),
+    ("reid", "rank1", f"{REID} R-1"),
+    ("reid", "rank5", f"{REID} R-5"),
+    ("reid", "rank10", f"{REID} R-10"),
+    ("par", "mA", f"{PAR} mA"),
+    ("par", "accuracy", f"{PAR} Acc"),
+    ("par", "precision", f"{PAR} Prec"),
+    ("par", "recall", f"{PAR} Rec"),
+    ("par", "f1", f"{PAR} F1"),
+    ("par", "mA_colour", f"{PAR} mA colour"),
+    ("par", "mA_other", f"{PAR} mA other"),
+    ("reid_domain_par", "mA", f"{REID} PAR mA"),
+    ("reid_domain_par", "f1", f"{REID} PAR F1"),
+    ("retrieval", "mAP", f"{PAR} attribute retrieval mAP"),
+    ("retrieval", "rank1", f"{PAR} attribute retrieval R-1"),
 ]
 STD = " std"
 

@@ -242,6 +242,9 @@ def camera_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, 
     return files
 
 
+RAW_TREES = ("market1501", "pa100k", "peta", "upar", "night", "rapv2")  # what synthetic_raw_data gives, in order
+
+
 def synthetic_raw_data(params: dict[str, Any], upar_release: str = "challenge2027") -> tuple[dict[str, bytes], ...]:
     """Market-1501, PA-100K, PETA, UPAR, night-camera and RAPv2 file trees for ``params`` (seeded, reproducible;
     PETA, the night cameras and then RAPv2 are drawn last, so the other trees do not depend on them). The UPAR labels

@@ -30,7 +30,7 @@ def create_pipeline(sources: dict[str, str], evaluated: dict[str, dict[str, str]
     ``evaluated``: every source's held-out test manifests."""
     chosen = training.create_sources_pipeline(sources, prefix="cross_domain_", source_set="cross_domain.source_set")
     return (
-        evaluation.create_domains_pipeline(evaluated)
+        evaluation.create_shared_pipeline(evaluated)
         + chosen
         + Pipeline(
             [

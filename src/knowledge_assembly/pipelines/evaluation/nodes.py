@@ -11,6 +11,7 @@ import pandas as pd
 
 from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation import evaluate
+from knowledge_assembly.formats.manifests import ATTRIBUTE_TESTS, OTHER_ATTRIBUTE_TESTS
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.reports.tracking import log_final_metrics
 from knowledge_assembly.sources import EVALUATION_SPLITS, evaluated_sources, test_split_sources
@@ -37,15 +38,27 @@ def evaluation_domains(sources: dict[str, Any], **tables: Any) -> dict[str, eval
 NO_IMAGES = np.empty((0, 1, 1, 3), dtype=np.uint8)  # a split a source does not name
 
 
+def attribute_tests(**tables: Any) -> evaluate.AttributeTests:
+    """The other attribute test splits and every attribute dataset's validation images
+    (:class:`~knowledge_assembly.evaluation.evaluate.AttributeTests`); ``tables`` holds ``<manifest>`` and
+    ``<manifest>_images`` of each such split and ``<split>_images`` of each validation split (the pipeline wires
+    them)."""
+    return evaluate.AttributeTests(
+        {test.manifest: tables[test.manifest] for test in OTHER_ATTRIBUTE_TESTS},
+        {test.manifest: tables[f"{test.manifest}_images"] for test in OTHER_ATTRIBUTE_TESTS},
+        {test.val_split: tables.get(f"{test.val_split}_images") for test in ATTRIBUTE_TESTS},
+    )
+
+
 def test_images(
     query: np.ndarray,
     gallery: np.ndarray,
     par_test: np.ndarray,
     reid_attributes: np.ndarray,
-    peta_test: np.ndarray,
+    tests: evaluate.AttributeTests,
     sources: dict[str, Any],
     domains: dict[str, evaluate.DomainTest] | None = None,
-    retrieval: dict[str, np.ndarray] | None = None,
+    retrieval_gallery: pd.DataFrame | None = None,
 ) -> evaluate.TestImages:
     """The test images, each attribute test split with its source (``sources.<name>.test``), every source's
     held-out test data and the validation images a UPAR retrieval gallery draws on."""
@@ -54,10 +67,10 @@ def test_images(
         gallery,
         par_test,
         reid_attributes,
-        peta_test,
-        test_split_sources(sources),
-        domains or {},
-        retrieval or {},
+        attribute_tests=tests.images,
+        sources=test_split_sources(sources),
+        domains=domains or {},
+        retrieval=evaluate.retrieval_images(retrieval_gallery, **tests.val_images),
     )
 
 
@@ -67,21 +80,18 @@ def network_outputs(
     gallery_images: np.ndarray,
     par_test_images: np.ndarray,
     reid_attribute_images: np.ndarray,
-    peta_test_images: np.ndarray,
+    tests: evaluate.AttributeTests,
     domains: dict[str, evaluate.DomainTest],
     config: EvaluationConfig,
     sources: dict[str, Any],
     retrieval_gallery: pd.DataFrame | None = None,
-    par_val_images: np.ndarray | None = None,
-    peta_val_images: np.ndarray | None = None,
 ) -> list[evaluate.NetworkOutputs]:
     """Features and attribute probabilities of every network of the bundle on the test images (each attribute test
     split, and each source's held-out images, in its source's domain; the validation images a UPAR retrieval
     gallery draws on, in theirs)."""
-    retrieval = evaluate.retrieval_images(retrieval_gallery, par_val=par_val_images, peta_val=peta_val_images)
     images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains,
-        retrieval,
+        query_images, gallery_images, par_test_images, reid_attribute_images, tests, sources, domains,
+        retrieval_gallery,
     )  # fmt: skip
     return evaluate.network_outputs(bundle, images, config.batch_size)
 
@@ -100,16 +110,16 @@ def par_metrics(
     outputs: list[evaluate.NetworkOutputs],
     par_test: pd.DataFrame,
     reid_attributes: pd.DataFrame,
-    peta_test: pd.DataFrame,
+    tests: evaluate.AttributeTests,
     attribute_names: list[str],
     config: EvaluationConfig,
     retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """PAR metrics of every network on the PA-100K test split, on the UPAR-labelled Market-1501 images (the reID
-    domain; never used for training) and on PETA's test split where there is PETA; attribute-based retrieval over
-    a UPAR retrieval pair's gallery where ingestion read one."""
+    """PAR metrics of every network on the attribute task's test split, on the UPAR-labelled images of the reID
+    test dataset (the reID domain; never used for training) and on each other attribute test split that has images;
+    attribute-based retrieval over a UPAR retrieval pair's gallery where ingestion read one."""
     return evaluate.par_metrics(
-        outputs, par_test, reid_attributes, attribute_names, config, peta_test, retrieval_gallery
+        outputs, par_test, reid_attributes, attribute_names, config, tests.manifests, retrieval_gallery
     )
 
 

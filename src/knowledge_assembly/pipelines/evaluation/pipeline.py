@@ -3,8 +3,11 @@ that names some (shared by every variant)."""
 
 from kedro.pipeline import Node, Pipeline
 
+from knowledge_assembly.formats.manifests import ATTRIBUTE_TESTS, OTHER_ATTRIBUTE_TESTS
+
 from .nodes import (
     attribute_retrieval_examples,
+    attribute_tests,
     domain_metrics,
     evaluation_domains,
     network_outputs,
@@ -23,11 +26,8 @@ SHARED_INPUTS = {
     "par_test_images",
     "reid_attributes",
     "reid_attributes_images",
-    "peta_test",
-    "peta_test_images",
+    "attribute_tests",
     "retrieval_gallery",
-    "par_val_images",
-    "peta_val_images",
     "evaluation_domains",
     "par_attributes",
     "tracking",
@@ -51,9 +51,23 @@ def create_domains_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
     )
 
 
+def create_attribute_tests_pipeline() -> Pipeline:
+    """``attribute_tests``: the attribute test splits beside the attribute task's own, and every attribute dataset's
+    validation images (shared by every variant)."""
+    tables = [name for test in OTHER_ATTRIBUTE_TESTS for name in (test.manifest, f"{test.manifest}_images")]
+    tables += [f"{test.val_split}_images" for test in ATTRIBUTE_TESTS]
+    return Pipeline([Node(attribute_tests, {name: name for name in tables}, "attribute_tests", name="attribute_tests")])
+
+
+def create_shared_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
+    """What every variant's evaluation reads: :func:`create_domains_pipeline` and
+    :func:`create_attribute_tests_pipeline`."""
+    return create_domains_pipeline(evaluated) + create_attribute_tests_pipeline()
+
+
 def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
     """``evaluated``: as :func:`create_domains_pipeline`'s."""
-    return create_domains_pipeline(evaluated or {}) + Pipeline(
+    return create_shared_pipeline(evaluated or {}) + Pipeline(
         [
             Node(
                 network_outputs,
@@ -63,13 +77,11 @@ def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = 
                     "reid_gallery_images",
                     "par_test_images",
                     "reid_attributes_images",
-                    "peta_test_images",
+                    "attribute_tests",
                     "evaluation_domains",
                     "params:evaluation",
                     "params:sources",
                     "retrieval_gallery",
-                    "par_val_images",
-                    "peta_val_images",
                 ],
                 "network_outputs",
                 name="network_outputs",
@@ -86,7 +98,7 @@ def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = 
                     "network_outputs",
                     "par_test",
                     "reid_attributes",
-                    "peta_test",
+                    "attribute_tests",
                     "par_attributes",
                     "params:evaluation",
                     "retrieval_gallery",

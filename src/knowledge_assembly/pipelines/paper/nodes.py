@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from knowledge_assembly.config import EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
-from knowledge_assembly.evaluation.evaluate import DomainTest, evaluate_bundle, retrieval_images, summary_line
+from knowledge_assembly.evaluation.evaluate import AttributeTests, DomainTest, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.evaluation.nodes import test_images
 from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
 from knowledge_assembly.reports import figures, tables
@@ -53,19 +53,16 @@ def train_and_evaluate_seeds(
     par_test_images: np.ndarray,
     reid_attributes: pd.DataFrame,
     reid_attribute_images: np.ndarray,
-    peta_test: pd.DataFrame,
-    peta_test_images: np.ndarray,
+    tests: AttributeTests,
     domains: dict[str, DomainTest],
     evaluation: EvaluationConfig,
     sources: dict[str, Any],
     retrieval_gallery: pd.DataFrame | None = None,
-    peta_val_images: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
-    retrieval = retrieval_images(retrieval_gallery, par_val=par_val_images, peta_val=peta_val_images)
     images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, peta_test_images, sources, domains,
-        retrieval,
+        query_images, gallery_images, par_test_images, reid_attribute_images, tests, sources, domains,
+        retrieval_gallery,
     )  # fmt: skip
     results = []
     for seed in seeds:
@@ -92,7 +89,7 @@ def train_and_evaluate_seeds(
             par_test,
             reid_attributes,
             evaluation,
-            peta_test,
+            tests.manifests,
             retrieval_gallery,
         )
         log_final_metrics(Path(tracking) / name / f"seed{seed}" / "eval", metrics)

@@ -19,13 +19,11 @@ EVALUATION_INPUTS = [
     "par_test_images",
     "reid_attributes",
     "reid_attributes_images",
-    "peta_test",
-    "peta_test_images",
+    "attribute_tests",
     "evaluation_domains",
     "params:evaluation",
     "params:sources",
     "retrieval_gallery",
-    "peta_val_images",
 ]
 
 
@@ -40,7 +38,7 @@ def create_seeds_pipeline(
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: every configured
     source's training manifest; ``evaluated``: every source's held-out test manifests."""
     inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
-    shared = training.create_sources_pipeline(sources) + evaluation.create_domains_pipeline(evaluated)
+    shared = training.create_sources_pipeline(sources) + evaluation.create_shared_pipeline(evaluated)
     return shared + Pipeline(
         [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
         namespace=variant,

@@ -1,6 +1,8 @@
-"""``synthetic`` pipeline: parameters → raw Market-1501 / PA-100K / PETA / UPAR / night-camera / RAPv2 folders."""
+"""``synthetic`` pipeline: parameters → the raw folders of every synthetic dataset (:data:`RAW_TREES`)."""
 
 from kedro.pipeline import Node, Pipeline
+
+from knowledge_assembly.synthetic.raw_formats import RAW_TREES
 
 from .nodes import generate_raw_data
 
@@ -11,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=generate_raw_data,
                 inputs=["params:synthetic", "params:ingestion.upar"],
-                outputs=["market1501_raw", "pa100k_raw", "peta_raw", "upar_raw", "night_raw", "rapv2_raw"],
+                outputs=[f"{tree}_raw" for tree in RAW_TREES],
                 name="generate_synthetic_raw_data",
             )
         ]
