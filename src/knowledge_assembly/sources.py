@@ -24,14 +24,17 @@ from .config import (
     closest,
     settings,
 )
-from .formats.readers import FORMATS
+from .formats.readers import FORMATS, TEMPLATE_MANIFESTS
 
 SAMPLERS = ("pk", "uniform")
 EVALUATION_SPLITS = ("query", "gallery", "attributes")  # held-out manifests a source may name for evaluation
 # ingested, cached and evaluated by one template pipeline per source: the evaluation manifests each must name.
 # camera_folders: a team's cameras; upar_release: images a UPAR release labels under ingestion.upar.<source>_prefix,
 # split by the original release's partition (its test split: evaluation.attributes)
-TEMPLATE_FORMATS = {"camera_folders": EVALUATION_SPLITS, "upar_release": ("attributes",)}
+TEMPLATE_FORMATS = {
+    raw_format: tuple(name for name in manifests if name in EVALUATION_SPLITS)
+    for raw_format, manifests in TEMPLATE_MANIFESTS.items()
+}
 
 
 @settings

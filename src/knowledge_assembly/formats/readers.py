@@ -55,4 +55,5 @@ TEMPLATE_READERS = {
                            ("raw", "upar_labels", ATTRIBUTE_NAMES, "setting:upar", "setting:upar.{source}_prefix",
                             CHECKS), "checked"),
 }  # fmt: skip
+TEMPLATE_MANIFESTS = {"camera_folders": camera.MANIFESTS, "upar_release": tuple(upar_labels.SOURCE_SPLITS)}  # given
 FORMATS = ("market1501", "pa100k", "upar_peta", *TEMPLATE_READERS)  # every raw layout a source may name
