@@ -152,3 +152,17 @@ def test_a_bad_pair_stops_ingestion_before_any_manifest_is_written(raw_project, 
         raw_project.run(["model_input"], ingestion={"upar": {"retrieval": PAIR}})
     assert "\n" not in str(error.value)
     assert not raw_project.primary().exists() or not any(raw_project.primary().iterdir())
+
+
+def test_the_peta_images_of_a_pair_are_evaluated_never_trained_on(raw_project):
+    raw_project.run(["ingestion"])
+    before = {split: pd.read_parquet(raw_project.primary() / f"peta_{split}.parquet") for split in ("train", "test")}
+    named = pd.concat([_prefixed(raw_project, f"peta_{split}", "PETA/") for split in ("train", "test")]).iloc[::2]
+    assert named["image"].isin("PETA/" + before["train"]["path"]).any()  # the seeded split trains on some of them
+    _write_pair(raw_project, named)
+    raw_project.run(["ingestion"], ingestion={"upar": {"retrieval": PAIR}})
+    after = {split: pd.read_parquet(raw_project.primary() / f"peta_{split}.parquet") for split in ("train", "test")}
+    assert not ("PETA/" + after["train"]["path"]).isin(named["image"]).any()
+    assert set(after["train"]["path"]) == set(before["train"]["path"]) - {i[len("PETA/") :] for i in named["image"]}
+    gallery = pd.read_parquet(raw_project.primary() / "retrieval_gallery.parquet")
+    assert (gallery["split"] == "peta_test").sum() == len(named)

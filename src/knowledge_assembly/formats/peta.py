@@ -2,7 +2,8 @@
 crops of varying size under the PETA root's ``images/``.
 
 UPAR's task-1 training CSV lists PETA training images only, so ingestion splits the labelled images into
-train / val / test by a seeded permutation (PETA's own protocol is a random split as well).
+train / val / test by a seeded permutation (PETA's own protocol is a random split as well); the images a UPAR
+retrieval pair's gallery names are evaluation images and go to test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from .checks import require_labelled_files, warn_ignored
 from .errors import RawDataError
 from .images import check_images
+from .upar_retrieval import NO_PAIR, RetrievalPair
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +53,19 @@ def split_of(paths: pd.Series, fractions: dict[str, float], seed: int) -> pd.Ser
 
 
 def index_labelled(
-    root: Path | None, labels: pd.DataFrame, params: dict[str, Any], image_check: str, max_pixels: int
+    root: Path | None,
+    labels: pd.DataFrame,
+    params: dict[str, Any],
+    image_check: str,
+    max_pixels: int,
+    retrieval_pair: RetrievalPair = NO_PAIR,
+    prefix: str = "",
 ) -> pd.DataFrame:
     """The UPAR-labelled PETA images (``path``, ``split``, the attributes), split by the UPAR pickle's partition
     where ``labels`` carry one (images outside it are left out, one warning), else by :func:`split_of` with the
-    ``params``' ``val_fraction``, ``test_fraction`` and ``split_seed``; empty where the PETA root is absent (the
-    source sets that train on PETA then refuse to start)."""
+    ``params``' ``val_fraction``, ``test_fraction`` and ``split_seed``, and then every image of the gallery of
+    ``retrieval_pair`` (UPAR task 2; named ``prefix`` + path) in test, never trained on; empty where the PETA root
+    is absent (the source sets that train on PETA then refuse to start)."""
     if root is None:
         if len(labels):
             logger.info("%d UPAR PETA rows not used: the PETA root (globals raw.peta) is absent", len(labels))
@@ -67,7 +76,21 @@ def index_labelled(
     else:
         fractions = {split: float(params[f"{split}_fraction"]) for split in ("val", "test")}
         labels = labels.assign(split=split_of(labels["path"], fractions, int(params["split_seed"])))
+        labels = _retrieval_gallery_to_test(labels, retrieval_pair.images, prefix)
     paths = [root / path for path in labels["path"]]
     require_labelled_files(paths)
     check_images(paths, image_check, max_pixels, kind="PNG")
     return labels
+
+
+def _retrieval_gallery_to_test(labels: pd.DataFrame, gallery: pd.Series, prefix: str) -> pd.DataFrame:
+    """``labels`` with the images of a retrieval pair's ``gallery`` (UPAR's names: ``prefix`` + path) moved to
+    test, counted in one log line."""
+    named = (prefix.rstrip("/") + "/" + labels["path"]).isin(set(gallery)) & (labels["split"] != "test")
+    if named.any():
+        logger.info(
+            "%d PETA images of the UPAR retrieval gallery moved to peta_test (%d from train, %d from val)",
+            int(named.sum()), int((named & (labels["split"] == "train")).sum()),
+            int((named & (labels["split"] == "val")).sum()),
+        )  # fmt: skip
+    return labels.assign(split=labels["split"].where(~named, "test"))
