@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import upar
 from .checks import require_labelled_files, warn_ignored
 from .errors import RawDataError
 from .images import check_images
@@ -86,7 +87,7 @@ def index_labelled(
 def _retrieval_gallery_to_test(labels: pd.DataFrame, gallery: pd.Series, prefix: str) -> pd.DataFrame:
     """``labels`` with the images of a retrieval pair's ``gallery`` (UPAR's names: ``prefix`` + path) moved to
     test, counted in one log line."""
-    named = (prefix.rstrip("/") + "/" + labels["path"]).isin(set(gallery)) & (labels["split"] != "test")
+    named = (upar.folder(prefix) + labels["path"]).isin(set(gallery)) & (labels["split"] != "test")
     if named.any():
         logger.info(
             "%d PETA images of the UPAR retrieval gallery moved to peta_test (%d from train, %d from val)",

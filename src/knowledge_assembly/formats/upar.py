@@ -166,3 +166,9 @@ def to_csv_bytes(labels: pd.DataFrame, names: list[str]) -> bytes:
 def crlf_bytes(lines: list[str]) -> bytes:
     """UTF-8 lines, each ended by CRLF (as UPAR's files are)."""
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def folder(prefix: str) -> str:
+    """``prefix`` (UPAR's folder of one dataset's images, e.g. ``PETA`` or ``PETA/``) with exactly one trailing
+    slash: what UPAR's name of each of that dataset's images starts with."""
+    return prefix.rstrip("/") + "/"

@@ -32,7 +32,7 @@ def read_labels(
     (``image`` as UPAR names it, ``split``, the attributes, ``source``: its file) for the ``upar_release`` sources,
     each under its own ``<source>_prefix``."""
     names, labels = _read_release(root, params)
-    prefixes = [value.rstrip("/") + "/" for key, value in params.items() if key.endswith("_prefix")]
+    prefixes = [upar.folder(value) for key, value in params.items() if key.endswith("_prefix")]
     unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
     if len(unused):
         folders = unused.str.split("/").str[0].value_counts().sort_index()
@@ -79,7 +79,7 @@ def _read_release(root: Path, params: dict[str, Any]) -> tuple[list[str], pd.Dat
 
 def under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """Rows whose image lies under ``prefix``, with ``path`` relative to it."""
-    prefix = prefix.rstrip("/") + "/"
+    prefix = upar.folder(prefix)
     rows = labels[labels["image"].str.startswith(prefix)]
     return (
         rows.assign(path=rows["image"].str.slice(len(prefix))).drop(columns=["image", "source"]).reset_index(drop=True)

@@ -144,7 +144,7 @@ def gallery_of(pair: RetrievalPair, evaluated: dict[str, pd.DataFrame], params: 
     query_of = dict(zip(pair.images, pair.query_of))
     parts = []
     for split, prefix_key in GALLERY_SPLITS.items():
-        names = params[prefix_key].rstrip("/") + "/" + evaluated[split]["path"]
+        names = upar.folder(params[prefix_key]) + evaluated[split]["path"]
         found = names.isin(query_of).to_numpy()
         parts.append(pd.DataFrame({"split": split, "row": found.nonzero()[0], "query": names[found].map(query_of)}))
     gallery = pd.concat(parts, ignore_index=True).astype({"row": "int64", "query": "int64"})
