@@ -211,6 +211,8 @@ BAD_PARAMETERS = {  # parameters file of an environment (typed at the node) or -
     "inf": ({"training": {"weight_decay": float("inf")}}, r"'training\.weight_decay' must be a finite number, got inf"),
     "absent_gpu": ({"training": {"device": "cuda:99"}}, r"device cuda:99: this machine has \d+ CUDA device\(s\)"),
     "no_seeds": ({"paper": {"seeds": []}}, r"paper\.seeds must list the training seeds to report.*; got \[\]"),
+    "seed_count": ({"paper": {"seeds": [10, 11]}}, r"paper\.seeds=\[10, 11\] lists 2 seeds, but the paper pipeline "
+                   r"has 3 runs, one per seed of paper\.seeds in conf/base/parameters_paper\.yml .*give 3 seeds"),
 }  # fmt: skip
 
 

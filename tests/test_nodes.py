@@ -174,3 +174,24 @@ def test_no_pipeline_names_a_dotted_dataset_outside_its_namespace(monkeypatch):
         pipelines = register_pipelines()
     assert "tables" in pipelines and "seeds_ka" in pipelines
     assert "ka_seed_metrics" in pipelines["seeds_ka"].outputs()
+
+
+def test_the_paper_runs_a_variant_by_its_own_pipelines_once_per_seed():
+    """Each seed of paper.seeds is the variant's training and evaluation pipelines again, in the namespace
+    <variant>.run<k>, reading the same shared data and parameters; its seed is the k-th of paper.seeds."""
+    pipelines = register_pipelines()
+    variant = {node.name: node for node in pipelines["ka"].nodes}
+    seeds = {node.name: node for node in pipelines["seeds_ka"].nodes}
+    runs = sorted({name.split(".")[1] for name in seeds if name.startswith("ka.run")})
+    assert runs == ["run0", "run1", "run2"]  # conf/base/parameters_paper.yml lists three seeds
+    for run in runs:
+        for step in ("train", "network_outputs", "reid_metrics", "par_metrics", "domain_metrics", "summarise_metrics"):
+            plain, seeded = variant[f"ka.{step}"], seeds[f"ka.{run}.{step}"]
+            assert seeded.func is plain.func, step
+            own = [f"ka.{run}.{name[3:]}" if name.startswith("ka.") and name != "ka.variant_name" else name
+                   for name in plain.inputs]  # fmt: skip
+            seed = [f"ka.{run}.seed"] if step in ("train", "summarise_metrics") else []
+            assert seeded.inputs == own + seed, step  # shared data and parameters are read as they are
+        assert seeds[f"ka.{run}.seed"].func(seeds=[10, 11, 12]) == 10 + int(run[3:])
+    assert seeds["ka.run0.train"].inputs[0] == "ka.variant_name"  # the run trains the variant itself
+    assert seeds["ka.seed_metrics"].inputs == ["ka.run0.metrics", "ka.run1.metrics", "ka.run2.metrics"]

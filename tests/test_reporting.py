@@ -14,7 +14,7 @@ from PIL import Image
 
 from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation.evaluate import NetworkOutputs, retrieval_examples
-from knowledge_assembly.pipeline_registry import configured_variants
+from knowledge_assembly.pipeline_registry import configured_paper_runs, configured_variants
 from knowledge_assembly.pipelines.reporting.nodes import plot_retrieval
 from knowledge_assembly.reports.figures import attribute_lines
 from knowledge_assembly.reports.tables import COLUMNS, STD
@@ -30,18 +30,22 @@ TABLE1_ROWS = [spec["rows"]["table1"] for spec in SPECS.values() if "table1" in 
 TABLE2_ROWS = [spec["rows"]["table2"] for spec in SPECS.values() if "table2" in spec["rows"]]
 
 
-def _keep_variants(project) -> None:
+def _keep_variants_and_two_seeds(project) -> None:
+    """The pipelines are built from conf/base: the kept variants and two paper seeds are written there."""
     path = project.root / "conf" / "base" / "parameters_training.yml"
     content = yaml.safe_load(path.read_text())
     content["variants"] = {group: {n: content["variants"][group][n] for n in names} for group, names in KEPT.items()}
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     assert list(configured_variants(project.root / "conf")) == VARIANTS
+    path = project.root / "conf" / "base" / "parameters_paper.yml"
+    path.write_text(path.read_text().replace("seeds: [0, 1, 2]", "seeds: [0, 1]"))
+    assert configured_paper_runs(project.root / "conf") == 2
 
 
 def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(raw_project):
-    _keep_variants(raw_project)
+    _keep_variants_and_two_seeds(raw_project)
     # 10 trainings (5 variants at both paper seeds; training.seed 0 is seed 0's run, resumed): one step each
-    raw_project.run(["paper"], training={"epochs": 1, "iterations_per_epoch": 1}, paper={"seeds": [0, 1]})
+    raw_project.run(["paper"], training={"epochs": 1, "iterations_per_epoch": 1})
     table1 = pd.read_csv(raw_project.report("paper", "table1.csv"))
     table2 = pd.read_csv(raw_project.report("paper", "table2.csv"))
     # rows and labels from the parameters
@@ -59,6 +63,10 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     # each row is the mean (and sample std) of that variant's seeds, each seed the mean of its networks
     seeds = json.loads(raw_project.report("seeds", "ka.json").read_text())
     assert [m["seed"] for m in seeds] == [0, 1] and all(m["networks"] == 2 for m in seeds)
+    for seed in seeds:  # each seed's run logs its headline metrics with DVCLive beside its curves
+        run = raw_project.data / "09_tracking" / "local" / "synthetic" / "ka" / f"seed{seed['seed']}"
+        logged = json.loads((run / "eval" / "metrics.json").read_text())
+        assert logged["reid_domain_par_mA"] == seed["reid_domain_par"]["mA"] and (run / "train").is_dir()
     values = [100 * m["reid_domain_par"]["mA"] for m in seeds]
     ka = table1.set_index("variant").loc["ka"]
     assert ka["Market-1501 PAR mA"] == pytest.approx(np.mean(values), abs=0.01)

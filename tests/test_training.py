@@ -286,8 +286,7 @@ def test_no_training_node_reads_the_market_attribute_labels():
                         ".network_outputs",
                         ".par_metrics",
                         ".retrieval_examples",
-                        ".train_and_evaluate_seeds",
-                        "cross_domain_runs",  # evaluation after each run, as train_and_evaluate_seeds
+                        "cross_domain_runs",  # evaluation after each run (its train_and_evaluate_seeds)
                         "cache_images",
                         "write_manifests",
                         "training_tables",  # validation only (PAR on held-out ids); never a loss: the test above

@@ -16,6 +16,8 @@ from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock, latest_version
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
+from knowledge_assembly.pipeline_registry import configured_paper_runs
+from knowledge_assembly.pipelines.paper.pipeline import SEED_TAG
 from knowledge_assembly.sources import checked_source_set, chosen_source_set, cross_domain_plan
 from knowledge_assembly.training.distributed import end_launched_jobs
 
@@ -171,7 +173,7 @@ class VersionedOutputHooks:
 class ParameterCheckHooks:
     """``--params`` may only set keys that the configuration defines, the source set must name configured sources
     whose batch shares split over the processes, and ``paper.seeds`` (read by the paper pipeline, not by a typed
-    node parameter) must list seeds: a typo fails before any node runs."""
+    node parameter) must list as many seeds as the paper pipeline has runs: a typo fails before any node runs."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -186,6 +188,20 @@ class ParameterCheckHooks:
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        """The paper pipeline has one run per seed, built from ``conf/base`` before any environment is read: an
+        environment or ``--params`` may change the seeds, not how many there are."""
+        if not any(SEED_TAG in node.tags for node in pipeline.nodes):
+            return
+        seeds, runs = catalog.load("params:paper.seeds"), configured_paper_runs()
+        if len(seeds) != runs:
+            raise ConfigError(
+                f"paper.seeds={seeds} lists {len(seeds)} seeds, but the paper pipeline has {runs} runs, one per seed"
+                " of paper.seeds in conf/base/parameters_paper.yml (Kedro builds pipelines before it reads an"
+                f" environment or --params): give {runs} seeds, or change the list in conf/base"
+            )
 
 
 class VariantSourcesHooks:

@@ -52,6 +52,11 @@ def configured_evaluation(conf_source: str | Path | None = None) -> dict[str, di
     return evaluated_sources(base_parameter("sources", conf_source))
 
 
+def configured_paper_runs(conf_source: str | Path | None = None) -> int:
+    """How many seeds ``paper.seeds`` lists: the paper pipeline's runs (namespaces ``run0`` ...), one per seed."""
+    return len(base_parameter("paper", conf_source)["seeds"])
+
+
 def configured_template_sources(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:
     """Every configured source ingested by a template pipeline (``camera_folders``, ``upar_release``), with its
     manifests."""
@@ -70,7 +75,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``mtl``, ``reid_only`` ...) is ingest → image cache → train → evaluate →
     figures for that variant (seed ``training.seed``); ``__default__`` is ``ka``;
     ``paper`` runs every variant, trains and evaluates each for every seed of
-    ``paper.seeds`` and writes Tables 1 and 2 (mean ± std). ``train_<variant>``,
+    ``paper.seeds`` (each seed the variant's training and evaluation pipelines in the namespace of its run,
+    ``run0`` ...) and writes Tables 1 and 2 (mean ± std). ``train_<variant>``,
     ``evaluate_<variant>``, ``seeds_<variant>`` and ``tables`` are the single steps that DVC
     stages run. ``cross_domain`` trains variants leaving one attribute source out at a time
     (leave-one-domain-out). Only ``synthetic`` writes raw data, and never under ``--env real``.
@@ -83,12 +89,13 @@ def register_pipelines() -> dict[str, Pipeline]:
         "model_input": prepared,
     }
     variants, sources, evaluated = configured_variants(), configured_sources(), configured_evaluation()
+    runs = configured_paper_runs()
     for variant, key in variants.items():
         pipelines[f"train_{variant}"] = training.create_pipeline(variant, key, sources)
         evaluate = evaluation.create_pipeline(variant, evaluated)
         pipelines[f"evaluate_{variant}"] = evaluate + reporting.create_pipeline(variant)
         pipelines[variant] = prepared + pipelines[f"train_{variant}"] + pipelines[f"evaluate_{variant}"]
-        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key, sources, evaluated)
+        pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key, sources, evaluated, runs)
     pipelines["__default__"] = pipelines["ka"]
     pipelines["tables"] = paper.create_tables_pipeline(list(variants))
     pipelines["paper"] = (

@@ -5,16 +5,37 @@ the held-out source's test split, normalised as images of the attribute domain i
 from __future__ import annotations
 
 import dataclasses
+import logging
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from knowledge_assembly.config import CrossDomainConfig, EvaluationConfig, ModelConfig, TrainingConfig, ValidationConfig
-from knowledge_assembly.evaluation.evaluate import TEST_SPLIT_SECTIONS, domain_section
-from knowledge_assembly.pipelines.paper.nodes import train_and_evaluate_seeds
-from knowledge_assembly.pipelines.training.nodes import SourceTable
+from knowledge_assembly.config import (
+    CrossDomainConfig,
+    EvaluationConfig,
+    ModelConfig,
+    TrainingConfig,
+    ValidationConfig,
+    VariantConfig,
+)
+from knowledge_assembly.evaluation.evaluate import (
+    TEST_SPLIT_SECTIONS,
+    AttributeTests,
+    DomainTest,
+    domain_section,
+    evaluate_bundle,
+    summary_line,
+)
+from knowledge_assembly.pipelines.evaluation.nodes import test_images
+from knowledge_assembly.pipelines.paper.nodes import headline
+from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
 from knowledge_assembly.reports import tables
+from knowledge_assembly.reports.tracking import log_final_metrics, run_folder
 from knowledge_assembly.sources import SourceSet, cross_domain_plan
+
+logger = logging.getLogger(__name__)
 
 MEASURE = "mA"
 
@@ -52,6 +73,73 @@ def cross_domain_runs(
                 evaluation=evaluation,
                 **inputs,
             )
+    return results
+
+
+def train_and_evaluate_seeds(
+    name: str,
+    seeds: list[int],
+    chosen: SourceSet,
+    tables: dict[str, SourceTable],
+    par_val: pd.DataFrame,
+    par_val_images: np.ndarray,
+    attribute_names: list[str],
+    checkpoints: Path,
+    tracking: Path,
+    training: TrainingConfig,
+    validation: ValidationConfig,
+    model: ModelConfig,
+    variant: VariantConfig,
+    reid_query: pd.DataFrame,
+    reid_gallery: pd.DataFrame,
+    query_images: np.ndarray,
+    gallery_images: np.ndarray,
+    par_test: pd.DataFrame,
+    par_test_images: np.ndarray,
+    reid_attributes: pd.DataFrame,
+    reid_attribute_images: np.ndarray,
+    tests: AttributeTests,
+    domains: dict[str, DomainTest],
+    evaluation: EvaluationConfig,
+    sources: dict[str, Any],
+    retrieval_gallery: pd.DataFrame | None = None,
+) -> list[dict[str, Any]]:
+    """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
+    images = test_images(
+        query_images, gallery_images, par_test_images, reid_attribute_images, tests, sources, domains,
+        retrieval_gallery,
+    )  # fmt: skip
+    results = []
+    for seed in seeds:
+        bundle, _ = train_variant(
+            name,
+            chosen,
+            tables,
+            par_val,
+            par_val_images,
+            attribute_names,
+            checkpoints,
+            tracking,
+            training,
+            validation,
+            model,
+            variant,
+            seed=seed,
+        )
+        metrics = evaluate_bundle(
+            bundle,
+            images,
+            reid_query,
+            reid_gallery,
+            par_test,
+            reid_attributes,
+            evaluation,
+            tests.manifests,
+            retrieval_gallery,
+        )
+        log_final_metrics(run_folder(tracking, name, seed) / "eval", metrics)
+        results.append(headline(metrics))
+        logger.info(summary_line(metrics))
     return results
 
 

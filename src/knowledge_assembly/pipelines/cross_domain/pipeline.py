@@ -6,10 +6,25 @@ import inspect
 from kedro.pipeline import Node, Pipeline
 
 from ..evaluation import pipeline as evaluation
-from ..paper.nodes import train_and_evaluate_seeds
-from ..paper.pipeline import EVALUATION_INPUTS
 from ..training import pipeline as training
-from .nodes import cross_domain_runs, cross_domain_table
+from .nodes import cross_domain_runs, cross_domain_table, train_and_evaluate_seeds
+
+# what evaluating a seed reads, in the order of train_and_evaluate_seeds' last arguments
+EVALUATION_INPUTS = [
+    "reid_query",
+    "reid_gallery",
+    "reid_query_images",
+    "reid_gallery_images",
+    "par_test",
+    "par_test_images",
+    "reid_attributes",
+    "reid_attributes_images",
+    "attribute_tests",
+    "evaluation_domains",
+    "params:evaluation",
+    "params:sources",
+    "retrieval_gallery",
+]
 
 # train_and_evaluate_seeds' inputs that every run shares (its source set, tables, validation and variant differ)
 SHARED = {

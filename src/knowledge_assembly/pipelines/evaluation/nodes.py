@@ -13,7 +13,7 @@ from knowledge_assembly.config import EvaluationConfig
 from knowledge_assembly.evaluation import evaluate
 from knowledge_assembly.formats.manifests import ATTRIBUTE_TESTS, OTHER_ATTRIBUTE_TESTS
 from knowledge_assembly.models.bundle import ModelBundle
-from knowledge_assembly.reports.tracking import log_final_metrics
+from knowledge_assembly.reports.tracking import log_final_metrics, run_folder
 from knowledge_assembly.sources import EVALUATION_SPLITS, evaluated_sources, test_split_sources
 
 logger = logging.getLogger(__name__)
@@ -140,12 +140,14 @@ def summarise_metrics(
     domains: list[dict[str, Any]],
     config: EvaluationConfig,
     tracking: Path,
+    seed: int | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The variant's metrics (mean over its networks) and its per-attribute table; logs one summary line and
-    the headline numbers for DVC (``<tracking>/<variant>/eval``)."""
+    the headline numbers for DVC (``<tracking>/<variant>/eval``, or ``<tracking>/<variant>/seed<k>/eval`` for a
+    seed of the paper pipeline)."""
     metrics, table = evaluate.summarise(bundle, reid, par, config, domains)
     logger.info(evaluate.summary_line(metrics))
-    log_final_metrics(Path(tracking) / bundle.variant / "eval", metrics)
+    log_final_metrics(run_folder(tracking, bundle.variant, seed) / "eval", metrics)
     return metrics, table
 
 

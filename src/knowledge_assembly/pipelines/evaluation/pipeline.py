@@ -67,7 +67,13 @@ def create_shared_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
 
 def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
     """``evaluated``: as :func:`create_domains_pipeline`'s."""
-    return create_shared_pipeline(evaluated or {}) + Pipeline(
+    return create_shared_pipeline(evaluated or {}) + create_variant_pipeline(variant)
+
+
+def create_variant_pipeline(variant: str, seeded: bool = False, namespace: str | None = None) -> Pipeline:
+    """The template of a variant's evaluation, in the namespace ``namespace`` (default: the variant's). ``seeded``:
+    its DVCLive metrics go to the folder of the seed ``<namespace>.seed`` (a seed of the paper pipeline)."""
+    return Pipeline(
         [
             Node(
                 network_outputs,
@@ -114,7 +120,15 @@ def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = 
             ),
             Node(
                 summarise_metrics,
-                ["model", "reid_metrics", "par_metrics", "domain_metrics", "params:evaluation", "tracking"],
+                [
+                    "model",
+                    "reid_metrics",
+                    "par_metrics",
+                    "domain_metrics",
+                    "params:evaluation",
+                    "tracking",
+                    *(["seed"] if seeded else []),
+                ],
                 ["metrics", "attribute_table"],
                 name="summarise_metrics",
             ),
@@ -138,7 +152,7 @@ def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = 
                 name="attribute_retrieval_examples",
             ),
         ],
-        namespace=variant,
+        namespace=namespace or variant,
         inputs=SHARED_INPUTS,
         parameters={"params:evaluation", "params:sources"},
     )

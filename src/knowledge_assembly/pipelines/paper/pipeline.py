@@ -1,30 +1,15 @@
-"""``seeds_<variant>``: one variant for every seed of ``paper.seeds``; ``tables``: Tables 1-2 over all variants."""
+"""``seeds_<variant>``: the variant's training and evaluation pipelines once per seed of ``paper.seeds``, each in the
+namespace of its run (``run0``, ``run1`` ...); ``tables``: Tables 1-2 over all variants."""
+
+from functools import partial
 
 from kedro.pipeline import Node, Pipeline
 
 from ..evaluation import pipeline as evaluation
 from ..training import pipeline as training
-from .nodes import paper_tables, plot_paper_cmc, train_and_evaluate_seeds
+from .nodes import paper_seed, paper_tables, plot_paper_cmc, seed_headlines
 
-SHARED_INPUTS = training.SHARED_INPUTS | evaluation.SHARED_INPUTS
-
-
-# what evaluating a seed reads, in the order of train_and_evaluate_seeds' arguments after the training inputs
-EVALUATION_INPUTS = [
-    "reid_query",
-    "reid_gallery",
-    "reid_query_images",
-    "reid_gallery_images",
-    "par_test",
-    "par_test_images",
-    "reid_attributes",
-    "reid_attributes_images",
-    "attribute_tests",
-    "evaluation_domains",
-    "params:evaluation",
-    "params:sources",
-    "retrieval_gallery",
-]
+SEED_TAG = "paper_seed"  # the node of each run that picks its seed of paper.seeds
 
 
 def seed_metrics(variant: str) -> str:
@@ -32,25 +17,34 @@ def seed_metrics(variant: str) -> str:
     return f"{variant}_seed_metrics"
 
 
+def run_namespace(variant: str, run: int) -> str:
+    """The namespace of the variant's run ``run`` in the paper pipeline (its seed is ``paper.seeds[run]``)."""
+    return f"{variant}.run{run}"
+
+
+def create_run_pipeline(variant: str, parameters_key: str, run: int) -> Pipeline:
+    """The variant's training and evaluation pipelines (up to its metrics), seeded with ``paper.seeds[run]``, in the
+    namespace :func:`run_namespace`."""
+    namespace = run_namespace(variant, run)
+    seed = Node(partial(paper_seed, run=run), "params:paper.seeds", "seed", name="seed", tags=SEED_TAG)
+    return (
+        Pipeline([seed], namespace=namespace, parameters={"params:paper.seeds"})
+        + training.create_training_pipeline(variant, parameters_key, seeded=True, namespace=namespace)
+        + evaluation.create_variant_pipeline(variant, seeded=True, namespace=namespace)
+    ).to_outputs(f"{namespace}.metrics")
+
+
 def create_seeds_pipeline(
-    variant: str, parameters_key: str, sources: dict[str, str], evaluated: dict[str, dict[str, str]], **kwargs
+    variant: str, parameters_key: str, sources: dict[str, str], evaluated: dict[str, dict[str, str]], runs: int
 ) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: every configured
-    source's training manifest; ``evaluated``: every source's held-out test manifests."""
-    inputs = ["variant_name", "params:paper.seeds", *training.TRAINING_INPUTS, *EVALUATION_INPUTS]
+    source's training manifest; ``evaluated``: every source's held-out test manifests; ``runs``: how many seeds
+    ``paper.seeds`` lists (the pipelines are built before the run's parameters are read)."""
     shared = training.create_sources_pipeline(sources) + evaluation.create_shared_pipeline(evaluated)
-    return shared + Pipeline(
-        [Node(train_and_evaluate_seeds, inputs, "seed_metrics", name="train_and_evaluate_seeds")],
-        namespace=variant,
-        inputs=SHARED_INPUTS,
-        outputs={"seed_metrics": seed_metrics(variant)},  # read by the tables node, outside the namespace
-        parameters={
-            **training.parameter_mapping(parameters_key),
-            "params:paper.seeds": "params:paper.seeds",
-            "params:evaluation": "params:evaluation",
-            "params:sources": "params:sources",
-        },
-    )
+    seeded = sum((create_run_pipeline(variant, parameters_key, run) for run in range(runs)), Pipeline([]))
+    metrics = [f"{run_namespace(variant, run)}.metrics" for run in range(runs)]
+    collect = Node(seed_headlines, metrics, seed_metrics(variant), name="seed_metrics", namespace=variant)
+    return shared + seeded + Pipeline([collect])
 
 
 def create_tables_pipeline(variants: list[str]) -> Pipeline:

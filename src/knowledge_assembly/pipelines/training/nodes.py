@@ -13,6 +13,7 @@ import torch
 
 from knowledge_assembly.config import ConfigError, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
 from knowledge_assembly.models.bundle import ModelBundle
+from knowledge_assembly.reports.tracking import run_folder
 from knowledge_assembly.sources import SourceSet, chosen_source_set
 from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
 from knowledge_assembly.training.distributed import trainer_for, with_launched_world
@@ -95,7 +96,7 @@ def train_variant(
         chosen, tables, par_val, par_val_images, attribute_names, training, validation
     )
     checkpoint = Path(checkpoints) / f"{name}-seed{training.seed}.pt"
-    live = Path(tracking) / name / ("train" if seed is None else f"seed{training.seed}/train")
+    live = run_folder(tracking, name, seed) / "train"
     result = trainer_for(training)(
         name,
         variant,

@@ -57,13 +57,24 @@ def create_sources_pipeline(sources: dict[str, str], prefix: str = "", source_se
     )
 
 
-def create_pipeline(variant: str, parameters_key: str, sources: dict[str, str], **kwargs) -> Pipeline:
-    """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: as
-    :func:`create_sources_pipeline`'s."""
-    train = Pipeline(
-        [Node(train_variant, ["variant_name", *TRAINING_INPUTS], ["model", "training_history"], name="train")],
-        namespace=variant,
-        inputs=SHARED_INPUTS,
+def create_training_pipeline(
+    variant: str, parameters_key: str, seeded: bool = False, namespace: str | None = None
+) -> Pipeline:
+    """The template of a variant's training, in the namespace ``namespace`` (default: the variant's):
+    ``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``. ``seeded``: the seed is the dataset
+    ``<namespace>.seed`` (a seed of the paper pipeline) instead of ``training.seed``."""
+    inputs = ["variant_name", *TRAINING_INPUTS, *(["seed"] if seeded else [])]
+    shared = {name: name for name in SHARED_INPUTS}
+    if namespace and namespace != variant:
+        shared["variant_name"] = f"{variant}.variant_name"
+    return Pipeline(
+        [Node(train_variant, inputs, ["model", "training_history"], name="train")],
+        namespace=namespace or variant,
+        inputs=shared,
         parameters=parameter_mapping(parameters_key),
     )
-    return create_sources_pipeline(sources) + train
+
+
+def create_pipeline(variant: str, parameters_key: str, sources: dict[str, str], **kwargs) -> Pipeline:
+    """``parameters_key``: as :func:`create_training_pipeline`'s; ``sources``: as :func:`create_sources_pipeline`'s."""
+    return create_sources_pipeline(sources) + create_training_pipeline(variant, parameters_key)
