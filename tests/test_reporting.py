@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import numpy as np
@@ -42,10 +43,12 @@ def _keep_variants_and_two_seeds(project) -> None:
     assert configured_paper_runs(project.root / "conf") == 2
 
 
-def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(raw_project):
+def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(raw_project, capsys):
     _keep_variants_and_two_seeds(raw_project)
     # 10 trainings (5 variants at both paper seeds; training.seed 0 is seed 0's run, resumed): one step each
     raw_project.run(["paper"], training={"epochs": 1, "iterations_per_epoch": 1})
+    closing = capsys.readouterr().out  # a summary line per seed's run, no path for what it keeps in memory
+    assert re.search(r"^ka seed 1: mAP \d+\.\d", closing, re.MULTILINE) and "MemoryDataset" not in closing
     table1 = pd.read_csv(raw_project.report("paper", "table1.csv"))
     table2 = pd.read_csv(raw_project.report("paper", "table2.csv"))
     # rows and labels from the parameters

@@ -291,7 +291,7 @@ def _writer(name: str) -> str:
 
 class RunSummaryHooks:
     """A run that evaluated variants ends with a short block on stdout: each variant's summary line (unwrapped, not
-    a log record) and where its model, metrics and figures were written."""
+    a log record; one per seed of the paper pipeline) and where its model, metrics and figures were written."""
 
     def __init__(self) -> None:
         self._saved: dict[str, dict[str, Any]] = {}
@@ -319,7 +319,8 @@ class RunSummaryHooks:
         lines = [summary_line(saved["metrics"])]
         for kind in ("model", "metrics"):
             dataset = catalog.get(f"{variant}.{kind}")
-            lines.append(f"  {kind + ':':9}{_shown(_saved_path(dataset))}")
+            if not isinstance(dataset, MemoryDataset):  # a paper seed's run keeps them in memory
+                lines.append(f"  {kind + ':':9}{_shown(_saved_path(dataset))}")
         figures = sorted(kind.removesuffix("_plot") for kind in saved if kind.endswith("_plot"))
         if figures:
             latest = catalog.get(f"{variant}.{figures[0]}_plot").latest_filepath.parent
