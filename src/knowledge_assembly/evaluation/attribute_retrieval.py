@@ -13,6 +13,7 @@ or sorted where the query has many matches)."""
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,7 @@ def match_ranks(scores: np.ndarray, matches: np.ndarray) -> np.ndarray:
 
 def evaluate_retrieval(probabilities: np.ndarray, queries: AttributeQueries, block: int = 512) -> dict[str, float]:
     """mAP, rank-1/5/10 (as fractions) and ``queries`` (how many have a match) of the gallery whose attribute
-    ``probabilities`` (G, A) are given, for ``queries``."""
+    ``probabilities`` (G, A) are given, for ``queries``; the numbers do not depend on the order of the queries."""
     score = LogLikelihood(probabilities)
     matched = np.flatnonzero(queries.match_of >= 0)
     matched = matched[np.argsort(queries.match_of[matched], kind="stable")]
@@ -92,7 +93,7 @@ def evaluate_retrieval(probabilities: np.ndarray, queries: AttributeQueries, blo
                 best.append(int(ranks[0]))
     best_ranks = np.asarray(best)
     return {
-        "mAP": float(np.mean(aps)) if aps else float("nan"),
+        "mAP": math.fsum(aps) / len(aps) if aps else float("nan"),  # exact sum: the same whatever the query order
         **{f"rank{k}": float(np.mean(best_ranks <= k)) if aps else float("nan") for k in RANKS},
         "queries": len(aps),
     }
