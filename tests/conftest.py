@@ -51,6 +51,15 @@ TINY_SYNTHETIC = {
         "images_per_camera": [1, 2],
         "distractors": 4,
     },
+    "campus": {
+        "cameras": 8,
+        "train_ids": 8,
+        "test_ids": 6,
+        "cameras_per_id": [2, 3],
+        "images_per_camera": [1, 2],
+        "width_range": [40, 64],
+        "aspect_range": [2.0, 2.8],
+    },
     "upar": {
         "csv_name": "UPAR-Challenge-2027_task1_train_gt.csv",
         "include_market1501": True,
@@ -129,6 +138,7 @@ class Project:
             "upar": "UPAR",
             "night": "Night-Cameras",
             "rapv2": "RAPv2",
+            "campus": "Campus-reID",
         }
         return self.data / "01_raw" / "synthetic" / folders[name]
 

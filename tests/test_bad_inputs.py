@@ -342,9 +342,9 @@ BAD_COMMANDS = {  # kedro run arguments in an empty project, and the whole of st
     ),
     "model_not_trained": (
         ["--env", "test", "--pipelines=evaluate_mtl"],
-        r"error: inputs not written yet; run first\n"
-        r"  kedro run --pipelines=train_mtl: mtl\.model, mtl\.training_history\n"
-        r"  kedro run --pipelines=ingestion: .*\n  kedro run --pipelines=model_input: .*",
+        r"error: inputs not written yet; run first\n"  # in the order the commands must run
+        r"  kedro run --pipelines=ingestion: .*\n  kedro run --pipelines=model_input: .*\n"
+        r"  kedro run --pipelines=train_mtl: mtl\.model, mtl\.training_history",
     ),
 }
 

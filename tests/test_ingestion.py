@@ -94,7 +94,7 @@ def test_real_market1501_file_tree_through_kedro(project, synthetic_raw_cache, r
             "dataset": "names",
             "raw": {
                 "market1501": str(market),
-                **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar", "night", "rapv2")},
+                **{name: str(project.raw(name)) for name in ("pa100k", "peta", "upar", "night", "rapv2", "campus")},
             },
         },
     )

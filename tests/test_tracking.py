@@ -53,11 +53,11 @@ def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(trained):
     assert header[3:10] == [
         "reid_mAP", "reid_rank1", "par_mA", "par_f1", "reid_domain_par_mA", "peta_par_mA", "retrieval_mAP"
     ]  # fmt: skip
-    assert header[10:12] == ["night_reid_mAP", "night_par_mA"]  # the night cameras' held-out images
-    assert header[12:] == ["training.lr"]  # the one setting in which the runs differ
+    assert header[10:13] == ["campus_reid_mAP", "night_reid_mAP", "night_par_mA"]  # other sources' held-out images
+    assert header[13:] == ["training.lr"]  # the one setting in which the runs differ
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
     assert [row[1] for row in rows] == [v.name for v in reversed(versions)]  # newest first
-    assert [row[12] for row in rows] == ["0.001", "0.002"]
+    assert [row[13] for row in rows] == ["0.001", "0.002"]
     newest = json.loads(raw_project.report("mtl", "metrics.json").read_text())
     assert rows[0][3] == f"{100 * newest['reid']['mAP']:.2f}"
     older = raw_project.data / "08_reporting/synthetic/mtl/metrics.json" / versions[0].name / "metrics.json"

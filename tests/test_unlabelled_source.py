@@ -34,7 +34,7 @@ def test_the_unlabelled_set_trains_on_camera_crops_without_labels_and_evaluates_
     steps = {key: int(v) for key, v in bundle.state_dicts[0].items() if key.endswith("num_batches_tracked")}
     assert all(count > 0 for key, count in steps.items() if ".domains.2." in key)  # learnt from the night crops
     metrics = _metrics(raw_project, "mtl")
-    assert metrics["domains"] == ["night"] and metrics["settings"]["source_set"] == "unlabelled"
+    assert metrics["domains"] == ["campus", "night"] and metrics["settings"]["source_set"] == "unlabelled"
     assert 0 < metrics["night_reid"]["mAP"] <= 1 and len(metrics["night_reid"]["cmc"]) > 0
     assert len(metrics["night_par"]["per_attribute_mA"]) == 40
     headline = json.loads((raw_project.data / "09_tracking/local/synthetic/mtl/eval/metrics.json").read_text())

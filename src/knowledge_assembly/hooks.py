@@ -277,7 +277,7 @@ class MissingInputHooks:
             if not dataset.exists():
                 missing.setdefault(_writer(name), []).append(name)
         if missing:
-            lines = [f"{writer}: {summarise(names, 4)}" for writer, names in missing.items()]
+            lines = [f"{writer}: {summarise(names, 4)}" for writer, names in _upstream_first(missing)]
             raise DatasetError("inputs not written yet; run first\n  " + "\n  ".join(lines))
 
 
@@ -287,6 +287,15 @@ def _writer(name: str) -> str:
 
     writers = sorted((len(p.nodes), key) for key, p in pipelines.items() if name in p.all_outputs())
     return f"kedro run --pipelines={writers[0][1]}" if writers else "(no pipeline writes it)"
+
+
+def _upstream_first(missing: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """``missing`` (a command of :func:`_writer` -> the inputs it writes) in the order the commands must run: by
+    where the first of their inputs is written in the topologically sorted ``all`` pipeline."""
+    from kedro.framework.project import pipelines
+
+    written_at = {name: index for index, node in enumerate(pipelines["all"].nodes) for name in node.outputs}
+    return sorted(missing.items(), key=lambda item: min(written_at.get(name, len(written_at)) for name in item[1]))
 
 
 class RunSummaryHooks:

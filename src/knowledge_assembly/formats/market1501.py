@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,30 +75,41 @@ def index_names(names: list[str], folder: str, source: str | Path, cameras: int 
             "file name does not match the Market-1501 grammar "
             f"'PPPP_cCsS_FFFFFF_BB.jpg' ({len(bad)} such: {summarise(bad)})",
         )
-    outside = [row[0] for row in rows if row[2] >= cameras]
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype({c: "int64" for c in COLUMNS[1:]})
+    check_cameras(frame, cameras, source, "ingestion.market1501.cameras")
+    return frame
+
+
+def check_cameras(frame: pd.DataFrame, cameras: int, source: str | Path, setting: str) -> None:
+    """Every row's 0-based ``camid`` is one of ``cameras`` cameras, else an error naming the first file outside."""
+    outside = frame["path"][frame["camid"] >= cameras].tolist()
     if outside:
         raise RawDataError(
             Path(source) / Path(outside[0]).name,
-            f"camera outside c1-c{cameras} ({len(outside)} such; "
-            "ingestion.market1501.cameras sets the number of cameras)",
+            f"camera outside c1-c{cameras} ({len(outside)} such; {setting} sets the number of cameras)",
         )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({c: "int64" for c in COLUMNS[1:]})
 
 
-def index_split(root: Path, split: str, cameras: int = 6) -> pd.DataFrame:
-    """Index one split folder of a Market-1501 root (``train``, ``query``, ``gallery``).
+def index_split(
+    root: Path,
+    split: str,
+    cameras: int = 6,
+    names_index: Callable[[list[str], str, Path, int], pd.DataFrame] | None = None,
+    dataset: str = "Market-1501",
+) -> pd.DataFrame:
+    """Index one split folder of a Market-1501 root (``train``, ``query``, ``gallery``); ``names_index``: the
+    grammar of another ``dataset`` in the same layout (default: :func:`index_names`).
 
     Every entry but system files must be a regular file (a directory, FIFO or dangling
     link named like an image is an error, not skipped); an empty folder is an error."""
     folder = SPLIT_FOLDERS[split]
     directory = root / folder
     if not directory.is_dir():
-        raise RawDataError(directory, f"Market-1501 folder '{folder}' is missing")
+        raise RawDataError(directory, f"{dataset} folder '{folder}' is missing")
     names = [entry.name for entry in os.scandir(directory) if entry.name not in IGNORED_FILES]
-    frame = index_names(names, folder, directory, cameras)
+    frame = (names_index or index_names)(names, folder, directory, cameras)
     if frame.empty:
-        raise RawDataError(directory, f"Market-1501 folder '{folder}' holds no images")
+        raise RawDataError(directory, f"{dataset} folder '{folder}' holds no images")
     require_regular_files([root / path for path in frame["path"]])
     return frame
 

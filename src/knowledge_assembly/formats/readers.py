@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import camera, manifests, market1501, pa100k, peta, upar_labels, upar_retrieval
+from . import camera, manifests, market1501, pa100k, peta, reid_folders, upar_labels, upar_retrieval
 
 CHECKS = "checks"
 SETTING = "setting:"
@@ -55,6 +55,11 @@ TEMPLATE_READERS = {
     "upar_release": Reader("index", upar_labels.index_release_source,
                            ("raw", "upar_labels", ATTRIBUTE_NAMES, "setting:upar", "setting:upar.{source}_prefix",
                             CHECKS), "checked"),
+    "reid_folders": Reader("index", reid_folders.index_source, ("raw", "setting:{source}", CHECKS), "checked"),
 }  # fmt: skip
-TEMPLATE_MANIFESTS = {"camera_folders": camera.MANIFESTS, "upar_release": tuple(upar_labels.SOURCE_SPLITS)}  # given
+TEMPLATE_MANIFESTS = {  # what each gives
+    "camera_folders": camera.MANIFESTS,
+    "upar_release": tuple(upar_labels.SOURCE_SPLITS),
+    "reid_folders": reid_folders.MANIFESTS,
+}
 FORMATS = ("market1501", "pa100k", "upar_peta", *TEMPLATE_READERS)  # every raw layout a source may name

@@ -112,8 +112,8 @@ def sample_person(rng: np.random.Generator) -> Person:
 
 
 def sample_style(rng: np.random.Generator, dataset: str) -> Style:
-    """A camera (``market``, ``night``) or scene (``pa100k``, ``peta``, ``rapv2``) look; the datasets differ on
-    purpose."""
+    """A camera (``market``, ``campus``, ``night``) or scene (``pa100k``, ``peta``, ``rapv2``) look; the datasets
+    differ on purpose."""
     if dataset == "night":  # a team's night cameras: dim, nearly colourless (IR-like), noisy
         grey = float(rng.uniform(0.4, 0.55))
         background = rng.integers(20, 70, 3)
@@ -147,6 +147,17 @@ def sample_style(rng: np.random.Generator, dataset: str) -> Style:
             tuple(int(v) for v in background),
             0.8,
             100,
+        )
+    if dataset == "campus":  # a second reID dataset: outdoor campus cameras in winter, cold bright light, sharp
+        background = rng.integers(140, 220, 3) * np.array([0.85, 0.95, 1.0])
+        return Style(
+            tuple(rng.uniform(0.9, 1.1, 3) * np.array([0.9, 1.0, 1.1])),
+            float(rng.uniform(10, 35)),
+            float(rng.uniform(1, 4)),
+            float(rng.uniform(0.0, 0.4)),
+            tuple(int(v) for v in background),
+            0.6,
+            int(rng.integers(85, 95)),
         )
     if dataset == "market":
         background = rng.integers(70, 150, 3)

@@ -242,14 +242,37 @@ def camera_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, 
     return files
 
 
-RAW_TREES = ("market1501", "pa100k", "peta", "upar", "night", "rapv2")  # what synthetic_raw_data gives, in order
+def reid_folder_files(params: dict[str, Any], rng: np.random.Generator) -> dict[str, bytes]:
+    """A second reID dataset, a campus's labelled cameras, in Market-1501's folder layout
+    (:mod:`..formats.reid_folders`, names ``<pid>_c<camera>_f<frame>.jpg``): ``train_ids`` training identities,
+    ``test_ids`` held-out ones with one query per camera they appear in; crops of varying size."""
+    cameras = params["cameras"]
+    styles = {cam: sample_style(rng, "campus") for cam in range(1, cameras + 1)}
+    pids = rng.choice(np.arange(1, 10000), params["train_ids"] + params["test_ids"], replace=False)
+    frames = iter(rng.permutation(np.arange(1, 10**7)))
+    files: dict[str, bytes] = {}
+    for index, pid in enumerate(pids.tolist()):
+        person, train = sample_person(rng), index < params["train_ids"]
+        for cam in rng.choice(np.arange(1, cameras + 1), _ranged(rng, params["cameras_per_id"]), replace=False):
+            boxes = _ranged(rng, params["images_per_camera"])
+            folders = ["bounding_box_train"] * boxes if train else ["query"] + ["bounding_box_test"] * boxes
+            for folder in folders:
+                width = _ranged(rng, params["width_range"])
+                size = (width, int(width * rng.uniform(*params["aspect_range"])))
+                files[f"{folder}/{pid:04d}_c{cam}_f{next(frames):07d}.jpg"] = _jpeg(person, styles[cam], rng, size)
+    return files
+
+
+RAW_TREES = ("market1501", "pa100k", "peta", "upar", "night", "rapv2", "campus")  # what synthetic_raw_data gives
+CAMPUS_STREAM = 1  # the second reID dataset is drawn from its own random stream: the other trees do not depend on it
 
 
 def synthetic_raw_data(params: dict[str, Any], upar_release: str = "challenge2027") -> tuple[dict[str, bytes], ...]:
-    """Market-1501, PA-100K, PETA, UPAR, night-camera and RAPv2 file trees for ``params`` (seeded, reproducible;
-    PETA, the night cameras and then RAPv2 are drawn last, so the other trees do not depend on them). The UPAR labels
-    are laid out as the release ``upar_release`` names: the 2027 challenge CSV or the original ``dataset_all.pkl``
-    (only it labels RAPv2: the RAPv2 tree is empty with the CSV)."""
+    """Market-1501, PA-100K, PETA, UPAR, night-camera, RAPv2 and campus-camera file trees for ``params`` (seeded,
+    reproducible; PETA, the night cameras and then RAPv2 are drawn last, the campus cameras from a stream of their
+    own, so the other trees do not depend on them). The UPAR labels are laid out as the release ``upar_release``
+    names: the 2027 challenge CSV or the original ``dataset_all.pkl`` (only it labels RAPv2: the RAPv2 tree is empty
+    with the CSV)."""
     rng = np.random.default_rng(params["seed"])
     size = tuple(params["market1501"]["image_size"])
     market, market_labels = market1501_files(params["market1501"], rng, size)
@@ -267,7 +290,9 @@ def synthetic_raw_data(params: dict[str, Any], upar_release: str = "challenge202
         upar_files = {params["upar"]["pickle_name"]: layout}
     else:
         upar_files = {params["upar"]["csv_name"]: upar.to_csv_bytes(upar_labels, list(upar.UPAR_ATTRIBUTES))}
-    return market, pa, petas, upar_files, night, raps
+    campus_rng = np.random.default_rng([params["seed"], CAMPUS_STREAM])
+    campus = reid_folder_files(params["campus"], campus_rng) if params.get("campus") else {}
+    return market, pa, petas, upar_files, night, raps, campus
 
 
 def upar_partitions(labels: pd.DataFrame, params: dict[str, Any]) -> list[dict[str, list[np.ndarray]]]:
