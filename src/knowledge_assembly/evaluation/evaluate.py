@@ -458,7 +458,7 @@ def evaluate_bundle(
     attribute_tests: dict[str, pd.DataFrame] | None = None,
     retrieval_gallery: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The metrics of a bundle, all steps in one call (the paper pipeline evaluates every seed of a variant so)."""
+    """The metrics of a bundle, all steps in one call (the cross_domain pipeline evaluates each of its runs so)."""
     outputs = network_outputs(bundle, images, config.batch_size)
     reid = reid_metrics(outputs, query, gallery, config)
     names = list(bundle.attributes)

@@ -1,5 +1,5 @@
 """``seeds_<variant>``: the variant's training and evaluation pipelines once per seed of ``paper.seeds``, each in the
-namespace of its run (``run0``, ``run1`` ...); ``tables``: Tables 1-2 over all variants."""
+namespace of its run (``<variant>.run0``, ``<variant>.run1`` ...); ``tables``: Tables 1-2 over all variants."""
 
 from functools import partial
 
