@@ -16,8 +16,6 @@ from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock, latest_version
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
-from knowledge_assembly.pipeline_registry import configured_paper_runs
-from knowledge_assembly.pipelines.paper.pipeline import SEED_TAG
 from knowledge_assembly.sources import checked_source_set, chosen_source_set, cross_domain_plan
 from knowledge_assembly.training.distributed import end_launched_jobs
 
@@ -193,6 +191,9 @@ class ParameterCheckHooks:
     def before_pipeline_run(self, pipeline, catalog) -> None:
         """The paper pipeline has one run per seed, built from ``conf/base`` before any environment is read: an
         environment or ``--params`` may change the seeds, not how many there are."""
+        from knowledge_assembly.pipeline_registry import configured_paper_runs  # the pipelines: only when they run
+        from knowledge_assembly.pipelines.paper.pipeline import SEED_TAG
+
         if not any(SEED_TAG in node.tags for node in pipeline.nodes):
             return
         seeds, runs = catalog.load("params:paper.seeds"), configured_paper_runs()
