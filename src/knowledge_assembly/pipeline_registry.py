@@ -53,7 +53,8 @@ def configured_evaluation(conf_source: str | Path | None = None) -> dict[str, di
 
 
 def configured_paper_runs(conf_source: str | Path | None = None) -> int:
-    """How many seeds ``paper.seeds`` lists: the paper pipeline's runs (namespaces ``run0`` ...), one per seed."""
+    """How many seeds ``paper.seeds`` lists: the paper pipeline's runs of each variant (namespaces
+    ``<variant>.run0`` ...), one per seed."""
     return len(base_parameter("paper", conf_source)["seeds"])
 
 
@@ -76,7 +77,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     figures for that variant (seed ``training.seed``); ``__default__`` is ``ka``;
     ``paper`` runs every variant, trains and evaluates each for every seed of
     ``paper.seeds`` (each seed the variant's training and evaluation pipelines in the namespace of its run,
-    ``run0`` ...) and writes Tables 1 and 2 (mean ± std). ``train_<variant>``,
+    ``<variant>.run0`` ...) and writes Tables 1 and 2 (mean ± std). ``train_<variant>``,
     ``evaluate_<variant>``, ``seeds_<variant>`` and ``tables`` are the single steps that DVC
     stages run. ``cross_domain`` trains variants leaving one attribute source out at a time
     (leave-one-domain-out). Only ``synthetic`` writes raw data, and never under ``--env real``.

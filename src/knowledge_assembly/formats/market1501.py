@@ -94,11 +94,11 @@ def index_split(
     root: Path,
     split: str,
     cameras: int = 6,
-    names_index: Callable[[list[str], str, Path, int], pd.DataFrame] | None = None,
+    names_index: Callable[[list[str], str, Path, int], pd.DataFrame] = index_names,
     dataset: str = "Market-1501",
 ) -> pd.DataFrame:
     """Index one split folder of a Market-1501 root (``train``, ``query``, ``gallery``); ``names_index``: the
-    grammar of another ``dataset`` in the same layout (default: :func:`index_names`).
+    grammar of another ``dataset`` in the same layout (default: Market-1501's, :func:`index_names`).
 
     Every entry but system files must be a regular file (a directory, FIFO or dangling
     link named like an image is an error, not skipped); an empty folder is an error."""
@@ -107,7 +107,7 @@ def index_split(
     if not directory.is_dir():
         raise RawDataError(directory, f"{dataset} folder '{folder}' is missing")
     names = [entry.name for entry in os.scandir(directory) if entry.name not in IGNORED_FILES]
-    frame = (names_index or index_names)(names, folder, directory, cameras)
+    frame = names_index(names, folder, directory, cameras)
     if frame.empty:
         raise RawDataError(directory, f"{dataset} folder '{folder}' holds no images")
     require_regular_files([root / path for path in frame["path"]])
