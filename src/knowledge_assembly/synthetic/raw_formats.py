@@ -30,6 +30,12 @@ def _ranged(rng: np.random.Generator, bounds: list[int]) -> int:
     return int(rng.integers(bounds[0], bounds[1] + 1))
 
 
+def _crop_size(rng: np.random.Generator, params: dict[str, Any]) -> tuple[int, int]:
+    """(width, height) of a crop of varying size: a width of ``width_range``, a height of ``aspect_range`` times it."""
+    width = _ranged(rng, params["width_range"])
+    return width, int(width * rng.uniform(*params["aspect_range"]))
+
+
 def market1501_files(
     params: dict[str, Any], rng: np.random.Generator, size: tuple[int, int]
 ) -> tuple[dict[str, bytes], pd.DataFrame]:
@@ -131,8 +137,7 @@ def pa100k_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict
             index += 1
             name = f"{index:06d}.jpg"
             person = sample_person(rng)
-            width = _ranged(rng, params["width_range"])
-            size = (width, int(width * rng.uniform(*params["aspect_range"])))
+            size = _crop_size(rng, params)
             files[f"release_data/release_data/{name}"] = _jpeg(person, styles[rng.integers(len(styles))], rng, size)
             names[split].append(name)
             labels26[split].append(pa100k_labels(person))
@@ -184,8 +189,7 @@ def peta_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[s
     upar_rows: list[tuple[str, np.ndarray]] = []
     for index in range(1, params["images"] + 1):
         person = sample_person(rng)
-        width = _ranged(rng, params["width_range"])
-        size = (width, int(width * rng.uniform(*params["aspect_range"])))
+        size = _crop_size(rng, params)
         name = peta.image_path(index)
         files[name] = encode_png(render(person, styles[rng.integers(len(styles))], rng, size))
         upar_rows.append((f"PETA/{name}", person.attributes))
@@ -200,8 +204,7 @@ def rapv2_files(params: dict[str, Any], rng: np.random.Generator) -> tuple[dict[
     upar_rows: list[tuple[str, np.ndarray]] = []
     for target in range(params["images"]):
         person, camera_index = sample_person(rng), int(rng.integers(len(styles)))
-        width = _ranged(rng, params["width_range"])
-        size = (width, int(width * rng.uniform(*params["aspect_range"])))
+        size = _crop_size(rng, params)
         name = rapv2.image_path(camera_index + 1, int(rng.integers(1, 28)), target, int(rng.integers(1, 5000)))
         files[name] = encode_png(render(person, styles[camera_index], rng, size))
         upar_rows.append((params["upar_prefix"].rstrip("/") + "/" + name, person.attributes))
@@ -257,8 +260,7 @@ def reid_folder_files(params: dict[str, Any], rng: np.random.Generator) -> dict[
             boxes = _ranged(rng, params["images_per_camera"])
             folders = ["bounding_box_train"] * boxes if train else ["query"] + ["bounding_box_test"] * boxes
             for folder in folders:
-                width = _ranged(rng, params["width_range"])
-                size = (width, int(width * rng.uniform(*params["aspect_range"])))
+                size = _crop_size(rng, params)
                 files[f"{folder}/{pid:04d}_c{cam}_f{next(frames):07d}.jpg"] = _jpeg(person, styles[cam], rng, size)
     return files
 
