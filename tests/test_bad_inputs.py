@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+import yaml
 from kedro.validation.exceptions import ParameterValidationError
 
 from knowledge_assembly.config import ConfigError
@@ -25,7 +26,7 @@ from knowledge_assembly.files import load_state
 from knowledge_assembly.formats.errors import RawDataError
 from knowledge_assembly.models.bundle import FORMAT
 
-from .conftest import Project, infer
+from .conftest import REPO, Project, infer
 
 # --- raw data (ingestion): a clear error naming the file, and no manifest written ---------------------
 
@@ -213,16 +214,33 @@ BAD_PARAMETERS = {  # parameters file of an environment (typed at the node) or -
     "no_seeds": ({"paper": {"seeds": []}}, r"paper\.seeds must list the training seeds to report.*; got \[\]"),
     "seed_count": ({"paper": {"seeds": [10, 11]}}, r"paper\.seeds=\[10, 11\] lists 2 seeds, but the paper pipeline "
                    r"has 3 runs, one per seed of paper\.seeds in conf/base/parameters_paper\.yml .*give 3 seeds"),
+    "entry_source": ({"evaluation": {"par/peta": {"source": "pet"}}}, r"evaluation\.entries\.par/peta: unknown source "
+                     r"'pet' \(did you mean 'peta'\?\)"),
+    "entry_protocol": ({"evaluation": {"reid/campus": {"protocol": "cross_cam"}}}, r"evaluation\.entries\.reid/campus: "
+                       r"unknown protocol 'cross_cam' \(did you mean 'cross_camera'\?\)"),
+    "entry_measure": ({"evaluation": {"par/night": {"headline": ["mAP"]}}}, r"evaluation\.entries\.par/night: "
+                      r"unknown measure 'mAP' of protocol attributes \(did you mean 'mA'\?\)"),
+    "entry_task": ({"evaluation": {"par/pa100k": {"task": "reid"}}}, r"evaluation\.entries\.par/pa100k: protocol "
+                   r"attributes measures task par, not 'reid'"),
 }  # fmt: skip
+EVALUATION = yaml.safe_load((REPO / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+
+
+def _bad_files(values: dict) -> dict:
+    """An environment's parameter files for a BAD_PARAMETERS case (an entry's keys change conf/base's entry)."""
+    files = {"parameters_training": {k: v for k, v in values.items() if k not in ("paper", "evaluation")}}
+    if "paper" in values:
+        files["parameters_paper"] = {"paper": values["paper"]}
+    if "evaluation" in values:
+        entries = {key: {**entry, **values["evaluation"].get(key, {})} for key, entry in EVALUATION["entries"].items()}
+        files["parameters_evaluation"] = {"evaluation": {**EVALUATION, "entries": entries}}
+    return files
 
 
 @pytest.mark.parametrize("case", sorted(BAD_PARAMETERS))
 def test_bad_parameters_are_refused_before_any_node_runs(raw_project, case):
     values, message = BAD_PARAMETERS[case]
-    files = {"parameters_training": {k: v for k, v in values.items() if k != "paper"}}
-    if "paper" in values:
-        files["parameters_paper"] = {"paper": values["paper"]}
-    raw_project.write_env("bad", **files)
+    raw_project.write_env("bad", **_bad_files(values))
     with pytest.raises((ParameterValidationError, ConfigError), match=message):
         raw_project.run(["paper" if "paper" in values else "ka"], env="bad")
     assert not raw_project.primary().exists()  # nothing ran

@@ -30,8 +30,8 @@ def test_each_attribute_source_is_held_out_once_and_the_table_reports_par_there(
     table = latest_version(folder / "table.md").read_text()
     header, _, *rows = [line for line in table.splitlines() if line.startswith("|")]
     assert "pa100k held out mA" in header and "peta held out mA" in header
-    held_out_pa100k = 100 * runs["pa100k"]["mtl"][0]["par"]["mA"]
-    held_out_peta = 100 * runs["peta"]["mtl"][0]["peta_par"]["mA"]
+    held_out_pa100k = 100 * runs["pa100k"]["mtl"][0]["par/pa100k"]["mA"]
+    held_out_peta = 100 * runs["peta"]["mtl"][0]["par/peta"]["mA"]
     assert [cell.strip() for cell in rows[1].split("|")[1:-1]] == [
         "mtl",
         "1",

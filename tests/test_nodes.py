@@ -23,9 +23,25 @@ from knowledge_assembly.pipelines import evaluation, paper
 from .conftest import BASE_TRAINING, TINY_MODEL, model_config
 
 NAMES = [f"attribute_{i}" for i in range(40)]
+ENTRIES = {  # as conf/base's first five
+    "reid/market1501": {"task": "reid", "source": "market1501", "split": "query", "protocol": "cross_camera",
+                        "table": ["mAP", "rank1"]},
+    "par/pa100k": {"task": "par", "source": "pa100k", "split": "attributes", "protocol": "attributes",
+                   "table": ["mA", "f1"]},
+    "par/market1501": {"task": "par", "source": "market1501", "split": "attributes", "protocol": "attributes",
+                       "headline": ["mA"], "table": ["mA"]},
+    "par/peta": {"task": "par", "source": "peta", "split": "attributes", "protocol": "attributes", "headline": ["mA"]},
+    "retrieval/pa100k": {"task": "par", "source": "pa100k", "split": "attributes", "protocol": "attribute_retrieval"},
+}  # fmt: skip
 EVALUATION = EvaluationConfig(
-    distance="cosine", max_rank=5, threshold=0.5, batch_size=16, retrieval_queries=2, retrieval_top_k=3
-)
+    distance="cosine", max_rank=5, threshold=0.5, batch_size=16, retrieval_queries=2, retrieval_top_k=3,
+    entries=ENTRIES,
+)  # fmt: skip
+SOURCES = {
+    "market1501": {"evaluation": {"query": "reid_query", "gallery": "reid_gallery", "attributes": "reid_attributes"}},
+    "pa100k": {"evaluation": {"attributes": "par_test"}},
+    "peta": {"evaluation": {"attributes": "peta_test"}},
+}
 
 
 def _manifest(pids: list[int], cams: list[int]) -> pd.DataFrame:
@@ -54,7 +70,7 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
         return rng.integers(0, 255, (n, 32, 16, 3), dtype=np.uint8)
 
     catalog = _run(
-        evaluation.create_pipeline("twin"),
+        evaluation.create_pipeline("twin", {name: entry["evaluation"] for name, entry in SOURCES.items()}),
         {
             "twin.model": bundle,
             "reid_query": query,
@@ -63,7 +79,7 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
             "reid_gallery_images": images(6),
             "par_test": _labels(7, rng),
             "par_test_images": images(7),
-            "reid_attributes": _labels(4, rng),
+            "reid_attributes": _labels(4, rng).assign(path=["q/0.jpg", "q/2.jpg", "x/1.jpg", "x/2.jpg"]),
             "reid_attributes_images": images(4),
             "peta_test": _labels(5, rng),
             "peta_test_images": images(5),
@@ -72,39 +88,88 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
             "peta_val_images": images(2),
             "par_attributes": NAMES,
             "params:evaluation": EVALUATION,
-            "params:sources": {"pa100k": {"train": "par_train", "test": "par_test"}},
+            "params:sources": SOURCES,
             "tracking": tmp_path,
         },
     )
     metrics, table = catalog.load("twin.metrics"), catalog.load("twin.attribute_table")
-    # DVC's headline columns: six numbers (PAR on PETA too), no per-attribute lists
+    assert list(metrics["entries"]) == list(ENTRIES)  # every entry's source has its images: a section each
+    # DVC's headline numbers, nested by entry (columns reid.market1501.mAP ...), no per-attribute lists
     tracked = json.loads((tmp_path / "twin" / "eval" / "metrics.json").read_text())
     assert tracked == {
-        "reid_mAP": metrics["reid"]["mAP"],
-        "reid_rank1": metrics["reid"]["rank1"],
-        "par_mA": metrics["par"]["mA"],
-        "par_f1": metrics["par"]["f1"],
-        "reid_domain_par_mA": metrics["reid_domain_par"]["mA"],
-        "peta_par_mA": metrics["peta_par"]["mA"],
-        "retrieval_mAP": metrics["retrieval"]["mAP"],
-    }
+        "reid": {"market1501": {k: metrics["reid/market1501"][k] for k in ("mAP", "rank1")}},
+        "par": {
+            "pa100k": {"mA": metrics["par/pa100k"]["mA"], "f1": metrics["par/pa100k"]["f1"]},
+            "market1501": {"mA": metrics["par/market1501"]["mA"]},
+            "peta": {"mA": metrics["par/peta"]["mA"]},
+        },
+        "retrieval": {"pa100k": {"mAP": metrics["retrieval/pa100k"]["mAP"]}},
+    }  # fmt: skip
     # attribute retrieval over the PAR test split: one query per distinct attribute vector
     par_test = catalog.load("par_test")
-    assert metrics["retrieval"]["queries"] == len(par_test[NAMES].drop_duplicates())
-    assert 0 < metrics["retrieval"]["mAP"] <= 1
+    assert metrics["retrieval/pa100k"]["queries"] == len(par_test[NAMES].drop_duplicates())
+    assert 0 < metrics["retrieval/pa100k"]["mAP"] <= 1
     examples = catalog.load("twin.attribute_retrieval")
     assert examples["top"].shape == (2, 3) and examples["vectors"].shape == (2, 40)
+    assert examples["entry"] == "par/pa100k"  # the attribute entry the tables show first
     truth = par_test[NAMES].to_numpy()[examples["top"]]
     np.testing.assert_array_equal(examples["correct"], (truth == examples["vectors"][:, None, :]).all(axis=2))
-    assert table["peta_mA"].mean() == pytest.approx(metrics["peta_par"]["mA"])
+    np.testing.assert_array_equal(examples["top_images"], catalog.load("par_test_images")[examples["top"]])
+    assert table["par/peta mA"].mean() == pytest.approx(metrics["par/peta"]["mA"])
     assert metrics["variant"] == "twin" and metrics["seed"] == 3 and metrics["networks"] == 2
-    per_network = [n["reid"]["mAP"] for n in metrics["per_network"]]
-    assert metrics["reid"]["mAP"] == np.mean(per_network) and len(metrics["reid"]["cmc"]) == 5
-    assert list(table["attribute"]) == NAMES and table["mA"].mean() == metrics["par"]["mA"]
-    assert table["reid_domain_mA"].notna().all()
+    per_network = [n["reid/market1501"]["mAP"] for n in metrics["per_network"]]
+    assert metrics["reid/market1501"]["mAP"] == np.mean(per_network) and len(metrics["reid/market1501"]["cmc"]) == 5
+    assert list(table["attribute"]) == NAMES and table["par/pa100k mA"].mean() == metrics["par/pa100k"]["mA"]
+    assert table["par/market1501 mA"].notna().all()
     retrieval = catalog.load("twin.retrieval")
-    assert retrieval["top"].shape == (2, 3) and retrieval["truth"] == [None, None]
+    # the queries are the attribute-labelled ones (q/0 and q/2), each beside its labels
+    labels = catalog.load("reid_attributes")[NAMES].to_numpy()
+    assert retrieval["query"].tolist() == [0, 2] and [t.tolist() for t in retrieval["truth"]] == labels[:2].tolist()
+    assert retrieval["top"].shape == (2, 3) and retrieval["top_images"].shape == (2, 3, 32, 16, 3)
     assert retrieval["probabilities"].shape == (2, 40) and retrieval["correct"].dtype == bool
+
+
+def test_an_entry_whose_source_has_no_such_images_is_left_out(tmp_path):
+    """An entry is evaluated only where its source has the images it reads: without PETA, no par/peta section."""
+    rng = np.random.default_rng(1)
+    model = model_config(**TINY_MODEL)
+    bundle = ModelBundle("solo", model, tuple(NAMES), 5, (16, 32), 0, ("reid", "par"),
+                         (build_model(model, {"reid": 5, "par": 40}, 0).state_dict(),))  # fmt: skip
+    images = rng.integers(0, 255, (6, 32, 16, 3), dtype=np.uint8)
+    empty = _labels(0, rng)
+    catalog = _run(
+        evaluation.create_pipeline("solo", {name: entry["evaluation"] for name, entry in SOURCES.items()}),
+        {
+            "solo.model": bundle,
+            "reid_query": _manifest([1, 2], [0, 1]),
+            "reid_gallery": _manifest([1, 2, 1, 2], [1, 0, 0, 1]),
+            "reid_query_images": images[:2],
+            "reid_gallery_images": images[:4],
+            "par_test": _labels(6, rng),
+            "par_test_images": images,
+            "reid_attributes": empty,
+            "reid_attributes_images": images[:0],
+            "peta_test": empty,
+            "peta_test_images": images[:0],
+            "retrieval_gallery": pd.DataFrame(),
+            "par_val_images": images,
+            "peta_val_images": images,
+            "par_attributes": NAMES,
+            "params:evaluation": EVALUATION,
+            "params:sources": SOURCES,
+            "tracking": tmp_path,
+        },
+    )
+    metrics = catalog.load("solo.metrics")
+    assert list(metrics["entries"]) == ["reid/market1501", "par/pa100k", "retrieval/pa100k"]
+    assert "par/peta" not in metrics and "par/market1501" not in metrics
+    assert catalog.load("solo.retrieval")["truth"] == [None, None]  # no attribute labels of the query images
+
+
+def _entries(*keys: str) -> dict:
+    return {key: {**ENTRIES[key], "headline": ENTRIES[key].get("headline") or
+                  {"cross_camera": ["mAP", "rank1"], "attributes": ["mA", "f1"]}[ENTRIES[key]["protocol"]],
+                  "table": ENTRIES[key].get("table", [])} for key in keys}  # fmt: skip
 
 
 def test_headline_metrics_leave_out_the_tasks_a_variant_does_not_learn():
@@ -113,23 +178,26 @@ def test_headline_metrics_leave_out_the_tasks_a_variant_does_not_learn():
         "variant": "reid_only",
         "seed": 0,
         "trained_tasks": ["reid"],
-        "reid": {"mAP": 0.8, "rank1": 0.9},
-        "par": {"mA": 0.5, "f1": 0.3},
-        "reid_domain_par": {"mA": 0.5},
+        "reid/market1501": {"mAP": 0.8, "rank1": 0.9},
+        "par/pa100k": {"mA": 0.5, "f1": 0.3},
+        "par/market1501": {"mA": 0.5},
+        "entries": _entries("reid/market1501", "par/pa100k", "par/market1501"),
     }
-    assert headline_metrics(metrics) == {"reid_mAP": 0.8, "reid_rank1": 0.9}
-    assert summary_line(metrics) == "reid_only seed 0: mAP 80.0, R-1 90.0"
+    assert headline_metrics(metrics) == {"reid/market1501/mAP": 0.8, "reid/market1501/rank1": 0.9}
+    assert summary_line(metrics) == "reid_only seed 0: reid/market1501 mAP 80.0, R-1 90.0"
     par_only = {**metrics, "variant": "par_only", "trained_tasks": ["par"]}
-    assert headline_metrics(par_only) == {"par_mA": 0.5, "par_f1": 0.3, "reid_domain_par_mA": 0.5}
+    assert headline_metrics(par_only) == {"par/pa100k/mA": 0.5, "par/pa100k/f1": 0.3, "par/market1501/mA": 0.5}
+    assert summary_line(par_only) == "par_only seed 0: par/pa100k mA 50.0, F1 30.0 | par/market1501 mA 50.0"
 
 
 def test_tables_take_rows_and_labels_from_the_variant_parameters():
     def seed(mAP: float, mA: float, tasks: list[str]) -> dict:
         return {
             "trained_tasks": tasks,
-            "reid": {"mAP": mAP, "rank1": mAP, "rank5": mAP, "rank10": mAP, "cmc": [mAP, 1.0, 1.0]},
-            "par": {k: mA for k in ("mA", "accuracy", "precision", "recall", "f1", "mA_colour", "mA_other")},
-            "reid_domain_par": {"mA": mA, "f1": mA},
+            "reid/market1501": {"mAP": mAP, "rank1": mAP, "cmc": [mAP, 1.0, 1.0]},
+            "par/pa100k": {"mA": mA, "f1": mA},
+            "par/market1501": {"mA": mA},
+            "entries": _entries("reid/market1501", "par/pa100k", "par/market1501"),
         }
 
     variants = {
@@ -151,8 +219,13 @@ def test_tables_take_rows_and_labels_from_the_variant_parameters():
     table1, table2 = catalog.load("paper_table1"), catalog.load("paper_table2")
     assert list(table1["Method"]) == ["Solo", "Duo"] and list(table2["Method"]) == ["Duo again"]
     solo = table1.set_index("variant").loc["solo"]
-    assert solo["Market-1501 mAP"] == 60.0 and solo["Market-1501 mAP std"] == round(np.std([50, 70], ddof=1), 2)
-    assert np.isnan(solo["PA-100K mA"])
+    # the columns: each entry's table measures, in the entries' order
+    assert list(table1.columns[3::2]) == [
+        "reid/market1501 mAP", "reid/market1501 R-1", "par/pa100k mA", "par/pa100k F1", "par/market1501 mA"
+    ]  # fmt: skip
+    assert solo["reid/market1501 mAP"] == 60.0
+    assert solo["reid/market1501 mAP std"] == round(np.std([50, 70], ddof=1), 2)
+    assert np.isnan(solo["par/pa100k mA"])
     markdown = catalog.load("paper_table1_markdown")
     assert "| Solo " in markdown and " 60.00 ± 14.14 |" in markdown
     assert " 60.00 |" in catalog.load("paper_table2_markdown")  # only one seed in a column: still two decimals
@@ -185,7 +258,7 @@ def test_the_paper_runs_a_variant_by_its_own_pipelines_once_per_seed():
     runs = sorted({name.split(".")[1] for name in seeds if name.startswith("ka.run")})
     assert runs == ["run0", "run1", "run2"]  # conf/base/parameters_paper.yml lists three seeds
     for run in runs:
-        for step in ("train", "network_outputs", "reid_metrics", "par_metrics", "domain_metrics", "summarise_metrics"):
+        for step in ("train", "network_outputs", "entry_metrics", "summarise_metrics"):
             plain, seeded = variant[f"ka.{step}"], seeds[f"ka.{run}.{step}"]
             assert seeded.func is plain.func, step
             own = [f"ka.{run}.{name[3:]}" if name.startswith("ka.") and name != "ka.variant_name" else name

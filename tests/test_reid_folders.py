@@ -54,5 +54,5 @@ def test_a_second_reid_dataset_trains_and_is_evaluated_in_its_own_domain(raw_pro
     assert bundle.sources == ("market1501", "campus", "pa100k")
     assert bundle.num_ids == market - held_out + manifests["train"]["pid"].nunique()  # numbered apart
     metrics = json.loads(raw_project.report("mtl", "metrics.json").read_text())
-    assert "campus" in metrics["domains"] and 0 < metrics["campus_reid"]["mAP"] <= 1
-    assert re.search(r"\| campus mAP \d+\.\d", summary_line(metrics))
+    assert metrics["entries"]["reid/campus"]["source"] == "campus" and 0 < metrics["reid/campus"]["mAP"] <= 1
+    assert re.search(r"\| reid/campus mAP \d+\.\d", summary_line(metrics))

@@ -13,12 +13,12 @@ import yaml
 from nbclient import NotebookClient
 from PIL import Image
 
-from knowledge_assembly.config import EvaluationConfig
-from knowledge_assembly.evaluation.evaluate import NetworkOutputs, retrieval_examples
+from knowledge_assembly.config import PROTOCOLS, EvaluationConfig, EvaluationEntry
+from knowledge_assembly.evaluation.evaluate import EvaluationData, HeldOut, NetworkOutputs, retrieval_examples
 from knowledge_assembly.pipeline_registry import configured_paper_runs, configured_variants
 from knowledge_assembly.pipelines.reporting.nodes import plot_retrieval
 from knowledge_assembly.reports.figures import attribute_lines
-from knowledge_assembly.reports.tables import COLUMNS, STD
+from knowledge_assembly.reports.tables import STD
 
 from .conftest import BASE_TRAINING, REPO
 
@@ -28,6 +28,8 @@ KEPT = {"supervised": ("reid_only", "par_only", "mtl"), "ssl": ("ka_paper", "ka"
 VARIANTS = [name for group in KEPT.values() for name in group]
 SPECS = {name: spec for group in BASE_TRAINING["variants"].values() for name, spec in group.items() if name in VARIANTS}
 TABLE1_ROWS = [spec["rows"]["table1"] for spec in SPECS.values() if "table1" in spec["rows"]]
+ENTRIES = yaml.safe_load((REPO / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]["entries"]
+COLUMNS = [f"{key} {PROTOCOLS[e['protocol']].measures[m]}" for key, e in ENTRIES.items() for m in e.get("table", [])]
 TABLE2_ROWS = [spec["rows"]["table2"] for spec in SPECS.values() if "table2" in spec["rows"]]
 
 
@@ -54,13 +56,14 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     # rows and labels from the parameters
     assert list(table1["Method"]) == TABLE1_ROWS and "KA (per-source BN)" in TABLE1_ROWS
     assert list(table2["Method"]) == TABLE2_ROWS and "KA w/ NetAug+Tri (paper)" in TABLE2_ROWS
-    assert list(table1.columns) == ["Method", "variant", "seeds"] + [x for *_, c in COLUMNS for x in (c, c + STD)]
+    assert list(table1.columns) == ["Method", "variant", "seeds"] + [x for c in COLUMNS for x in (c, c + STD)]
+    assert "reid/market1501 R-10" in COLUMNS and "par/market1501 F1" in COLUMNS  # the entries' table measures
     assert (table1["seeds"] == 2).all()
     reid_only = table1.set_index("variant").loc["reid_only"]
     assert (
-        np.isnan(reid_only["PA-100K mA"])
-        and np.isnan(reid_only["Market-1501 PAR mA"])
-        and 0 <= reid_only["Market-1501 mAP"] <= 100
+        np.isnan(reid_only["par/pa100k mA"])
+        and np.isnan(reid_only["par/market1501 mA"])
+        and 0 <= reid_only["reid/market1501 mAP"] <= 100
     )
     assert table1.set_index("variant").loc["ka"].notna().all()
     # each row is the mean (and sample std) of that variant's seeds, each seed the mean of its networks
@@ -69,11 +72,11 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     for seed in seeds:  # each seed's run logs its headline metrics with DVCLive beside its curves
         run = raw_project.data / "09_tracking" / "local" / "synthetic" / "ka" / f"seed{seed['seed']}"
         logged = json.loads((run / "eval" / "metrics.json").read_text())
-        assert logged["reid_domain_par_mA"] == seed["reid_domain_par"]["mA"] and (run / "train").is_dir()
-    values = [100 * m["reid_domain_par"]["mA"] for m in seeds]
+        assert logged["par"]["market1501"]["mA"] == seed["par/market1501"]["mA"] and (run / "train").is_dir()
+    values = [100 * m["par/market1501"]["mA"] for m in seeds]
     ka = table1.set_index("variant").loc["ka"]
-    assert ka["Market-1501 PAR mA"] == pytest.approx(np.mean(values), abs=0.01)
-    assert ka["Market-1501 PAR mA" + STD] == pytest.approx(np.std(values, ddof=1), abs=0.01)
+    assert ka["par/market1501 mA"] == pytest.approx(np.mean(values), abs=0.01)
+    assert ka["par/market1501 mA" + STD] == pytest.approx(np.std(values, ddof=1), abs=0.01)
     markdown = raw_project.report("paper", "table1.md").read_text()
     assert markdown.count("\n| ") == 1 + len(TABLE1_ROWS) and " ± " in markdown
     par_only = next(line for line in markdown.splitlines() if line.startswith("| PAR only "))
@@ -101,8 +104,8 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
         str(o.get("data", {}).get("text/markdown", "")) + str(o.get("data", {}).get("text/html", "")) for o in outputs
     )
     assert "Table 1: baselines and Knowledge Assembly" in text and "KA w/ NetAug+Tri" in text
-    assert "reID mAP" in text and "par_triplet" in text and "val_par_mA" in text  # metrics, losses, validation
-    assert "ka" in text and "reid_domain_par_mA" in text  # the table of kept runs
+    assert "reid/market1501 mAP" in text and "par_triplet" in text and "val_par_mA" in text  # metrics, losses, val.
+    assert "ka" in text and "par/market1501/mA" in text  # the table of kept runs
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # 4 figures + the loss plot
 
 
@@ -122,21 +125,35 @@ def test_retrieval_queries_are_the_labelled_ones_and_the_title_claims_ground_tru
     gallery = pd.DataFrame({"path": ["g0.jpg", "g1.jpg", "g2.jpg"], "pid": [1, 2, 3]})
     features = np.eye(3, dtype=np.float32)
     outputs = NetworkOutputs(
-        query={"reid_feature": features[query["pid"] - 1], "attribute_probability": np.full((6, 2), 0.8)},
-        gallery_features=features,
-        par_test_probability=np.empty((0, 2)),
-        reid_domain_probability=np.empty((0, 2)),
+        {
+            "cams": {
+                "query": {"reid_feature": features[query["pid"] - 1], "attribute_probability": np.full((6, 2), 0.8)},
+                "gallery": {"reid_feature": features},
+            }
+        }
     )
+    entries = {
+        "reid/cams": EvaluationEntry(task="reid", source="cams", split="query", protocol="cross_camera"),
+        "par/cams": EvaluationEntry(task="par", source="cams", split="attributes", protocol="attributes"),
+    }
     config = EvaluationConfig(
-        distance="cosine", max_rank=3, threshold=0.5, batch_size=4, retrieval_queries=2, retrieval_top_k=1
-    )
+        distance="cosine", max_rank=3, threshold=0.5, batch_size=4, retrieval_queries=2, retrieval_top_k=1,
+        entries={key: entry.as_dict() for key, entry in entries.items()},
+    )  # fmt: skip
     labels = pd.DataFrame({"path": ["q3.jpg", "q5.jpg"], "Hat": [1, 0], "Bag": [0, 0]})
-    examples = retrieval_examples(outputs, query, gallery, labels, ["Hat", "Bag"], config)
-    assert examples["query"].tolist() == [3, 5] and examples["correct"].all()
+    query_images = np.arange(6, dtype=np.uint8)[:, None, None, None] * np.ones((6, 8, 4, 3), np.uint8)
+    images = {"query": query_images, "gallery": np.zeros((3, 8, 4, 3), np.uint8)}
+
+    def examples_of(attributes: pd.DataFrame) -> dict:
+        held_out = HeldOut({}, {"query": query, "gallery": gallery, "attributes": attributes}, images)
+        return retrieval_examples(outputs, EvaluationData({"cams": held_out}, ["Hat", "Bag"], config), entries)
+
+    examples = examples_of(labels)
+    assert examples["query"].tolist() == [3, 5] and examples["correct"].all() and examples["entry"] == "reid/cams"
     assert [t.tolist() for t in examples["truth"]] == [[1, 0], [0, 0]]
-    unlabelled = retrieval_examples(outputs, query, gallery, labels.iloc[:0], ["Hat", "Bag"], config)
+    assert examples["query_images"][:, 0, 0, 0].tolist() == [3, 5] and examples["top_images"].shape == (2, 1, 8, 4, 3)
+    unlabelled = examples_of(labels.iloc[:0])
     assert unlabelled["query"].tolist() == [0, 5] and unlabelled["truth"] == [None, None]
-    images = np.zeros((6, 8, 4, 3), np.uint8)
     for truth, claim in ((examples, "vs UPAR ground truth"), (unlabelled, "no ground-truth labels")):
-        figure = plot_retrieval(truth, images, images[:3], "ka")
-        assert claim in figure._suptitle.get_text()
+        figure = plot_retrieval(truth, "ka")
+        assert claim in figure._suptitle.get_text() and "ka reid/cams" in figure._suptitle.get_text()

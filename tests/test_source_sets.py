@@ -26,14 +26,20 @@ SOURCES = {
         "sampler": "pk",
         "train": "reid_train",
     },
-    "pa100k": {"format": "pa100k", "tasks": ["par"], "sampler": "uniform", "train": "par_train", "test": "par_test"},
+    "pa100k": {
+        "format": "pa100k",
+        "tasks": ["par"],
+        "sampler": "uniform",
+        "train": "par_train",
+        "evaluation": {"attributes": "par_test"},
+    },
     "peta": {
         "format": "upar_peta",
         "tasks": ["par"],
         "sampler": "uniform",
         "batch_size": 16,
         "train": "peta_train",
-        "test": "peta_test",
+        "evaluation": {"attributes": "peta_test"},
     },
 }
 SETS = {"paper": ["market1501", "pa100k"], "upar": ["market1501", "pa100k", "peta"]}
@@ -46,8 +52,8 @@ def test_the_upar_set_trains_a_twin_and_a_dsbn_variant_on_three_sources_and_eval
         assert bundle.sources == ("market1501", "pa100k", "peta") and bundle.num_sources == 3
         metrics = json.loads(raw_project.report(variant, "metrics.json").read_text())
         assert metrics["settings"]["source_set"] == "upar"
-        assert 0 <= metrics["peta_par"]["mA"] <= 1 and len(metrics["peta_par"]["per_attribute_mA"]) == 40
-        assert len(pd.read_csv(raw_project.report(variant, "attributes.csv"))["peta_mA"].dropna()) == 40
+        assert 0 <= metrics["par/peta"]["mA"] <= 1 and len(metrics["par/peta"]["per_attribute_mA"]) == 40
+        assert len(pd.read_csv(raw_project.report(variant, "attributes.csv"))["par/peta mA"].dropna()) == 40
     weights = ModelBundle.load(raw_project.model("mtl")).state_dicts[0]
     domains = {key.split(".domains.")[1].split(".")[0] for key in weights if ".domains." in key}
     assert domains == {"0", "1", "2"}  # one set of BatchNorm statistics per source

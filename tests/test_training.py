@@ -40,12 +40,13 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     raw_project.run(["ka"])
     data = raw_project.data
     metrics = json.loads(raw_project.report("ka", "metrics.json").read_text())
-    assert 0 <= metrics["reid"]["mAP"] <= 1 and 0 <= metrics["par"]["mA"] <= 1
-    assert metrics["reid"]["rank1"] <= metrics["reid"]["rank5"] <= metrics["reid"]["rank10"]
+    assert 0 <= metrics["reid/market1501"]["mAP"] <= 1 and 0 <= metrics["par/pa100k"]["mA"] <= 1
+    reid = metrics["reid/market1501"]
+    assert reid["rank1"] <= reid["rank5"] <= reid["rank10"]
     history = pd.read_csv(raw_project.report("ka", "training_history.csv"))
     assert list(history["epoch"]) == [1, 2]
     attributes = pd.read_csv(raw_project.report("ka", "attributes.csv"))
-    assert len(attributes) == 40 and attributes["mA"].mean() == pytest.approx(metrics["par"]["mA"])
+    assert len(attributes) == 40 and attributes["mA"].mean() == pytest.approx(metrics["par/pa100k"]["mA"])
     assert {"id", "attr", "reid_triplet", "par_triplet", "dice", "dataset_bce", "total"} <= set(history.columns)
     bundle = ModelBundle.load(raw_project.model("ka"))
     assert bundle.variant == "ka" and len(bundle.state_dicts) == 2 and bundle.image_size == (32, 64)
@@ -58,7 +59,7 @@ def test_ka_pipeline_ingests_trains_and_evaluates(raw_project):
     assert not torch.equal(keys["trunk.1.domains.0.running_mean"], keys["trunk.1.domains.1.running_mean"])
     heads = {"heads.par.neck.domains.1.running_var", "heads.reid.conv.1.domains.0.running_mean"}
     assert heads <= set(keys)  # the heads too
-    assert metrics["networks"] == 2 and 0 <= metrics["reid_domain_par"]["mA"] <= 1
+    assert metrics["networks"] == 2 and 0 <= metrics["par/market1501"]["mA"] <= 1
     cache = np.load(data / "05_model_input/synthetic/reid_train_images.npy", mmap_mode="r")
     train = pd.read_parquet(data / "03_primary/synthetic/reid_train.parquet")
     assert cache.shape == (len(train), 64, 32, 3) and cache.dtype == np.uint8
@@ -249,7 +250,7 @@ def test_market_attribute_labels_never_reach_training(raw_project):
     labelled = pd.read_parquet(raw_project.primary() / "reid_attributes.parquet")
     assert len(labelled) > 0 and set(labelled["split"]) == {"train"}
     reference = _weights(raw_project.model("ka"))
-    before = pd.read_csv(raw_project.report("ka", "attributes.csv")).set_index("attribute")["reid_domain_mA"]
+    before = pd.read_csv(raw_project.report("ka", "attributes.csv")).set_index("attribute")["par/market1501 mA"]
     names = json.loads((raw_project.primary() / "par_attributes.json").read_text())
     both = [n for n in names if 0 < labelled[n].sum() < len(labelled)]
     assert both
@@ -271,7 +272,7 @@ def test_market_attribute_labels_never_reach_training(raw_project):
     for ref, new in zip(reference, retrained):
         for key in ref:
             assert torch.equal(ref[key], new[key]), key
-    after = pd.read_csv(raw_project.report("ka", "attributes.csv")).set_index("attribute")["reid_domain_mA"]
+    after = pd.read_csv(raw_project.report("ka", "attributes.csv")).set_index("attribute")["par/market1501 mA"]
     np.testing.assert_allclose(after[both], 1 - before[both], atol=1e-9)
 
 

@@ -64,7 +64,7 @@ def test_a_run_that_trains_on_them_keeps_them_out_of_the_supervised_loss(raw_pro
     bundle = ModelBundle.load(raw_project.model("ka"))
     assert bundle.domains == ("market1501", "pa100k") and "par" in bundle.trained_tasks
     metrics = json.loads(raw_project.report("ka", "metrics.json").read_text())
-    assert np.isfinite(metrics["par"]["mA"]) and np.isfinite(metrics["reid"]["mAP"])
+    assert np.isfinite(metrics["par/pa100k"]["mA"]) and np.isfinite(metrics["reid/market1501"]["mAP"])
 
 
 def test_a_batch_supervises_only_the_rows_that_carry_a_label():

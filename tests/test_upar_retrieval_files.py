@@ -100,7 +100,7 @@ def _prefixed(project, manifest: str, prefix: str) -> pd.DataFrame:
 
 
 def test_a_pair_is_evaluated_like_the_retrieval_built_from_the_same_labels(trained):
-    built = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval"]
+    built = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval/pa100k"]
     _write_pair(trained, _prefixed(trained, "par_test", "PA100k/"))
     trained.run(["model_input", "evaluate_mtl"], ingestion={"upar": {"retrieval": PAIR}})
     assert len(pd.read_parquet(trained.primary() / "retrieval_gallery.parquet")) == len(
@@ -108,7 +108,7 @@ def test_a_pair_is_evaluated_like_the_retrieval_built_from_the_same_labels(train
     )
     # the same per-query APs, in another order (the pair lists its queries by first appearance, the built ones are
     # sorted): their mean is an exact sum, equal to the last bit
-    assert json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval"] == built
+    assert json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval/pa100k"] == built
 
     both = pd.concat([_prefixed(trained, "par_test", "PA100k/"), _prefixed(trained, "reid_attributes", "Market1501/")])
     _write_pair(trained, both)
@@ -118,7 +118,7 @@ def test_a_pair_is_evaluated_like_the_retrieval_built_from_the_same_labels(train
         name: len(pd.read_parquet(trained.primary() / f"{name}.parquet")) for name in ("par_test", "reid_attributes")
     }
     assert gallery["split"].value_counts().to_dict() == sizes
-    retrieval = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval"]
+    retrieval = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval/pa100k"]
     assert (
         retrieval["queries"] == len(np.unique(both[list(upar.UPAR_ATTRIBUTES)].to_numpy(), axis=0)) > built["queries"]
     )
@@ -130,7 +130,7 @@ def test_a_pair_is_evaluated_like_the_retrieval_built_from_the_same_labels(train
     gallery = pd.read_parquet(trained.primary() / "retrieval_gallery.parquet")
     sizes = {name: len(pd.read_parquet(trained.primary() / f"{name}.parquet")) for name in ("par_test", "par_val")}
     assert gallery["split"].value_counts().to_dict() == sizes
-    retrieval = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval"]
+    retrieval = json.loads(trained.report("mtl", "metrics.json").read_text())["retrieval/pa100k"]
     assert retrieval["queries"] == len(np.unique(with_val[list(upar.UPAR_ATTRIBUTES)].to_numpy(), axis=0))
     assert 0 < retrieval["mAP"] <= 1
 

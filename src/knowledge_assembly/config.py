@@ -13,6 +13,7 @@ import functools
 import re
 import types
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import pydantic
@@ -214,9 +215,104 @@ class ModelConfig(Settings):
         return problems
 
 
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """How an evaluation entry measures its task: the held-out ``split`` of its source it reads, the measures it
+    gives (by metric key: the label shown in summaries and tables) and its default headline measures."""
+
+    task: str
+    split: str
+    measures: dict[str, str]
+    headline: tuple[str, ...]
+
+
+PROTOCOLS = {
+    # reID: the source's query images ranked against its gallery, a query's same-identity same-camera gallery
+    # images left out (Market-1501's protocol, as torchreid and fast-reid)
+    "cross_camera": Protocol(
+        "reid", "query", {"mAP": "mAP", "rank1": "R-1", "rank5": "R-5", "rank10": "R-10"}, ("mAP", "rank1")
+    ),
+    # PAR: label-based mA and instance-based accuracy, precision, recall and F1 of its attribute-labelled images
+    "attributes": Protocol(
+        "par",
+        "attributes",
+        {
+            "mA": "mA",
+            "accuracy": "Acc",
+            "precision": "Prec",
+            "recall": "Rec",
+            "f1": "F1",
+            "mA_colour": "mA colour",
+            "mA_other": "mA other",
+        },
+        ("mA", "f1"),
+    ),  # fmt: skip
+    # attribute-based person retrieval over its attribute-labelled images (or a UPAR retrieval pair's gallery)
+    "attribute_retrieval": Protocol("par", "attributes", {"mAP": "mAP", "rank1": "R-1"}, ("mAP",)),
+}
+
+
+@settings
+class EvaluationEntry(Settings):
+    """``params:evaluation.entries.<key>``: one metrics section (``<key>``, e.g. ``reid/market1501``): ``task``
+    measured by ``protocol`` on the held-out ``split`` of ``source`` (its ``sources.<name>.evaluation`` manifest),
+    normalised in that source's domain. ``headline``: the measures of the summary line, the DVC metrics,
+    ``kedro runs`` and ``make compare`` (default: the protocol's); ``table``: those of the paper tables and
+    figures (default: none)."""
+
+    SECTION: ClassVar[str] = "evaluation.entries"
+
+    task: str
+    source: str
+    split: str
+    protocol: str
+    headline: Names | None = None
+    table: Names = ()
+
+    def _problems(self) -> list[str]:
+        if self.protocol not in PROTOCOLS:
+            return [f"unknown protocol {self.protocol!r}{closest(self.protocol, PROTOCOLS)}"]
+        protocol, problems = PROTOCOLS[self.protocol], []
+        if self.task != protocol.task:
+            problems.append(f"protocol {self.protocol} measures task {protocol.task}, not {self.task!r}")
+        if self.split != protocol.split:
+            problems.append(f"protocol {self.protocol} reads split {protocol.split}, not {self.split!r}")
+        problems += [
+            f"unknown measure {name!r} of protocol {self.protocol}{closest(name, protocol.measures)}"
+            for name in (*(self.headline or ()), *self.table)
+            if name not in protocol.measures
+        ]
+        return problems
+
+    @property
+    def headline_measures(self) -> tuple[str, ...]:
+        return PROTOCOLS[self.protocol].headline if self.headline is None else self.headline
+
+
+def evaluation_entries(entries: Mapping[str, Any], sources: Mapping[str, Any]) -> dict[str, EvaluationEntry]:
+    """``params:evaluation.entries`` as :class:`EvaluationEntry` by key, checked against the configured sources;
+    errors name the entry's key."""
+    checked = {}
+    for key, values in entries.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"parameter 'evaluation.entries.{key}' must be a mapping of task, source ..., "
+                              f"got {values!r}")  # fmt: skip
+        try:
+            entry = EvaluationEntry(**values)
+        except ConfigError as err:
+            raise ConfigError(str(err).replace("evaluation.entries", f"evaluation.entries.{key}")) from None
+        if entry.source not in sources:
+            raise ConfigError(
+                f"evaluation.entries.{key}: unknown source {entry.source!r}{closest(entry.source, sources)}"
+            )
+        checked[key] = entry
+    return checked
+
+
 @settings
 class EvaluationConfig(Settings):
-    """``params:evaluation``: retrieval distance, attribute threshold and what the figures show."""
+    """``params:evaluation``: retrieval distance, attribute threshold, what the figures show and the evaluation
+    entries (:class:`EvaluationEntry`, checked by :func:`evaluation_entries`)."""
 
     SECTION: ClassVar[str] = "evaluation"
 
@@ -226,6 +322,7 @@ class EvaluationConfig(Settings):
     batch_size: int
     retrieval_queries: int
     retrieval_top_k: int
+    entries: dict[str, dict[str, Any]]
 
     def _problems(self) -> list[str]:
         problems = _positive(self, "max_rank", "batch_size", "retrieval_top_k")
@@ -234,6 +331,12 @@ class EvaluationConfig(Settings):
             problems.append(f"distance must be cosine or euclidean, got {self.distance!r}")
         if not 0 < self.threshold < 1:
             problems.append(f"threshold must be in (0, 1), got {self.threshold}")
+        protocols = {values.get("protocol") for values in self.entries.values() if isinstance(values, dict)}
+        problems += [
+            f"entries need an entry of protocol {protocol} (the figures show one)"
+            for protocol in ("cross_camera", "attributes")
+            if protocol not in protocols
+        ]
         return problems
 
 

@@ -10,7 +10,14 @@ import pyarrow.parquet
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, DatasetError, MemoryDataset, Version
 
-from knowledge_assembly.config import ConfigError, CrossDomainConfig, VariantConfig, closest
+from knowledge_assembly.config import (
+    ConfigError,
+    CrossDomainConfig,
+    EvaluationConfig,
+    VariantConfig,
+    closest,
+    evaluation_entries,
+)
 from knowledge_assembly.datasets.folder_dataset import FolderDataset
 from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing_raw_data
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock, latest_version
@@ -170,7 +177,8 @@ class VersionedOutputHooks:
 
 class ParameterCheckHooks:
     """``--params`` may only set keys that the configuration defines, the source set must name configured sources
-    whose batch shares split over the processes, and ``paper.seeds`` (read by the paper pipeline, not by a typed
+    whose batch shares split over the processes, the evaluation entries must name configured sources and known
+    protocols, and ``paper.seeds`` (read by the paper pipeline, not by a typed
     node parameter) must list as many seeds as the paper pipeline has runs: a typo fails before any node runs."""
 
     @hook_impl
@@ -183,6 +191,9 @@ class ParameterCheckHooks:
             if problem:
                 raise ConfigError(problem)
         checked_source_set(context.params)  # unknown set or source, bad source entry, uneven batch shares
+        evaluation = context.params.get("evaluation", {})
+        evaluation = evaluation if isinstance(evaluation, EvaluationConfig) else EvaluationConfig(**evaluation)
+        evaluation_entries(evaluation.entries, context.params.get("sources", {}))  # unknown source, protocol ...
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")

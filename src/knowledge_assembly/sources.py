@@ -50,7 +50,6 @@ class SourceConfig(Settings):
     sampler: str
     batch_size: int | None = None
     train: str  # the catalog entry of its training manifest (image cache: <train>_images)
-    test: str | None = None  # an attribute test split that evaluation normalises in this source's domain
     evaluation: dict[str, str] | None = None  # held-out manifests (query, gallery, attributes), evaluated in its domain
 
     def _problems(self) -> list[str]:
@@ -81,8 +80,8 @@ class SourceConfig(Settings):
 
     @property
     def attribute_test(self) -> str | None:
-        """The manifest of its held-out attribute-labelled images: ``test``, else ``evaluation.attributes``."""
-        return self.test or (self.evaluation or {}).get("attributes")
+        """The manifest of its held-out attribute-labelled images (``evaluation.attributes``)."""
+        return (self.evaluation or {}).get("attributes")
 
     def share(self, training: TrainingConfig) -> int:
         """Images of the source in each (global) batch."""
@@ -175,11 +174,6 @@ def chosen_source_set(sources: Mapping[str, Any], source_sets: Mapping[str, Any]
     if len(set(members)) < len(members):
         raise ConfigError(f"source_sets.{source_set}: a source is listed twice ({', '.join(members)})")
     return SourceSet(source_set, tuple((name, source_config(name, sources[name])) for name in members))
-
-
-def test_split_sources(sources: Mapping[str, Any]) -> dict[str, str]:
-    """Which source each attribute test split (``sources.<name>.test``) belongs to: test split -> source."""
-    return {entry["test"]: name for name, entry in sources.items() if isinstance(entry, Mapping) and entry.get("test")}
 
 
 def checked_source_set(params: Mapping[str, Any]) -> SourceSet:

@@ -1,7 +1,7 @@
-"""Evaluate every network of a trained bundle in steps: outputs on the test images → reID metrics and PAR
-metrics (on the attribute test splits and on the reID domain), and both on the held-out images of every source
-that names them (``sources.<name>.evaluation``, each in its own domain) → one summary with the per-attribute table
-→ retrieval examples."""
+"""Evaluate every network of a trained bundle from the evaluation entries (``params:evaluation.entries``: task,
+source, split, protocol): outputs on the held-out images of every source → one metrics section per entry, keyed by
+it (``reid/market1501``, ``par/pa100k`` ...) → one summary with the per-attribute table → retrieval examples.
+A source's held-out images are normalised in its own domain where the bundle was trained on it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import PAR_SOURCE, EvaluationConfig
-from ..formats.manifests import ATTRIBUTE_TESTS, MAIN_ATTRIBUTE_TEST, OTHER_ATTRIBUTE_TESTS, REID_TEST_DATASET
+from ..config import PAR_SOURCE, PROTOCOLS, EvaluationConfig, EvaluationEntry
 from ..models.bundle import ModelBundle
 from ..models.prediction import predict
 from .attribute_retrieval import AttributeQueries, evaluate_retrieval, top_matches
@@ -21,138 +20,91 @@ from .reid_metrics import distance_matrix, evaluate_rank
 
 
 @dataclass(frozen=True)
-class DomainTest:
-    """A source's held-out test data (``sources.<name>.evaluation``), evaluated in that source's domain: reID query
-    and gallery, and the attribute-labelled held-out images, each manifest with its decoded images."""
+class HeldOut:
+    """A source's held-out test data (``sources.<name>.evaluation``), by split (query, gallery, attributes): its
+    manifest's catalog name, the manifest and its decoded images."""
 
-    query: pd.DataFrame
-    gallery: pd.DataFrame
-    attributes: pd.DataFrame
-    query_images: np.ndarray
-    gallery_images: np.ndarray
-    attribute_images: np.ndarray
-
-
-@dataclass(frozen=True)
-class DomainOutputs:
-    """One network's outputs on a source's held-out images."""
-
-    query_features: np.ndarray
-    gallery_features: np.ndarray
-    attribute_probability: np.ndarray
-
-
-@dataclass(frozen=True)
-class TestImages:
-    """Decoded test images: query, gallery, the PAR test split, the reID domain's attribute-labelled images and the
-    other attribute test splits (``attribute_tests``, by manifest: :data:`OTHER_ATTRIBUTE_TESTS`; each left out or
-    empty where there is none). ``sources`` names the training source of each attribute test split (by manifest),
-    whose domain statistics normalise it where the bundle was trained on it.
-    ``domains``: the held-out test data of every source that has some, by source; ``retrieval``: the images of the
-    validation splits a UPAR retrieval gallery draws on (:func:`retrieval_images`)."""
-
-    query: np.ndarray
-    gallery: np.ndarray
-    par_test: np.ndarray
-    reid_attributes: np.ndarray
-    attribute_tests: dict[str, np.ndarray] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
-    domains: dict[str, DomainTest] = field(default_factory=dict)
-    retrieval: dict[str, np.ndarray] = field(default_factory=dict)  # :data:`RETRIEVAL_VAL_SPLITS` a gallery uses
-
-
-@dataclass(frozen=True)
-class AttributeTests:
-    """The attribute test splits beside the attribute task's own (:data:`OTHER_ATTRIBUTE_TESTS`): each one's
-    manifest and images by manifest; and the validation images of every attribute dataset by split, which a UPAR
-    retrieval gallery may draw on (``None`` where not cached)."""
-
+    names: dict[str, str]
     manifests: dict[str, pd.DataFrame]
     images: dict[str, np.ndarray]
-    val_images: dict[str, np.ndarray | None]
+
+    def has(self, split: str) -> bool:
+        return split in self.manifests and len(self.manifests[split]) > 0
+
+    def labels(self, split: str, names: list[str]) -> np.ndarray:
+        return self.manifests[split][names].to_numpy()
 
 
 @dataclass(frozen=True)
 class NetworkOutputs:
-    """One network's outputs on the test images (what every metric is computed from)."""
+    """One network's outputs (``predict``'s: ``reid_feature``, ``attribute_probability`` ...) on the held-out
+    images, by source and split; ``retrieval``: attribute probabilities of the validation splits a UPAR retrieval
+    gallery draws on, by split."""
 
-    query: dict[str, np.ndarray]
-    gallery_features: np.ndarray
-    par_test_probability: np.ndarray
-    reid_domain_probability: np.ndarray
-    attribute_test_probability: dict[str, np.ndarray] = field(default_factory=dict)  # of TestImages.attribute_tests
-    domains: dict[str, DomainOutputs] = field(default_factory=dict)
-    retrieval_probability: dict[str, np.ndarray] = field(default_factory=dict)  # of ``TestImages.retrieval``
+    splits: dict[str, dict[str, dict[str, np.ndarray]]]
+    retrieval: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def of(self, source: str, split: str, output: str) -> np.ndarray:
+        return self.splits[source][split][output]
 
 
-def network_outputs(bundle: ModelBundle, images: TestImages, batch_size: int) -> list[NetworkOutputs]:
-    """Run every network of ``bundle`` over the test images (attribute test splits in their source's domain, or as
-    PAR-domain images where the bundle was not trained on that source)."""
-    test_domains = {test.manifest: bundle.domain_of(images.sources.get(test.manifest, ""), PAR_SOURCE)
-                    for test in ATTRIBUTE_TESTS}  # fmt: skip
-    par_domain = test_domains[MAIN_ATTRIBUTE_TEST.manifest]
-    others = {name: test for name, test in images.attribute_tests.items() if test is not None and len(test)}
-    val_domains = {test.val_split: test_domains[test.manifest] for test in ATTRIBUTE_TESTS}
+def reads(entry: EvaluationEntry) -> tuple[str, ...]:
+    """The held-out splits of its source an entry reads (a reID entry: its query and the gallery)."""
+    return ("query", "gallery") if entry.split == "query" else (entry.split,)
+
+
+def evaluated_splits(entries: dict[str, EvaluationEntry], data: dict[str, HeldOut]) -> dict[str, set[str]]:
+    """The held-out splits the entries read that have images, by source."""
+    splits: dict[str, set[str]] = {}
+    for entry in entries.values():
+        if entry.source in data:
+            splits.setdefault(entry.source, set()).update(s for s in reads(entry) if data[entry.source].has(s))
+    return splits
+
+
+def domain_of(bundle: ModelBundle, source: str, held_out: HeldOut) -> int:
+    """The domain whose statistics normalise ``source``'s held-out images: its own where the bundle was trained on
+    it, else the first source's for a source with reID queries (camera images), else the attribute source's."""
+    return bundle.domain_of(source, 0 if held_out.has("query") else PAR_SOURCE)
+
+
+def network_outputs(
+    bundle: ModelBundle,
+    data: dict[str, HeldOut],
+    entries: dict[str, EvaluationEntry],
+    batch_size: int,
+    retrieval: dict[str, tuple[str, np.ndarray]] | None = None,
+) -> list[NetworkOutputs]:
+    """Run every network of ``bundle`` over the held-out splits the entries read, each source's in its domain;
+    ``retrieval``: split -> (its source, its images), the validation splits a UPAR retrieval gallery draws on."""
+    splits = evaluated_splits(entries, data)
+    domains = {source: domain_of(bundle, source, held_out) for source, held_out in data.items()}
     outputs = []
     for network in bundle.networks():
         outputs.append(
             NetworkOutputs(
-                query=predict(network, images.query, batch_size),
-                gallery_features=predict(network, images.gallery, batch_size)["reid_feature"],
-                par_test_probability=predict(network, images.par_test, batch_size, domain=par_domain)[
-                    "attribute_probability"
-                ],
-                reid_domain_probability=predict(network, images.reid_attributes, batch_size)["attribute_probability"],
-                attribute_test_probability={
-                    name: predict(network, test, batch_size, domain=test_domains[name])["attribute_probability"]
-                    for name, test in others.items()
+                {
+                    source: {
+                        split: predict(network, data[source].images[split], batch_size, domain=domains[source])
+                        for split in sorted(read)
+                    }
+                    for source, read in splits.items()
                 },
-                domains={
-                    source: domain_outputs(network, test, domain_of(bundle, source, test), batch_size)
-                    for source, test in images.domains.items()
-                },
-                retrieval_probability={
-                    split: predict(network, split_images, batch_size, domain=val_domains[split])[
+                {
+                    split: predict(network, images, batch_size, domain=bundle.domain_of(source, PAR_SOURCE))[
                         "attribute_probability"
                     ]
-                    for split, split_images in images.retrieval.items()
+                    for split, (source, images) in (retrieval or {}).items()
                 },
             )
         )
     return outputs
 
 
-def domain_of(bundle: ModelBundle, source: str, test: DomainTest) -> int:
-    """The domain whose statistics normalise ``source``'s held-out images: its own where the bundle was trained on
-    it, else the first source's, or the attribute source's for a source with attribute-labelled images only."""
-    return bundle.domain_of(source, 0 if len(test.query) else PAR_SOURCE)
-
-
-def domain_outputs(network: Any, test: DomainTest, domain: int, batch_size: int) -> DomainOutputs:
-    """A network's outputs on a source's held-out images, normalised as images of training source ``domain``."""
-    query = predict(network, test.query_images, batch_size, domain=domain)
-    return DomainOutputs(
-        query["reid_feature"],
-        predict(network, test.gallery_images, batch_size, domain=domain)["reid_feature"],
-        predict(network, test.attribute_images, batch_size, domain=domain)["attribute_probability"],
-    )
-
-
-def query_distances(outputs: NetworkOutputs, config: EvaluationConfig) -> np.ndarray:
-    return distance_matrix(outputs.query["reid_feature"], outputs.gallery_features, config.distance)
-
-
-def reid_metrics(
-    outputs: list[NetworkOutputs], query: pd.DataFrame, gallery: pd.DataFrame, config: EvaluationConfig
-) -> list[dict[str, Any]]:
-    """mAP and CMC of each network (Market-1501 protocol, see :mod:`.reid_metrics`)."""
-    return [rank_metrics(query_distances(network, config), query, gallery, config) for network in outputs]
-
-
 def rank_metrics(
     distances: np.ndarray, query: pd.DataFrame, gallery: pd.DataFrame, config: EvaluationConfig
 ) -> dict[str, Any]:
-    """mAP, rank-1/5/10 and the CMC of query vs gallery from their distances."""
+    """mAP, rank-1/5/10 and the CMC of query vs gallery from their distances (see :mod:`.reid_metrics`)."""
     cmc, mean_ap = evaluate_rank(
         distances,
         query["pid"].to_numpy(),
@@ -167,34 +119,8 @@ def rank_metrics(
         "rank5": float(cmc[min(4, len(cmc) - 1)]),
         "rank10": float(cmc[min(9, len(cmc) - 1)]),
         "cmc": cmc.tolist(),
+        "distance": config.distance,
     }
-
-
-def domain_metrics(
-    outputs: list[NetworkOutputs], domains: dict[str, DomainTest], names: list[str], config: EvaluationConfig
-) -> list[dict[str, Any]]:
-    """Per network, on the held-out images of each source: reID (``<source>_reid``; where it has query and gallery)
-    and PAR (``<source>_par``; where it has attribute-labelled images)."""
-    results = []
-    for network in outputs:
-        result = {}
-        for source, test in domains.items():
-            out = network.domains[source]
-            if len(test.query) and len(test.gallery):
-                distances = distance_matrix(out.query_features, out.gallery_features, config.distance)
-                result[domain_section(source, "reid")] = rank_metrics(distances, test.query, test.gallery, config)
-            if len(test.attributes):
-                labels = test.attributes[names].to_numpy()
-                result[domain_section(source, "par")] = par_summary(
-                    out.attribute_probability, labels, names, config.threshold
-                )
-        results.append(result)
-    return results
-
-
-def domain_section(source: str, task: str) -> str:
-    """The metrics section of ``task`` on ``source``'s held-out images."""
-    return f"{source}_{task}"
 
 
 def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str], threshold: float) -> dict[str, Any]:
@@ -207,76 +133,77 @@ def par_summary(probabilities: np.ndarray, labels: np.ndarray, names: list[str],
     return result
 
 
-TEST_SPLIT_SECTIONS = {test.manifest: test.section for test in ATTRIBUTE_TESTS}  # attribute test split: its section
-# the validation splits a UPAR retrieval gallery may also draw on, each with the test split of the same source
-RETRIEVAL_VAL_SPLITS = {test.val_split: test.manifest for test in ATTRIBUTE_TESTS}
+@dataclass(frozen=True)
+class EvaluationData:
+    """What every entry's metrics are computed from: the held-out data by source, the attribute names, the
+    evaluation settings and the gallery of a UPAR retrieval pair (empty without one)."""
+
+    held_out: dict[str, HeldOut]
+    names: list[str]
+    config: EvaluationConfig
+    retrieval_gallery: pd.DataFrame | None = None
 
 
-def retrieval_images(gallery: pd.DataFrame | None, **split_images: np.ndarray) -> dict[str, np.ndarray]:
-    """The images of the :data:`RETRIEVAL_VAL_SPLITS` (``split_images``: each one's cache) that ``gallery`` (a
-    UPAR retrieval pair's, from ingestion) has rows of: only those are predicted."""
-    used = set() if gallery is None or gallery.empty else set(gallery["split"])
-    return {split: images for split, images in split_images.items() if split in used}
+def cross_camera(network: NetworkOutputs, entry: EvaluationEntry, data: EvaluationData) -> dict[str, Any]:
+    held_out = data.held_out[entry.source]
+    distances = distance_matrix(
+        network.of(entry.source, "query", "reid_feature"),
+        network.of(entry.source, "gallery", "reid_feature"),
+        data.config.distance,
+    )
+    return rank_metrics(distances, held_out.manifests["query"], held_out.manifests["gallery"], data.config)
 
 
-def par_metrics(
-    outputs: list[NetworkOutputs],
-    par_test: pd.DataFrame,
-    reid_attributes: pd.DataFrame,
-    names: list[str],
-    config: EvaluationConfig,
-    attribute_tests: dict[str, pd.DataFrame] | None = None,
-    retrieval_gallery: pd.DataFrame | None = None,
-) -> list[dict[str, Any]]:
-    """Per network: PAR metrics on the attribute task's test split (``par``), on the UPAR-labelled images of the
-    reID test dataset (``reid_domain_par``; ``None`` where UPAR labels none) and on each other attribute test split
-    the networks were run on (``attribute_tests``, by manifest; its section, e.g. ``peta_par``); attribute-based
-    person retrieval (``retrieval``, :func:`retrieval_metrics`)."""
-    results = []
-    for network in outputs:
-        reid_domain = None
-        if len(reid_attributes):
-            reid_domain = par_summary(
-                network.reid_domain_probability, reid_attributes[names].to_numpy(), names, config.threshold
-            )
-        result = {
-            "par": par_summary(network.par_test_probability, par_test[names].to_numpy(), names, config.threshold),
-            "reid_domain_par": reid_domain,
-            "retrieval": retrieval_metrics(network, par_test, names, retrieval_gallery),
-        }
-        for test in OTHER_ATTRIBUTE_TESTS:
-            probability, frame = (
-                network.attribute_test_probability.get(test.manifest),
-                (attribute_tests or {}).get(test.manifest),
-            )
-            if probability is not None and frame is not None:
-                result[test.section] = par_summary(probability, frame[names].to_numpy(), names, config.threshold)
-        results.append(result)
-    return results
+def attributes(network: NetworkOutputs, entry: EvaluationEntry, data: EvaluationData) -> dict[str, Any]:
+    return par_summary(
+        network.of(entry.source, entry.split, "attribute_probability"),
+        data.held_out[entry.source].labels(entry.split, data.names),
+        data.names,
+        data.config.threshold,
+    )
 
 
-def retrieval_metrics(
-    network: NetworkOutputs, par_test: pd.DataFrame, names: list[str], gallery: pd.DataFrame | None
-) -> dict[str, float]:
+def attribute_retrieval(network: NetworkOutputs, entry: EvaluationEntry, data: EvaluationData) -> dict[str, float]:
     """Attribute-based person retrieval (:mod:`.attribute_retrieval`) over the gallery of a UPAR retrieval pair
-    (``gallery``: split, row, query and its vector, from ingestion) where there is one, else over the attribute
-    task's test split with each of its distinct attribute vectors a query."""
+    (split, row, query and its vector, from ingestion) where there is one, else over the entry's images with each
+    of their distinct attribute vectors a query."""
+    gallery = data.retrieval_gallery
     if gallery is None or gallery.empty:
-        return evaluate_retrieval(
-            network.par_test_probability, AttributeQueries.from_labels(par_test[names].to_numpy())
-        )
-    probabilities = {
-        MAIN_ATTRIBUTE_TEST.manifest: network.par_test_probability,
-        "reid_attributes": network.reid_domain_probability,
-        **network.attribute_test_probability,
-        **network.retrieval_probability,
-    }
-    scores = np.empty((len(gallery), len(names)), dtype=np.float32)
+        probability = network.of(entry.source, entry.split, "attribute_probability")
+        labels = data.held_out[entry.source].labels(entry.split, data.names)
+        return evaluate_retrieval(probability, AttributeQueries.from_labels(labels))
+    probabilities = {**manifest_probabilities(network, data.held_out), **network.retrieval}
+    scores = np.empty((len(gallery), len(data.names)), dtype=np.float32)
     rows = gallery["row"].to_numpy()
     for split, index in gallery.groupby("split").indices.items():
         scores[index] = probabilities[split][rows[index]]
-    queries = AttributeQueries.from_matches(gallery["query"].to_numpy(), gallery[names].to_numpy())
+    queries = AttributeQueries.from_matches(gallery["query"].to_numpy(), gallery[data.names].to_numpy())
     return evaluate_retrieval(scores, queries)
+
+
+def manifest_probabilities(network: NetworkOutputs, held_out: dict[str, HeldOut]) -> dict[str, np.ndarray]:
+    """The network's attribute probabilities on every predicted held-out split, by its manifest's catalog name."""
+    return {
+        held_out[source].names[split]: outputs["attribute_probability"]
+        for source, splits in network.splits.items()
+        for split, outputs in splits.items()
+    }
+
+
+MEASURE = {"cross_camera": cross_camera, "attributes": attributes, "attribute_retrieval": attribute_retrieval}
+
+
+def entry_metrics(
+    outputs: list[NetworkOutputs], entries: dict[str, EvaluationEntry], data: EvaluationData
+) -> list[dict[str, Any]]:
+    """Per network, the metrics of every entry whose source has images of the split it reads (reID: query and
+    gallery), keyed by the entry."""
+    splits = evaluated_splits(entries, data.held_out)
+    needed = {key: ("query", "gallery") if entry.split == "query" else (entry.split,) for key, entry in entries.items()}
+    evaluated = {key: entry for key, entry in entries.items() if set(needed[key]) <= splits.get(entry.source, set())}
+    return [
+        {key: MEASURE[entry.protocol](network, entry, data) for key, entry in evaluated.items()} for network in outputs
+    ]
 
 
 def mean_metrics(results: list[Any]) -> Any:
@@ -291,25 +218,15 @@ def mean_metrics(results: list[Any]) -> Any:
     return first
 
 
-HEADLINE = ("mAP", "rank1", "mA", "f1")
-
-
 def summarise(
-    bundle: ModelBundle,
-    reid: list[dict[str, Any]],
-    par: list[dict[str, Any]],
-    config: EvaluationConfig,
-    domains: list[dict[str, Any]] | None = None,
+    bundle: ModelBundle, networks: list[dict[str, Any]], entries: dict[str, EvaluationEntry]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The metrics of the variant (mean over its networks, each network's headline numbers under
-    ``per_network``; the settings it was trained with under ``settings``; the sources whose held-out images were
-    evaluated under ``domains``) and the per-attribute table."""
-    networks = [{"reid": r, **p, **d} for r, p, d in zip(reid, par, domains or [{}] * len(reid))]
+    """The metrics of the variant: each entry's section (mean over its networks), each network's headline numbers
+    under ``per_network``, the evaluated entries under ``entries`` (what the reports derive their columns from)
+    and the settings it was trained with under ``settings``; and the per-attribute table."""
+    evaluated = {key: entries[key] for key in networks[0]}
     per_network = [
-        {
-            task: None if section is None else {k: v for k, v in section.items() if k in HEADLINE}
-            for task, section in result.items()
-        }
+        {key: {m: section[m] for m in evaluated[key].headline_measures} for key, section in result.items()}
         for result in networks
     ]
     metrics = {
@@ -319,149 +236,143 @@ def summarise(
         "trained_tasks": sorted(bundle.trained_tasks),
         **mean_metrics(networks),
         "per_network": per_network,
-        "domains": sorted({section.rpartition("_")[0] for section in (domains or [{}])[0]}),
+        "entries": {
+            key: {**entry.as_dict(), "headline": list(entry.headline_measures), "table": list(entry.table)}
+            for key, entry in evaluated.items()
+        },  # fmt: skip
         "settings": bundle.settings,
     }
-    metrics["reid"]["distance"] = config.distance
     return metrics, attribute_table(metrics, list(bundle.attributes))
 
 
-HEADLINE_METRICS = {  # name (the DVC metric's too): (section of the metrics, key, label in the summary line)
-    "reid_mAP": ("reid", "mAP", "mAP"),
-    "reid_rank1": ("reid", "rank1", "R-1"),
-    "par_mA": ("par", "mA", f"{MAIN_ATTRIBUTE_TEST.dataset} mA"),
-    "par_f1": ("par", "f1", "F1"),
-    "reid_domain_par_mA": ("reid_domain_par", "mA", f"{REID_TEST_DATASET} PAR mA"),
-    **{f"{test.section}_mA": (test.section, "mA", f"{test.dataset} mA") for test in OTHER_ATTRIBUTE_TESTS},
-    "retrieval_mAP": ("retrieval", "mAP", "attribute retrieval mAP"),
-}
+def entries_of(metrics: dict[str, Any], protocol: str | None = None) -> dict[str, dict[str, Any]]:
+    """The entries evaluated in ``metrics`` (of ``protocol``), in configuration order."""
+    entries = metrics.get("entries", {})
+    return {key: entry for key, entry in entries.items() if protocol in (None, entry["protocol"])}
 
 
-TASK_OF_SECTION = {
-    "reid": "reid",
-    "par": "par",
-    "reid_domain_par": "par",
-    **{test.section: "par" for test in OTHER_ATTRIBUTE_TESTS},
-    "retrieval": "par",
-}  # what a variant must learn for a section
-
-
-DOMAIN_HEADLINES = {"reid": ("mAP", "mAP"), "par": ("mA", "mA")}  # task: (key, label) on a source's held-out images
-
-
-def headlines(metrics: dict[str, Any]) -> dict[str, tuple[str, str, str, str]]:
-    """name: (section, key, label, task) of every headline number the metrics can hold: :data:`HEADLINE_METRICS`,
-    then each evaluated source's (``<source>_reid_mAP``, ``<source>_par_mA``; label ``<source> mAP`` ...)."""
-    named = {name: (*entry, TASK_OF_SECTION[entry[0]]) for name, entry in HEADLINE_METRICS.items()}
-    for source in metrics.get("domains", []):
-        for task, (key, label) in DOMAIN_HEADLINES.items():
-            section = domain_section(source, task)
-            named[f"{section}_{key}"] = (section, key, f"{source} {label}", task)
-    return named
+def headlines(metrics: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """name: (entry, measure, task) of every headline number of the metrics, named ``<entry>/<measure>`` (e.g.
+    ``reid/market1501/mAP``; a DVC metric of that path)."""
+    return {
+        f"{key}/{measure}": (key, measure, entry["task"])
+        for key, entry in entries_of(metrics).items()
+        for measure in entry["headline"]
+    }
 
 
 def is_headline(name: str) -> bool:
-    """Whether ``name`` is a headline metric's name (a fixed one, or one of an evaluated source's)."""
-    return name in HEADLINE_METRICS or name.endswith(tuple(f"_{t}_{k}" for t, (k, _) in DOMAIN_HEADLINES.items()))
+    """Whether ``name`` is a headline metric's name (``<entry>/<measure>``)."""
+    parts = name.split("/")
+    return len(parts) == 3 and all(parts) and any(parts[2] in p.measures for p in PROTOCOLS.values())
+
+
+def measure_label(name: str) -> str:
+    """The label of a headline metric's measure (``R-1`` for ``.../rank1``)."""
+    measure = name.rpartition("/")[2]
+    return next(p.measures[measure] for p in PROTOCOLS.values() if measure in p.measures)
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """A variant's headline numbers; the tasks it does not learn (an untrained head's numbers) are left out."""
     learned = set(metrics["trained_tasks"])
     return {
-        name: float(metrics[section][key])
-        for name, (section, key, _, task) in headlines(metrics).items()
-        if task in learned and metrics.get(section) and key in metrics[section]
+        name: float(metrics[key][measure])
+        for name, (key, measure, task) in headlines(metrics).items()
+        if task in learned and metrics.get(key) and measure in metrics[key]
     }
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
-    """One line of a variant's headline metrics (%), one group per section."""
+    """One line of a variant's headline metrics (%), one group per entry: ``reid/market1501 mAP 83.4, R-1 83.8``."""
     groups: dict[str, list[str]] = {}
-    named = headlines(metrics)
     for name, value in headline_metrics(metrics).items():
-        section, _, label, _ = named[name]
-        groups.setdefault(section, []).append(f"{label} {100 * value:.1f}")
-    return f"{metrics['variant']} seed {metrics['seed']}: " + " | ".join(", ".join(g) for g in groups.values())
+        key = name.rpartition("/")[0]
+        groups.setdefault(key, []).append(f"{measure_label(name)} {100 * value:.1f}")
+    parts = (f"{key} " + ", ".join(values) for key, values in groups.items())
+    return f"{metrics['variant']} seed {metrics['seed']}: " + " | ".join(parts)
 
 
 def attribute_table(metrics: dict[str, Any], names: list[str]) -> pd.DataFrame:
-    """Per attribute: mA, TPR, TNR and test positives on the attribute task's test split, mA on the reID domain
-    (UPAR's labels of the reID test dataset) and on each other attribute test split evaluated."""
-    par = metrics["par"]
-    table = pd.DataFrame(
-        {
-            "attribute": names,
-            "mA": par["per_attribute_mA"],
-            "TPR": par["per_attribute_tpr"],
-            "TNR": par["per_attribute_tnr"],
-            "test_positives": np.round(par["per_attribute_positives"]).astype(int),
-        }
-    )
-    reid_domain = metrics["reid_domain_par"]
-    table["reid_domain_mA"] = reid_domain["per_attribute_mA"] if reid_domain else np.nan
-    for test in OTHER_ATTRIBUTE_TESTS:
-        if metrics.get(test.section):
-            table[test.column] = metrics[test.section]["per_attribute_mA"]
+    """Per attribute, on each attribute entry's images: mA, TPR, TNR and positives (columns ``<entry> mA`` ...)."""
+    table = pd.DataFrame({"attribute": names})
+    for key in entries_of(metrics, "attributes"):
+        section = metrics[key]
+        table[f"{key} mA"] = section["per_attribute_mA"]
+        table[f"{key} TPR"] = section["per_attribute_tpr"]
+        table[f"{key} TNR"] = section["per_attribute_tnr"]
+        table[f"{key} positives"] = np.round(section["per_attribute_positives"]).astype(int)
     return table
 
 
+def report_entry(entries: dict[str, EvaluationEntry], protocol: str) -> tuple[str, EvaluationEntry]:
+    """The entry of ``protocol`` the figures show: the first that the tables show, else the first."""
+    chosen = [(key, entry) for key, entry in entries.items() if entry.protocol == protocol]
+    return next(((key, entry) for key, entry in chosen if entry.table), chosen[0])
+
+
 def retrieval_examples(
-    outputs: NetworkOutputs,
-    query: pd.DataFrame,
-    gallery: pd.DataFrame,
-    reid_attributes: pd.DataFrame,
-    names: list[str],
-    config: EvaluationConfig,
+    outputs: NetworkOutputs, data: EvaluationData, entries: dict[str, EvaluationEntry]
 ) -> dict[str, Any]:
-    """Top-k gallery items of a few queries (first network), whether each is the same identity, and the queries'
-    attribute probabilities beside their UPAR ground truth. The queries are spread evenly over the UPAR-labelled
-    query images where the evaluation has any (else over every query; ``truth`` is ``None`` for an unlabelled one)."""
-    labelled = dict(zip(reid_attributes["path"], reid_attributes[names].to_numpy())) if len(reid_attributes) else {}
+    """Top-k gallery items of a few queries (first network) of the reID entry the figures show (with their images),
+    whether each is the same identity, and the queries' attribute probabilities beside their ground truth (the
+    source's held-out attribute labels). The queries are spread evenly over the attribute-labelled query images
+    where there are any (else over every query; ``truth`` is ``None`` for an unlabelled one)."""
+    key, entry = report_entry(entries, "cross_camera")
+    held_out, config, names = data.held_out[entry.source], data.config, data.names
+    query, gallery = held_out.manifests["query"], held_out.manifests["gallery"]
+    labelled = (
+        dict(zip(held_out.manifests["attributes"]["path"], held_out.labels("attributes", names)))
+        if held_out.has("attributes")
+        else {}
+    )
     candidates = np.flatnonzero(query["path"].isin(labelled).to_numpy())
     candidates = candidates if len(candidates) else np.arange(len(query))
     rows = candidates[np.linspace(0, len(candidates) - 1, min(config.retrieval_queries, len(candidates))).astype(int)]
-    top = np.argsort(query_distances(outputs, config)[rows], axis=1)[:, : config.retrieval_top_k]
+    distances = distance_matrix(
+        outputs.of(entry.source, "query", "reid_feature"), outputs.of(entry.source, "gallery", "reid_feature"),
+        config.distance,
+    )  # fmt: skip
+    top = np.argsort(distances[rows], axis=1)[:, : config.retrieval_top_k]
     return {
+        "entry": key,
         "query": rows,
         "top": top,
+        "query_images": np.asarray(held_out.images["query"][rows]),
+        "top_images": np.asarray(held_out.images["gallery"][top]),
         "correct": gallery["pid"].to_numpy()[top] == query["pid"].to_numpy()[rows, None],
         "names": names,
-        "probabilities": outputs.query["attribute_probability"][rows],
+        "probabilities": outputs.of(entry.source, "query", "attribute_probability")[rows],
         "truth": [labelled.get(path) for path in query["path"].to_numpy()[rows]],
         "threshold": config.threshold,
     }
 
 
 def attribute_retrieval_examples(
-    outputs: NetworkOutputs, par_test: pd.DataFrame, names: list[str], config: EvaluationConfig
+    outputs: NetworkOutputs, data: EvaluationData, entries: dict[str, EvaluationEntry]
 ) -> dict[str, Any]:
-    """The most common attribute vectors of the PAR test split as queries, each with its top-k test images by the
-    first network's log-likelihood and whether each image is labelled with exactly that vector."""
-    queries = AttributeQueries.from_labels(par_test[names].to_numpy())
+    """The most common attribute vectors of the attribute entry the figures show as queries, each with its top-k
+    images (and their pixels) by the first network's log-likelihood and whether each image is labelled with exactly
+    that vector."""
+    key, entry = report_entry(entries, "attributes")
+    names, config = data.names, data.config
+    queries = AttributeQueries.from_labels(data.held_out[entry.source].labels(entry.split, names))
+    probability = outputs.of(entry.source, entry.split, "attribute_probability")
     common = np.argsort(-np.bincount(queries.match_of), kind="stable")[: config.retrieval_queries]
     every = np.ones(len(names), dtype=bool)
-    top_k = min(config.retrieval_top_k, len(par_test))
-    top = np.stack([top_matches(outputs.par_test_probability, queries.vectors[q], every, top_k)[0] for q in common])
-    return {"vectors": queries.vectors[common], "top": top, "correct": queries.match_of[top] == common[:, None],
-            "names": names}  # fmt: skip
+    top_k = min(config.retrieval_top_k, len(probability))
+    top = np.stack([top_matches(probability, queries.vectors[q], every, top_k)[0] for q in common])
+    return {"entry": key, "vectors": queries.vectors[common], "top": top,
+            "top_images": np.asarray(data.held_out[entry.source].images[entry.split][top]),
+            "correct": queries.match_of[top] == common[:, None], "names": names}  # fmt: skip
 
 
 def evaluate_bundle(
     bundle: ModelBundle,
-    images: TestImages,
-    query: pd.DataFrame,
-    gallery: pd.DataFrame,
-    par_test: pd.DataFrame,
-    reid_attributes: pd.DataFrame,
-    config: EvaluationConfig,
-    attribute_tests: dict[str, pd.DataFrame] | None = None,
-    retrieval_gallery: pd.DataFrame | None = None,
+    data: EvaluationData,
+    entries: dict[str, EvaluationEntry],
+    retrieval: dict[str, tuple[str, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """The metrics of a bundle, all steps in one call (the cross_domain pipeline evaluates each of its runs so)."""
-    outputs = network_outputs(bundle, images, config.batch_size)
-    reid = reid_metrics(outputs, query, gallery, config)
-    names = list(bundle.attributes)
-    par = par_metrics(outputs, par_test, reid_attributes, names, config, attribute_tests, retrieval_gallery)
-    domains = domain_metrics(outputs, images.domains, list(bundle.attributes), config)
-    return summarise(bundle, reid, par, config, domains)[0]
+    outputs = network_outputs(bundle, data.held_out, entries, data.config.batch_size, retrieval)
+    return summarise(bundle, entry_metrics(outputs, entries, data), entries)[0]

@@ -5,7 +5,6 @@ gallery of a UPAR retrieval pair; and which raw root each cached manifest's imag
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -25,6 +24,7 @@ PETA_MANIFESTS = tuple(f"peta_{split}" for split in peta.SPLITS)  # empty where 
 MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS, "retrieval_gallery", "par_attributes")  # written
 CACHED = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS)  # what training (with validation) and evaluation read
 RAW_ROOTS = {"reid": "market1501", "par": "pa100k", "peta": "peta"}  # manifest name's first word: its images' dataset
+RETRIEVAL_VAL_SPLITS = upar_retrieval.VAL_SPLITS  # split: source, the val splits a UPAR gallery may hold
 UNLABELLED_CHOICES = ("leave_out", "train")  # ingestion.upar.unlabelled: what becomes of PA-100K images it lacks
 
 
@@ -132,23 +132,3 @@ def _warn_unlabelled(
             summarise(unlabelled["path"].tolist(), 3),
         )  # fmt: skip
     return counts
-
-
-@dataclass(frozen=True)
-class AttributeTest:
-    """An attribute test split evaluated in its own metrics section: its manifest (images: ``<manifest>_images``),
-    the ``section`` of the metrics, the ``dataset`` it is of (in labels: ``<dataset> mA``), the ``column`` of its mA
-    in the per-attribute table, and the validation split of the same dataset a UPAR retrieval gallery may draw on."""
-
-    manifest: str
-    section: str
-    dataset: str
-    column: str
-    val_split: str
-
-
-MAIN_ATTRIBUTE_TEST = AttributeTest("par_test", "par", "PA-100K", "mA", "par_val")  # the attribute task's own
-# the others, each evaluated where its manifest has rows (PETA: where there is a PETA root)
-OTHER_ATTRIBUTE_TESTS = (AttributeTest("peta_test", "peta_par", "PETA", "peta_mA", "peta_val"),)
-ATTRIBUTE_TESTS = (MAIN_ATTRIBUTE_TEST, *OTHER_ATTRIBUTE_TESTS)
-REID_TEST_DATASET = "Market-1501"  # the reID test images' dataset, in labels (its attributes: reid_attributes)

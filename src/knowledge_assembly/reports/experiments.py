@@ -6,34 +6,37 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from typing import Any
 
 import pandas as pd
 
-from ..evaluation.evaluate import is_headline
+from ..evaluation.evaluate import is_headline, measure_label
 from .runs import metric_columns
 
-SHORT_NAMES = {
-    "reid_mAP": "mAP",
-    "reid_rank1": "R-1",
-    "par_mA": "mA",
-    "par_f1": "F1",
-    "reid_domain_par_mA": "cam mA",
-    "retrieval_mAP": "attr mAP",
-}
-
-
-def short_name(column: str) -> str:
-    """A metric's column title: :data:`SHORT_NAMES`, else ``<source> mAP`` / ``<source> mA`` for a source's."""
-    if column in SHORT_NAMES or not is_headline(column):
-        return SHORT_NAMES.get(column, column)
-    source, _, key = column.rsplit("_", 2)
-    return f"{source} {key}"
-
-
-METRIC_COLUMN = re.compile(r"/(?P<variant>[^/]+)/eval/metrics\.json:(?P<metric>\w+)$")
-ROW_FIELDS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
 WIDTH = 120
+
+
+def entry_numbers(columns: list[str]) -> dict[str, int]:
+    """The evaluation entries of the metric columns (``reid/market1501/mAP`` → ``reid/market1501``), numbered from
+    1 in column order: the column titles name an entry by its number (see :func:`legend`)."""
+    keys = dict.fromkeys(column.rpartition("/")[0] for column in columns if is_headline(column))
+    return {key: number for number, key in enumerate(keys, 1)}
+
+
+def short_name(column: str, numbers: dict[str, int]) -> str:
+    """A metric's column title: ``reid/market1501/mAP`` → ``1 mAP`` (its entry's number over its measure), any
+    other column as it is."""
+    return f"{numbers[column.rpartition('/')[0]]} {measure_label(column)}" if is_headline(column) else column
+
+
+def legend(numbers: dict[str, int], width: int = WIDTH) -> str:
+    """``entries: 1 reid/market1501, 2 par/pa100k, ...``, wrapped at ``width`` columns."""
+    return textwrap.fill("entries: " + ", ".join(f"{n} {key}" for key, n in numbers.items()), width)
+
+
+METRIC_COLUMN = re.compile(r"/(?P<variant>[^/]+)/eval/metrics\.json:(?P<metric>[\w.]+)$")  # a.b.c: a/b/c
+ROW_FIELDS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
 
 
 def _is_parameter(column: str) -> bool:
@@ -64,8 +67,9 @@ def experiments_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         metrics: dict[str, dict[str, float]] = {}
         for column, value in row.items():
             match = METRIC_COLUMN.search(column)
-            if match and is_headline(match["metric"]) and isinstance(value, int | float):
-                metrics.setdefault(match["variant"], {})[match["metric"]] = 100 * value
+            name = match["metric"].replace(".", "/") if match else ""
+            if is_headline(name) and isinstance(value, int | float):
+                metrics.setdefault(match["variant"], {})[name] = 100 * value
         for variant, values in metrics.items():
             table.append(
                 {
@@ -81,22 +85,23 @@ def experiments_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def experiments_text(table: pd.DataFrame, width: int = WIDTH) -> str:
-    """The table as aligned text of at most ``width`` columns: metrics with one decimal, the changed parameters cut
-    with "…" where a line would be longer."""
+    """The table as aligned text of at most ``width`` columns under the legend of its entries: metrics with one
+    decimal, the changed parameters cut with "…" where a line would be longer."""
+    numbers = entry_numbers(list(table.columns))
     shown = table.astype(object).copy()
     for name in (column for column in table.columns if is_headline(column)):
         shown[name] = [f"{value:.1f}" if pd.notna(value) else "–" for value in table[name]]
     shown["seed"] = [str(int(seed)) if pd.notna(seed) else "–" for seed in table["seed"]]
-    # a metric's title takes two lines ("night" over "mAP") so that its column is as wide as its values
-    wrap = [max(map(len, short_name(c).split())) if is_headline(c) else None for c in table.columns]
-    shown = shown.rename(columns=short_name)
+    # a metric's title takes two lines ("1" over "mAP") so that its column is as wide as its values
+    wrap = [max(map(len, short_name(c, numbers).split())) if is_headline(c) else None for c in table.columns]
+    shown = shown.rename(columns=lambda column: short_name(column, numbers))
     options = {"index": False, "tablefmt": "plain", "disable_numparse": True}
     shown["changed"] = ""
     start = shown.to_markdown(maxheadercolwidths=wrap, **options).splitlines()[0].rindex("changed")
     room = max(8, width - start)  # the changed column's width, from where it starts
     shown["changed"] = [text if len(text) <= room else text[: room - 1] + "…" for text in table["changed"]]
     text = shown.to_markdown(maxheadercolwidths=wrap, **options)
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return "\n".join([legend(numbers, width), *(line.rstrip() for line in text.splitlines())])
 
 
 def main() -> int:
@@ -107,8 +112,8 @@ def main() -> int:
         print("no experiment has metrics yet: run `dvc repro` (or `dvc exp run`) first", file=sys.stderr)
         return 1
     print(
-        "metrics in %; cam mA: attributes on the reID cameras; <source> mAP, mA: on a source's held-out images;\n"
-        "changed: parameters that differ from the baseline"
+        "metrics in %, by evaluation entry (its number over the measure; <task>/<source>: on the source's held-out"
+        " images);\nchanged: parameters that differ from the baseline"
     )
     print(experiments_text(table))
     return 0

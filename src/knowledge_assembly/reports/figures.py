@@ -8,7 +8,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..formats.manifests import MAIN_ATTRIBUTE_TEST, REID_TEST_DATASET
 from ..tasks import SSL_TERMS, SUPERVISED_TERMS, TASKS
 
 SUPERVISED_PLOT_TERMS = ("total", *SUPERVISED_TERMS)
@@ -71,13 +70,10 @@ def cmc_curves(curves: dict[str, tuple[list[float], float]], title: str, max_ran
     return figure
 
 
-def attribute_bars(table: pd.DataFrame, title: str) -> Figure:
-    """Per-attribute mA on PA-100K and, where labelled, on Market-1501 (the reID domain), with a chance line at 50."""
-    columns = [
-        (c, label)
-        for c, label in (("mA", MAIN_ATTRIBUTE_TEST.dataset), ("reid_domain_mA", f"{REID_TEST_DATASET} (reID domain)"))
-        if c in table and table[c].notna().any()
-    ]
+def attribute_bars(table: pd.DataFrame, title: str, entries: list[str]) -> Figure:
+    """Per-attribute mA on the images of each attribute entry of ``entries`` that the table has (column
+    ``<entry> mA``), with a chance line at 50."""
+    columns = [(f"{key} mA", key) for key in entries if f"{key} mA" in table and table[f"{key} mA"].notna().any()]
     figure = Figure(figsize=(12, 4))
     axis = figure.subplots()
     x, width = np.arange(len(table)), 0.8 / len(columns)
@@ -117,23 +113,23 @@ def _cut(lines: list[str], limit: int) -> list[str]:
 
 def retrieval(
     query_images: np.ndarray,
-    gallery_images: np.ndarray,
-    top: np.ndarray,
+    top_images: np.ndarray,
     correct: np.ndarray,
     attributes: list[list[str]],
     title: str,
     labelled: bool = True,
 ) -> Figure:
-    """Rows of query + top-k gallery crops (green: same identity, red: other), with the query's attributes;
-    ``labelled``: whether any query has ground-truth attributes (the title claims a comparison only then)."""
-    rows, k = top.shape
+    """Rows of query + its top-k gallery crops (``top_images``: query, rank; green: same identity, red: other), with
+    the query's attributes; ``labelled``: whether any query has ground-truth attributes (the title claims a
+    comparison only then)."""
+    rows, k = correct.shape
     figure = Figure(figsize=(1.3 * (k + 2) + 3.0, 2.4 * rows))
     axes = figure.subplots(rows, k + 2, squeeze=False, gridspec_kw={"width_ratios": [1] * (k + 1) + [3.0]})
     for r in range(rows):
         axes[r, 0].imshow(query_images[r])
         axes[r, 0].set_title("query", fontsize=8)
         for j in range(k):
-            _ranked_crop(axes[r, j + 1], gallery_images[top[r, j]], bool(correct[r, j]), j + 1)
+            _ranked_crop(axes[r, j + 1], top_images[r, j], bool(correct[r, j]), j + 1)
         axes[r, k + 1].text(
             0, 1, "\n".join(attributes[r]) or "(no attribute > threshold)", va="top", fontsize=6.5, family="monospace"
         )
@@ -159,11 +155,11 @@ def _ranked_crop(axis: Axes, image: np.ndarray, correct: bool, rank: int) -> Non
 
 
 def attribute_retrieval(
-    queries: list[list[str]], images: np.ndarray, top: np.ndarray, correct: np.ndarray, title: str
+    queries: list[list[str]], top_images: np.ndarray, correct: np.ndarray, title: str, split: str
 ) -> Figure:
-    """Rows of a text query (its present attributes; the others absent) + its top-k images (green ✓: labelled
-    with exactly the query's attributes, red ✗: not)."""
-    rows, k = top.shape
+    """Rows of a text query (its present attributes; the others absent) + its top-k images of ``split``
+    (``top_images``: query, rank; green ✓: labelled with exactly the query's attributes, red ✗: not)."""
+    rows, k = correct.shape
     figure = Figure(figsize=(3.0 + 1.3 * k, 2.4 * rows))
     axes = figure.subplots(rows, k + 1, squeeze=False, gridspec_kw={"width_ratios": [3.0] + [1] * k})
     for r in range(rows):
@@ -171,9 +167,7 @@ def attribute_retrieval(
                         family="monospace")  # fmt: skip
         axes[r, 0].axis("off")
         for j in range(k):
-            _ranked_crop(axes[r, j + 1], images[top[r, j]], bool(correct[r, j]), j + 1)
-    figure.suptitle(
-        f"{title}: attribute retrieval on the PAR test split (query: the attributes listed, all others absent)"
-    )
+            _ranked_crop(axes[r, j + 1], top_images[r, j], bool(correct[r, j]), j + 1)
+    figure.suptitle(f"{title}: attribute retrieval on {split} (query: the attributes listed, all others absent)")
     figure.tight_layout()
     return figure

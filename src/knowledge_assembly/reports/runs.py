@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluation.evaluate import HEADLINE_METRICS, headline_metrics, is_headline
+from ..evaluation.evaluate import headline_metrics, is_headline
 
 # not compared: the seed has its own column; these do not change results
 NOT_COMPARED = {"training.seed", "training.resume", "training.progress", "training.prefetch_batches", "training.device"}
@@ -47,8 +47,8 @@ def runs_table(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
 
 
 def metric_columns(rows: list[dict[str, float]]) -> list[str]:
-    """Every fixed headline metric, then those of evaluated sources (``<source>_reid_mAP`` ...) that some row has."""
-    return list(dict.fromkeys([*HEADLINE_METRICS, *(name for row in rows for name in row)]))
+    """Every headline metric (``<entry>/<measure>``) some row has, in the order the rows list them."""
+    return list(dict.fromkeys(name for row in rows for name in row))
 
 
 def runs_markdown(table: pd.DataFrame) -> str:

@@ -1,5 +1,6 @@
 """The paper's Table 1 (baselines vs KA) and Table 2 (ablations): mean ± std over seeds, from ``metrics.json`` dicts.
-Which variant appears in which table, under which label, is its ``rows`` parameter."""
+Which variant appears in which table, under which label, is its ``rows`` parameter; the columns are the evaluation
+entries' ``table`` measures."""
 
 from __future__ import annotations
 
@@ -8,52 +9,51 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..evaluation.evaluate import TASK_OF_SECTION
-from ..formats.manifests import MAIN_ATTRIBUTE_TEST, REID_TEST_DATASET
+from ..evaluation.evaluate import entries_of, measure_label
 
-REID, PAR = REID_TEST_DATASET, MAIN_ATTRIBUTE_TEST.dataset
-COLUMNS = [  # section of the metrics, key, column
-    ("reid", "mAP", f"{REID} mAP"),
-    ("reid", "rank1", f"{REID} R-1"),
-    ("reid", "rank5", f"{REID} R-5"),
-    ("reid", "rank10", f"{REID} R-10"),
-    ("par", "mA", f"{PAR} mA"),
-    ("par", "accuracy", f"{PAR} Acc"),
-    ("par", "precision", f"{PAR} Prec"),
-    ("par", "recall", f"{PAR} Rec"),
-    ("par", "f1", f"{PAR} F1"),
-    ("par", "mA_colour", f"{PAR} mA colour"),
-    ("par", "mA_other", f"{PAR} mA other"),
-    ("reid_domain_par", "mA", f"{REID} PAR mA"),
-    ("reid_domain_par", "f1", f"{REID} PAR F1"),
-    ("retrieval", "mAP", f"{PAR} attribute retrieval mAP"),
-    ("retrieval", "rank1", f"{PAR} attribute retrieval R-1"),
-]
 STD = " std"
+ROW_FIELDS = ("Method", "variant", "seeds")
 
 
-def _value(metrics: dict, section: str, name: str) -> float:
-    if TASK_OF_SECTION[section] not in metrics["trained_tasks"] or not metrics.get(section):
+def table_columns(runs: list[dict]) -> dict[str, tuple[str, str, str]]:
+    """column (``<entry> <measure label>``): (entry, measure, task) of every entry's ``table`` measures, in the order
+    the runs' entries list them."""
+    return {
+        f"{key} {measure_label(f'{key}/{measure}')}": (key, measure, entry["task"])
+        for metrics in runs
+        for key, entry in entries_of(metrics).items()
+        for measure in entry["table"]
+    }
+
+
+def _value(metrics: dict, key: str, measure: str, task: str) -> float:
+    if task not in metrics["trained_tasks"] or not metrics.get(key):
         return math.nan
-    return 100 * metrics[section][name]
+    return 100 * metrics[key][measure]
 
 
 def metrics_table(runs: dict[str, list[dict]], rows: list[tuple[str, str]]) -> pd.DataFrame:
-    """One row per variant: every metric in percent as mean and std over that variant's seeds
+    """One row per variant: every entry's table measure in percent as mean and std over that variant's seeds
     (twin variants: each seed already averages both networks); NaN where the variant does not learn the task."""
+    columns = table_columns([metrics for key, _ in rows for metrics in runs[key]])
     return pd.DataFrame(
         [
             mean_std_record(
-                label, key, {column: [_value(m, section, name) for m in runs[key]] for section, name, column in COLUMNS}
+                label, key, {column: [_value(m, *spec) for m in runs[key]] for column, spec in columns.items()}
             )
             for key, label in rows
         ]
     )
 
 
+def measure_columns(table: pd.DataFrame) -> list[str]:
+    """The measures of a :func:`metrics_table` (without their ``std`` columns)."""
+    return [c for c in table.columns if c not in ROW_FIELDS and not c.endswith(STD)]
+
+
 def to_markdown(table: pd.DataFrame, title: str, columns: list[str] | None = None) -> str:
     """A Markdown table of "mean ± std" cells ("–" for tasks a method does not learn); ``columns``: the measures
-    shown (each with its ``<column> std``), by default the paper tables'."""
+    shown (each with its ``<column> std``), by default every one of the table."""
 
     def cell(row: pd.Series, column: str) -> str:
         if pd.isna(row[column]):
@@ -65,7 +65,7 @@ def to_markdown(table: pd.DataFrame, title: str, columns: list[str] | None = Non
         {
             "Method": table["Method"],
             "seeds": table["seeds"],
-            **{c: [cell(row, c) for _, row in table.iterrows()] for c in columns or [c for *_, c in COLUMNS]},
+            **{c: [cell(row, c) for _, row in table.iterrows()] for c in columns or measure_columns(table)},
         }
     )
     return (

@@ -13,22 +13,16 @@ import numpy as np
 import pandas as pd
 
 from knowledge_assembly.config import (
+    ConfigError,
     CrossDomainConfig,
     EvaluationConfig,
     ModelConfig,
     TrainingConfig,
     ValidationConfig,
     VariantConfig,
+    evaluation_entries,
 )
-from knowledge_assembly.evaluation.evaluate import (
-    TEST_SPLIT_SECTIONS,
-    AttributeTests,
-    DomainTest,
-    domain_section,
-    evaluate_bundle,
-    summary_line,
-)
-from knowledge_assembly.pipelines.evaluation.nodes import test_images
+from knowledge_assembly.evaluation.evaluate import EvaluationData, HeldOut, entries_of, evaluate_bundle, summary_line
 from knowledge_assembly.pipelines.paper.nodes import headline
 from knowledge_assembly.pipelines.training.nodes import SourceTable, train_variant
 from knowledge_assembly.reports import tables
@@ -57,6 +51,7 @@ def cross_domain_runs(
     split, which may be the held-out domain's, so it must not choose them. A held-out source's images are normalised
     as the attribute source the model was trained on (the second of its set)."""
     configs, held_out = cross_domain_plan(settings, chosen, variants)
+    check_held_out_entries(held_out, evaluation, inputs["sources"])
     validation = dataclasses.replace(validation, select="last")
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for source, remaining in held_out.items():
@@ -90,25 +85,15 @@ def train_and_evaluate_seeds(
     validation: ValidationConfig,
     model: ModelConfig,
     variant: VariantConfig,
-    reid_query: pd.DataFrame,
-    reid_gallery: pd.DataFrame,
-    query_images: np.ndarray,
-    gallery_images: np.ndarray,
-    par_test: pd.DataFrame,
-    par_test_images: np.ndarray,
-    reid_attributes: pd.DataFrame,
-    reid_attribute_images: np.ndarray,
-    tests: AttributeTests,
-    domains: dict[str, DomainTest],
+    held_out: dict[str, HeldOut],
+    retrieval: dict[str, tuple[str, np.ndarray]],
     evaluation: EvaluationConfig,
     sources: dict[str, Any],
     retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate variant ``name`` once per seed; a seed already trained resumes its finished checkpoint."""
-    images = test_images(
-        query_images, gallery_images, par_test_images, reid_attribute_images, tests, sources, domains,
-        retrieval_gallery,
-    )  # fmt: skip
+    data = EvaluationData(held_out, list(attribute_names), evaluation, retrieval_gallery)
+    entries = evaluation_entries(evaluation.entries, sources)
     results = []
     for seed in seeds:
         bundle, _ = train_variant(
@@ -126,34 +111,22 @@ def train_and_evaluate_seeds(
             variant,
             seed=seed,
         )
-        metrics = evaluate_bundle(
-            bundle,
-            images,
-            reid_query,
-            reid_gallery,
-            par_test,
-            reid_attributes,
-            evaluation,
-            tests.manifests,
-            retrieval_gallery,
-        )
+        metrics = evaluate_bundle(bundle, data, entries, retrieval)
         log_final_metrics(run_folder(tracking, name, seed) / "eval", metrics)
         results.append(headline(metrics))
         logger.info(summary_line(metrics))
     return results
 
 
-def cross_domain_table(
-    results: dict[str, dict[str, list[dict[str, Any]]]], sources: dict[str, Any]
-) -> tuple[pd.DataFrame, str]:
-    """Rows: variants; columns: the held-out source, its PAR mA (%) as mean ± std over seeds."""
+def cross_domain_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> tuple[pd.DataFrame, str]:
+    """Rows: variants; columns: the held-out source, its PAR mA (%) as mean ± std over seeds (its attributes
+    entry's)."""
     columns = {source: f"{source} held out {MEASURE}" for source in results}
-    sections = {source: held_out_section(source, sources[source]) for source in results}
     variants = list(dict.fromkeys(name for runs in results.values() for name in runs))
     records = []
     for name in variants:
         values = {
-            columns[source]: [100 * seed[sections[source]][MEASURE] for seed in runs.get(name, [])]
+            columns[source]: [100 * seed[held_out_section(source, seed)][MEASURE] for seed in runs.get(name, [])]
             for source, runs in results.items()
         }
         records.append(tables.mean_std_record(name, name, values))
@@ -162,7 +135,17 @@ def cross_domain_table(
     return table, tables.to_markdown(table, title, list(columns.values()))
 
 
-def held_out_section(source: str, entry: dict[str, Any]) -> str:
-    """The metrics section of a held-out source's PAR: its attribute test split's (``test``), else the section of
-    its held-out attribute images (``evaluation.attributes``)."""
-    return TEST_SPLIT_SECTIONS[entry["test"]] if entry.get("test") else domain_section(source, "par")
+def held_out_section(source: str, metrics: dict[str, Any]) -> str:
+    """The metrics section of a held-out source's PAR: the first attributes entry of that source."""
+    return next(key for key, entry in entries_of(metrics, "attributes").items() if entry["source"] == source)
+
+
+def check_held_out_entries(held_out: dict[str, Any], evaluation: EvaluationConfig, sources: dict[str, Any]) -> None:
+    """Every held-out source needs an attributes entry (its column of the table), checked before any run trains."""
+    entries = evaluation_entries(evaluation.entries, sources)
+    for source in held_out:
+        if not any(e.source == source and e.protocol == "attributes" for e in entries.values()):
+            raise ConfigError(
+                f"evaluation.entries: no attributes entry evaluates source {source}, which cross_domain holds out; "
+                f"add e.g. par/{source}: {{task: par, source: {source}, split: attributes, protocol: attributes}}"
+            )

@@ -10,21 +10,7 @@ from ..training import pipeline as training
 from .nodes import cross_domain_runs, cross_domain_table, train_and_evaluate_seeds
 
 # what evaluating a seed reads, in the order of train_and_evaluate_seeds' last arguments
-EVALUATION_INPUTS = [
-    "reid_query",
-    "reid_gallery",
-    "reid_query_images",
-    "reid_gallery_images",
-    "par_test",
-    "par_test_images",
-    "reid_attributes",
-    "reid_attributes_images",
-    "attribute_tests",
-    "evaluation_domains",
-    "params:evaluation",
-    "params:sources",
-    "retrieval_gallery",
-]
+EVALUATION_INPUTS = ["held_out_data", "retrieval_images", "params:evaluation", "params:sources", "retrieval_gallery"]
 
 # train_and_evaluate_seeds' inputs that every run shares (its source set, tables, validation and variant differ)
 SHARED = {
@@ -67,7 +53,7 @@ def create_pipeline(sources: dict[str, str], evaluated: dict[str, dict[str, str]
                 ),
                 Node(
                     cross_domain_table,
-                    ["cross_domain_metrics", "params:sources"],
+                    "cross_domain_metrics",
                     ["cross_domain_table", "cross_domain_table_markdown"],
                     name="cross_domain_table",
                 ),

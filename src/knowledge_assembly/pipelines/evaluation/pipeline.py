@@ -3,70 +3,56 @@ that names some (shared by every variant)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from knowledge_assembly.formats.manifests import ATTRIBUTE_TESTS, OTHER_ATTRIBUTE_TESTS
+from knowledge_assembly.formats.manifests import RETRIEVAL_VAL_SPLITS
 
 from .nodes import (
     attribute_retrieval_examples,
-    attribute_tests,
-    domain_metrics,
-    evaluation_domains,
+    entry_metrics,
+    held_out_data,
     network_outputs,
-    par_metrics,
-    reid_metrics,
     retrieval_examples,
+    retrieval_images,
     summarise_metrics,
 )
 
-SHARED_INPUTS = {
-    "reid_query",
-    "reid_gallery",
-    "reid_query_images",
-    "reid_gallery_images",
-    "par_test",
-    "par_test_images",
-    "reid_attributes",
-    "reid_attributes_images",
-    "attribute_tests",
-    "retrieval_gallery",
-    "evaluation_domains",
-    "par_attributes",
-    "tracking",
-}
+SHARED_INPUTS = {"held_out_data", "retrieval_images", "retrieval_gallery", "par_attributes", "tracking"}
+CONFIGURATION = ["params:evaluation", "params:sources"]  # every entry-reading node's last inputs
 
 
-def create_domains_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
-    """``evaluation_domains``: the held-out test data of each source of ``evaluated`` (source -> split -> manifest,
+def create_held_out_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
+    """``held_out_data``: the held-out test data of each source of ``evaluated`` (source -> split -> manifest,
     ``sources.<name>.evaluation``); each manifest's images are ``<manifest>_images``."""
     manifests = [name for names in evaluated.values() for name in names.values()]
     tables = {**{name: name for name in manifests}, **{f"{name}_images": f"{name}_images" for name in manifests}}
     return Pipeline(
+        [Node(held_out_data, {"sources": "params:sources", **tables}, "held_out_data", name="held_out_data")]
+    )
+
+
+def create_retrieval_images_pipeline() -> Pipeline:
+    """``retrieval_images``: the validation images a UPAR retrieval pair's gallery draws on (shared by every
+    variant)."""
+    images = {f"{split}_images": f"{split}_images" for split in RETRIEVAL_VAL_SPLITS}
+    return Pipeline(
         [
             Node(
-                evaluation_domains,
-                {"sources": "params:sources", **tables},
-                "evaluation_domains",
-                name="evaluation_domains",
+                retrieval_images,
+                {"retrieval_gallery": "retrieval_gallery", **images},
+                "retrieval_images",
+                name="retrieval_images",
             )
         ]
     )
 
 
-def create_attribute_tests_pipeline() -> Pipeline:
-    """``attribute_tests``: the attribute test splits beside the attribute task's own, and every attribute dataset's
-    validation images (shared by every variant)."""
-    tables = [name for test in OTHER_ATTRIBUTE_TESTS for name in (test.manifest, f"{test.manifest}_images")]
-    tables += [f"{test.val_split}_images" for test in ATTRIBUTE_TESTS]
-    return Pipeline([Node(attribute_tests, {name: name for name in tables}, "attribute_tests", name="attribute_tests")])
-
-
 def create_shared_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
-    """What every variant's evaluation reads: :func:`create_domains_pipeline` and
-    :func:`create_attribute_tests_pipeline`."""
-    return create_domains_pipeline(evaluated) + create_attribute_tests_pipeline()
+    """What every variant's evaluation reads: :func:`create_held_out_pipeline` and
+    :func:`create_retrieval_images_pipeline`."""
+    return create_held_out_pipeline(evaluated) + create_retrieval_images_pipeline()
 
 
 def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
-    """``evaluated``: as :func:`create_domains_pipeline`'s."""
+    """``evaluated``: as :func:`create_held_out_pipeline`'s."""
     return create_shared_pipeline(evaluated or {}) + create_variant_pipeline(variant)
 
 
@@ -77,82 +63,36 @@ def create_variant_pipeline(variant: str, seeded: bool = False, namespace: str |
         [
             Node(
                 network_outputs,
-                [
-                    "model",
-                    "reid_query_images",
-                    "reid_gallery_images",
-                    "par_test_images",
-                    "reid_attributes_images",
-                    "attribute_tests",
-                    "evaluation_domains",
-                    "params:evaluation",
-                    "params:sources",
-                    "retrieval_gallery",
-                ],
+                ["model", "held_out_data", "retrieval_images", *CONFIGURATION],
                 "network_outputs",
                 name="network_outputs",
             ),
             Node(
-                reid_metrics,
-                ["network_outputs", "reid_query", "reid_gallery", "params:evaluation"],
-                "reid_metrics",
-                name="reid_metrics",
-            ),
-            Node(
-                par_metrics,
-                [
-                    "network_outputs",
-                    "par_test",
-                    "reid_attributes",
-                    "attribute_tests",
-                    "par_attributes",
-                    "params:evaluation",
-                    "retrieval_gallery",
-                ],
-                "par_metrics",
-                name="par_metrics",
-            ),
-            Node(
-                domain_metrics,
-                ["network_outputs", "evaluation_domains", "par_attributes", "params:evaluation"],
-                "domain_metrics",
-                name="domain_metrics",
+                entry_metrics,
+                ["network_outputs", "held_out_data", "par_attributes", *CONFIGURATION, "retrieval_gallery"],
+                "entry_metrics",
+                name="entry_metrics",
             ),
             Node(
                 summarise_metrics,
-                [
-                    "model",
-                    "reid_metrics",
-                    "par_metrics",
-                    "domain_metrics",
-                    "params:evaluation",
-                    "tracking",
-                    *(["seed"] if seeded else []),
-                ],
+                ["model", "entry_metrics", *CONFIGURATION, "tracking", *(["seed"] if seeded else [])],
                 ["metrics", "attribute_table"],
                 name="summarise_metrics",
             ),
             Node(
                 retrieval_examples,
-                [
-                    "network_outputs",
-                    "reid_query",
-                    "reid_gallery",
-                    "reid_attributes",
-                    "par_attributes",
-                    "params:evaluation",
-                ],
+                ["network_outputs", "held_out_data", "par_attributes", *CONFIGURATION],
                 "retrieval",
                 name="retrieval_examples",
             ),
             Node(
                 attribute_retrieval_examples,
-                ["network_outputs", "par_test", "par_attributes", "params:evaluation"],
+                ["network_outputs", "held_out_data", "par_attributes", *CONFIGURATION],
                 "attribute_retrieval",
                 name="attribute_retrieval_examples",
             ),
         ],
         namespace=namespace or variant,
         inputs=SHARED_INPUTS,
-        parameters={"params:evaluation", "params:sources"},
+        parameters=set(CONFIGURATION),
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from knowledge_assembly.evaluation.evaluate import entries_of
 from knowledge_assembly.reports import figures
 
 
@@ -17,37 +17,40 @@ def plot_training_curves(history: pd.DataFrame, variant: str) -> Figure:
 
 
 def plot_cmc(metrics: dict[str, Any]) -> Figure:
-    """CMC curve of query vs gallery, mAP and R-1 in the legend."""
+    """CMC of query vs gallery of every reID entry evaluated, mAP and R-1 in the legend."""
     name = metrics["variant"]
-    return figures.cmc_curves({name: (metrics["reid"]["cmc"], metrics["reid"]["mAP"])}, name)
+    curves = {
+        f"{name} {key}": (metrics[key]["cmc"], metrics[key]["mAP"]) for key in entries_of(metrics, "cross_camera")
+    }
+    return figures.cmc_curves(curves, name)
 
 
-def plot_attribute_bars(attribute_table: pd.DataFrame, variant: str) -> Figure:
-    """mA of every attribute on PA-100K and, where UPAR labels Market-1501 images, on the reID domain."""
-    return figures.attribute_bars(attribute_table, variant)
+def plot_attribute_bars(attribute_table: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
+    """mA of every attribute on the images of each attribute entry the tables show (e.g. PA-100K's test split and
+    the reID cameras)."""
+    shown = [key for key, entry in entries_of(metrics, "attributes").items() if entry["table"]]
+    return figures.attribute_bars(attribute_table, metrics["variant"], shown)
 
 
-def plot_attribute_retrieval(retrieval: dict[str, Any], images: np.ndarray, variant: str) -> Figure:
-    """The commonest attribute queries of the PAR test split, each with its top-k test images marked ✓ where the
-    image has exactly the query's attributes."""
+def plot_attribute_retrieval(retrieval: dict[str, Any], variant: str) -> Figure:
+    """The commonest attribute queries of an attribute entry's images, each with its top-k images marked ✓ where
+    the image has exactly the query's attributes."""
     queries = [[name for name, bit in zip(retrieval["names"], vector) if bit] for vector in retrieval["vectors"]]
-    return figures.attribute_retrieval(queries, images, retrieval["top"], retrieval["correct"], variant)
+    top, correct = retrieval["top_images"], retrieval["correct"]
+    return figures.attribute_retrieval(queries, top, correct, variant, retrieval["entry"])
 
 
-def plot_retrieval(
-    retrieval: dict[str, Any], query_images: np.ndarray, gallery_images: np.ndarray, variant: str
-) -> Figure:
+def plot_retrieval(retrieval: dict[str, Any], variant: str) -> Figure:
     """Queries, their top-k gallery crops marked correct/incorrect, and predicted attributes."""
     lines = [
         figures.attribute_lines(retrieval["names"], probabilities, truth, retrieval["threshold"])
         for probabilities, truth in zip(retrieval["probabilities"], retrieval["truth"])
     ]
     return figures.retrieval(
-        np.asarray(query_images[retrieval["query"]]),
-        gallery_images,
-        retrieval["top"],
+        retrieval["query_images"],
+        retrieval["top_images"],
         retrieval["correct"],
         lines,
-        variant,
+        f"{variant} {retrieval['entry']}",
         labelled=any(truth is not None for truth in retrieval["truth"]),
     )

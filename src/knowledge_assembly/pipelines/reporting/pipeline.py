@@ -15,22 +15,19 @@ def create_pipeline(variant: str, **kwargs) -> Pipeline:
                 name="plot_training_curves",
             ),
             Node(plot_cmc, "metrics", "cmc_plot", name="plot_cmc"),
-            Node(
-                plot_attribute_bars, ["attribute_table", "variant_name"], "attribute_plot", name="plot_attribute_bars"
-            ),
+            Node(plot_attribute_bars, ["attribute_table", "metrics"], "attribute_plot", name="plot_attribute_bars"),
             Node(
                 plot_retrieval,
-                ["retrieval", "reid_query_images", "reid_gallery_images", "variant_name"],
+                ["retrieval", "variant_name"],
                 "retrieval_plot",
                 name="plot_retrieval",
             ),
             Node(
                 plot_attribute_retrieval,
-                ["attribute_retrieval", "par_test_images", "variant_name"],
+                ["attribute_retrieval", "variant_name"],
                 "attribute_retrieval_plot",
                 name="plot_attribute_retrieval",
             ),
         ],
         namespace=variant,
-        inputs={"reid_query_images", "reid_gallery_images", "par_test_images"},
     )
