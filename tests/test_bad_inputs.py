@@ -220,6 +220,10 @@ BAD_PARAMETERS = {  # parameters file of an environment (typed at the node) or -
                        r"unknown protocol 'cross_cam' \(did you mean 'cross_camera'\?\)"),
     "entry_measure": ({"evaluation": {"par/night": {"headline": ["mAP"]}}}, r"evaluation\.entries\.par/night: "
                       r"unknown measure 'mAP' of protocol attributes \(did you mean 'mA'\?\)"),
+    "entry_manifest": ({"evaluation": {"par/peta": {"task": "reid", "split": "query", "protocol": "cross_camera",
+                                                   "headline": ["mAP"]}}},
+                       r"evaluation\.entries\.par/peta: source peta names no query or gallery manifest in "
+                       r"sources\.peta\.evaluation \(it names: attributes\)"),
     "entry_task": ({"evaluation": {"par/pa100k": {"task": "reid"}}}, r"evaluation\.entries\.par/pa100k: protocol "
                    r"attributes measures task par, not 'reid'"),
 }  # fmt: skip

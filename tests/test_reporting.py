@@ -13,12 +13,13 @@ import yaml
 from nbclient import NotebookClient
 from PIL import Image
 
-from knowledge_assembly.config import PROTOCOLS, EvaluationConfig, EvaluationEntry
+from knowledge_assembly.config import EvaluationConfig, EvaluationEntry
 from knowledge_assembly.evaluation.evaluate import EvaluationData, HeldOut, NetworkOutputs, retrieval_examples
 from knowledge_assembly.pipeline_registry import configured_paper_runs, configured_variants
 from knowledge_assembly.pipelines.reporting.nodes import plot_retrieval
 from knowledge_assembly.reports.figures import attribute_lines
 from knowledge_assembly.reports.tables import STD
+from knowledge_assembly.tasks import PROTOCOLS
 
 from .conftest import BASE_TRAINING, REPO
 

@@ -20,7 +20,7 @@ import pydantic
 import pydantic.dataclasses
 from pydantic import ConfigDict, Field
 
-from .tasks import SSL_TERMS, SUPERVISED_TASKS, VALIDATION_SCORES
+from .tasks import PROTOCOLS, SSL_TERMS, SUPERVISED_TASKS, TASK_OF_PROTOCOL, VALIDATION_SCORES
 
 
 class ConfigError(ValueError):
@@ -215,43 +215,6 @@ class ModelConfig(Settings):
         return problems
 
 
-@dataclasses.dataclass(frozen=True)
-class Protocol:
-    """How an evaluation entry measures its task: the held-out ``split`` of its source it reads, the measures it
-    gives (by metric key: the label shown in summaries and tables) and its default headline measures."""
-
-    task: str
-    split: str
-    measures: dict[str, str]
-    headline: tuple[str, ...]
-
-
-PROTOCOLS = {
-    # reID: the source's query images ranked against its gallery, a query's same-identity same-camera gallery
-    # images left out (Market-1501's protocol, as torchreid and fast-reid)
-    "cross_camera": Protocol(
-        "reid", "query", {"mAP": "mAP", "rank1": "R-1", "rank5": "R-5", "rank10": "R-10"}, ("mAP", "rank1")
-    ),
-    # PAR: label-based mA and instance-based accuracy, precision, recall and F1 of its attribute-labelled images
-    "attributes": Protocol(
-        "par",
-        "attributes",
-        {
-            "mA": "mA",
-            "accuracy": "Acc",
-            "precision": "Prec",
-            "recall": "Rec",
-            "f1": "F1",
-            "mA_colour": "mA colour",
-            "mA_other": "mA other",
-        },
-        ("mA", "f1"),
-    ),  # fmt: skip
-    # attribute-based person retrieval over its attribute-labelled images (or a UPAR retrieval pair's gallery)
-    "attribute_retrieval": Protocol("par", "attributes", {"mAP": "mAP", "rank1": "R-1"}, ("mAP",)),
-}
-
-
 @settings
 class EvaluationEntry(Settings):
     """``params:evaluation.entries.<key>``: one metrics section (``<key>``, e.g. ``reid/market1501``): ``task``
@@ -272,9 +235,9 @@ class EvaluationEntry(Settings):
     def _problems(self) -> list[str]:
         if self.protocol not in PROTOCOLS:
             return [f"unknown protocol {self.protocol!r}{closest(self.protocol, PROTOCOLS)}"]
-        protocol, problems = PROTOCOLS[self.protocol], []
-        if self.task != protocol.task:
-            problems.append(f"protocol {self.protocol} measures task {protocol.task}, not {self.task!r}")
+        protocol, task, problems = PROTOCOLS[self.protocol], TASK_OF_PROTOCOL[self.protocol], []
+        if self.task != task:
+            problems.append(f"protocol {self.protocol} measures task {task}, not {self.task!r}")
         if self.split != protocol.split:
             problems.append(f"protocol {self.protocol} reads split {protocol.split}, not {self.split!r}")
         problems += [
@@ -287,6 +250,11 @@ class EvaluationEntry(Settings):
     @property
     def headline_measures(self) -> tuple[str, ...]:
         return PROTOCOLS[self.protocol].headline if self.headline is None else self.headline
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """Every held-out split of its source it reads (a reID entry: the query and the gallery)."""
+        return PROTOCOLS[self.protocol].splits
 
 
 def evaluation_entries(entries: Mapping[str, Any], sources: Mapping[str, Any]) -> dict[str, EvaluationEntry]:
@@ -304,6 +272,13 @@ def evaluation_entries(entries: Mapping[str, Any], sources: Mapping[str, Any]) -
         if entry.source not in sources:
             raise ConfigError(
                 f"evaluation.entries.{key}: unknown source {entry.source!r}{closest(entry.source, sources)}"
+            )
+        named = (sources[entry.source] or {}).get("evaluation") or {}
+        missing = [split for split in entry.splits if split not in named]
+        if missing:
+            raise ConfigError(
+                f"evaluation.entries.{key}: source {entry.source} names no {' or '.join(missing)} manifest in "
+                f"sources.{entry.source}.evaluation (it names: {', '.join(named) or 'none'})"
             )
         checked[key] = entry
     return checked

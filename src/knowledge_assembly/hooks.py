@@ -177,9 +177,9 @@ class VersionedOutputHooks:
 
 class ParameterCheckHooks:
     """``--params`` may only set keys that the configuration defines, the source set must name configured sources
-    whose batch shares split over the processes, the evaluation entries must name configured sources and known
-    protocols, and ``paper.seeds`` (read by the paper pipeline, not by a typed
-    node parameter) must list as many seeds as the paper pipeline has runs: a typo fails before any node runs."""
+    whose batch shares split over the processes, the evaluation entries must name configured sources, manifests
+    and protocols, and ``paper.seeds`` (read by the paper pipeline, not by a typed node parameter) must list as
+    many seeds as the paper pipeline has runs: a typo fails before any node runs."""
 
     @hook_impl
     def after_context_created(self, context) -> None:

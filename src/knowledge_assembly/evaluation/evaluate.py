@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import PAR_SOURCE, PROTOCOLS, EvaluationConfig, EvaluationEntry
+from ..config import PAR_SOURCE, EvaluationConfig, EvaluationEntry
 from ..models.bundle import ModelBundle
 from ..models.prediction import predict
+from ..tasks import PROTOCOLS
 from .attribute_retrieval import AttributeQueries, evaluate_retrieval, top_matches
 from .par_metrics import attribute_metrics
 from .reid_metrics import distance_matrix, evaluate_rank
@@ -48,17 +49,12 @@ class NetworkOutputs:
         return self.splits[source][split][output]
 
 
-def reads(entry: EvaluationEntry) -> tuple[str, ...]:
-    """The held-out splits of its source an entry reads (a reID entry: its query and the gallery)."""
-    return ("query", "gallery") if entry.split == "query" else (entry.split,)
-
-
 def evaluated_splits(entries: dict[str, EvaluationEntry], data: dict[str, HeldOut]) -> dict[str, set[str]]:
     """The held-out splits the entries read that have images, by source."""
     splits: dict[str, set[str]] = {}
     for entry in entries.values():
         if entry.source in data:
-            splits.setdefault(entry.source, set()).update(s for s in reads(entry) if data[entry.source].has(s))
+            splits.setdefault(entry.source, set()).update(s for s in entry.splits if data[entry.source].has(s))
     return splits
 
 

@@ -1,11 +1,11 @@
 """The task registry: every task the network can learn, by name, in head order. Everything that lists tasks or
 their terms (variants' checks, the objective's sums, gradient norms, the progress line, validation monitors) is
-derived from :data:`TASKS`."""
+derived from :data:`TASKS`, and so are the evaluation protocols (:data:`PROTOCOLS`)."""
 
 from __future__ import annotations
 
 from .attributes import Attributes
-from .base import TaskType
+from .base import Protocol, TaskType
 from .identity import SOURCE_TERM, Identity, source_logit_count
 
 TASKS: dict[str, TaskType] = {task.name: task for task in (Identity(), Attributes())}
@@ -13,14 +13,19 @@ SUPERVISED_TASKS = tuple(TASKS)
 SUPERVISED_TERMS = (*(task.supervised_term for task in TASKS.values()), SOURCE_TERM)
 SSL_TERMS = tuple(term for task in TASKS.values() for term in task.ssl_terms)
 VALIDATION_SCORES = tuple(f"{task.name}_{score}" for task in TASKS.values() for score in task.validation_scores)
+PROTOCOLS = {name: protocol for task in TASKS.values() for name, protocol in task.protocols.items()}
+TASK_OF_PROTOCOL = {name: task.name for task in TASKS.values() for name in task.protocols}
 
 __all__ = [
+    "PROTOCOLS",
     "SOURCE_TERM",
     "SSL_TERMS",
     "SUPERVISED_TASKS",
     "SUPERVISED_TERMS",
     "TASKS",
+    "TASK_OF_PROTOCOL",
     "VALIDATION_SCORES",
+    "Protocol",
     "TaskType",
     "source_logit_count",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..training import losses
-from .base import Outputs, TaskType, confident
+from .base import Outputs, Protocol, TaskType, confident
 
 # every attribute of a training row MISSING (uint8): an image of an attribute source that carries no label (one its
 # release leaves unlabelled, ingestion.upar.unlabelled=train); its source's supervised loss leaves it out
@@ -27,6 +27,24 @@ class Attributes(TaskType):
     label = "PAR"
     validation_scores = {"mA": "mA", "f1": "F1"}
     validation_data = "par_val"
+    protocols = {
+        # label-based mA, instance-based accuracy, precision, recall and F1 of the attribute-labelled images
+        "attributes": Protocol(
+            "attributes",
+            {
+                "mA": "mA",
+                "accuracy": "Acc",
+                "precision": "Prec",
+                "recall": "Rec",
+                "f1": "F1",
+                "mA_colour": "mA colour",
+                "mA_other": "mA other",
+            },
+            ("mA", "f1"),
+        ),
+        # attribute-based person retrieval over them (or over a UPAR retrieval pair's gallery)
+        "attribute_retrieval": Protocol("attributes", {"mAP": "mAP", "rank1": "R-1"}, ("mAP",)),
+    }
 
     def label_count(self, labels) -> int:
         """One output per attribute column (none where no source is attribute-labelled)."""

@@ -1,6 +1,6 @@
 """What every task type provides: its head's outputs, its supervised loss, its cross pseudo-supervision (SSL)
-terms, its validation scores and its headline names. A task is a type plus its label space (the number of
-classes its head predicts, taken from the training data)."""
+terms, its validation scores, its evaluation protocols and its headline names. A task is a type plus its label
+space (the number of classes its head predicts, taken from the training data)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,22 @@ Outputs = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
+class Protocol:
+    """How an evaluation entry (``params:evaluation.entries``) measures a task on a source's held-out images: the
+    ``split`` it reads (``query``: ranked against the source's gallery), the measures it gives (metric key: the
+    label in summaries and tables) and its default headline measures."""
+
+    split: str
+    measures: dict[str, str]
+    headline: tuple[str, ...]
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """Every held-out split of its source it reads."""
+        return ("query", "gallery") if self.split == "query" else (self.split,)
+
+
+@dataclass(frozen=True)
 class TaskType:
     """One task of the network. ``name`` is its key in configuration (variants' ``supervised``, sources'
     ``tasks``), in batches' labels and in metric names; ``feature`` and ``logits`` are its head's outputs."""
@@ -31,6 +47,7 @@ class TaskType:
     label: ClassVar[str]  # in figures and messages
     validation_scores: ClassVar[dict[str, str]]  # what validation reports (val_<name>_<score>): score -> label
     validation_data: ClassVar[str]  # what it is validated on, in figures
+    protocols: ClassVar[dict[str, Protocol]]  # how evaluation entries may measure it, by name
 
     def label_count(self, labels: np.ndarray) -> int:
         """Classes of the task's label space, from every training label of it (``labels``: one row per image)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from ..training import losses
-from .base import Outputs, TaskType, confident, confident_classes
+from .base import Outputs, Protocol, TaskType, confident, confident_classes
 
 SOURCE_TERM = "dataset"  # the source classifier's supervised term
 
@@ -30,6 +30,13 @@ class Identity(TaskType):
     label = "reID"
     validation_scores = {"mAP": "mAP", "rank1": "R-1"}
     validation_data = "held-out ids"
+    # the source's query images ranked against its gallery, a query's same-identity same-camera gallery images left
+    # out (Market-1501's protocol, as torchreid and fast-reid): mAP and the CMC
+    protocols = {
+        "cross_camera": Protocol(
+            "query", {"mAP": "mAP", "rank1": "R-1", "rank5": "R-5", "rank10": "R-10"}, ("mAP", "rank1")
+        )
+    }
 
     def label_count(self, labels) -> int:
         """Identities are numbered 0..N-1 (one class where no source is identity-labelled)."""
