@@ -166,6 +166,47 @@ def test_an_entry_whose_source_has_no_such_images_is_left_out(tmp_path):
     assert catalog.load("solo.retrieval")["truth"] == [None, None]  # no attribute labels of the query images
 
 
+def test_a_retrieval_gallery_is_scored_on_images_no_entry_reads(tmp_path):
+    """A UPAR retrieval pair's gallery may hold images of a split no entry reads (here the reID cameras' labelled
+    images without a par/market1501 entry): they are predicted for retrieval all the same."""
+    rng = np.random.default_rng(2)
+    model = model_config(**TINY_MODEL)
+    bundle = ModelBundle("solo", model, tuple(NAMES), 5, (16, 32), 0, ("reid", "par"),
+                         (build_model(model, {"reid": 5, "par": 40}, 0).state_dict(),))  # fmt: skip
+    images = rng.integers(0, 255, (6, 32, 16, 3), dtype=np.uint8)
+    labels = _labels(3, rng)
+    vectors = labels[NAMES].to_numpy()
+    gallery = pd.DataFrame({"split": ["par_test", "par_test", "reid_attributes"], "row": [0, 1, 2], "query": [0, 1, 0]})
+    gallery = pd.concat([gallery, pd.DataFrame(vectors[[0, 1, 0]], columns=NAMES)], axis=1)
+    entries = {key: entry for key, entry in ENTRIES.items() if key != "par/market1501"}
+    config = EvaluationConfig(**{**EVALUATION.as_dict(), "entries": entries})
+    catalog = _run(
+        evaluation.create_pipeline("solo", {name: entry["evaluation"] for name, entry in SOURCES.items()}),
+        {
+            "solo.model": bundle,
+            "reid_query": _manifest([1, 2], [0, 1]),
+            "reid_gallery": _manifest([1, 2, 1, 2], [1, 0, 0, 1]),
+            "reid_query_images": images[:2],
+            "reid_gallery_images": images[:4],
+            "par_test": labels,
+            "par_test_images": images[:3],
+            "reid_attributes": _labels(3, rng),
+            "reid_attributes_images": images[3:],
+            "peta_test": _labels(0, rng),
+            "peta_test_images": images[:0],
+            "retrieval_gallery": gallery,
+            "par_val_images": images,
+            "peta_val_images": images,
+            "par_attributes": NAMES,
+            "params:evaluation": config,
+            "params:sources": SOURCES,
+            "tracking": tmp_path,
+        },
+    )
+    metrics = catalog.load("solo.metrics")
+    assert "par/market1501" not in metrics and metrics["retrieval/pa100k"]["queries"] == 2
+
+
 def _entries(*keys: str) -> dict:
     return {key: {**ENTRIES[key], "headline": ENTRIES[key].get("headline") or
                   {"cross_camera": ["mAP", "rank1"], "attributes": ["mA", "f1"]}[ENTRIES[key]["protocol"]],

@@ -70,10 +70,16 @@ def network_outputs(
     entries: dict[str, EvaluationEntry],
     batch_size: int,
     retrieval: dict[str, tuple[str, np.ndarray]] | None = None,
+    gallery_manifests: frozenset[str] = frozenset(),
 ) -> list[NetworkOutputs]:
     """Run every network of ``bundle`` over the held-out splits the entries read, each source's in its domain;
-    ``retrieval``: split -> (its source, its images), the validation splits a UPAR retrieval gallery draws on."""
+    ``retrieval``: split -> (its source, its images), the validation splits a UPAR retrieval gallery draws on;
+    ``gallery_manifests``: the held-out manifests that gallery draws on (predicted too where no entry reads them)."""
     splits = evaluated_splits(entries, data)
+    for source, held_out in data.items():
+        used = {split for split, name in held_out.names.items() if name in gallery_manifests and held_out.has(split)}
+        if used:
+            splits.setdefault(source, set()).update(used)
     domains = {source: domain_of(bundle, source, held_out) for source, held_out in data.items()}
     outputs = []
     for network in bundle.networks():
@@ -370,5 +376,12 @@ def evaluate_bundle(
     retrieval: dict[str, tuple[str, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """The metrics of a bundle, all steps in one call (the cross_domain pipeline evaluates each of its runs so)."""
-    outputs = network_outputs(bundle, data.held_out, entries, data.config.batch_size, retrieval)
+    outputs = network_outputs(
+        bundle, data.held_out, entries, data.config.batch_size, retrieval, gallery_manifests(data.retrieval_gallery)
+    )
     return summarise(bundle, entry_metrics(outputs, entries, data), entries)[0]
+
+
+def gallery_manifests(gallery: pd.DataFrame | None) -> frozenset[str]:
+    """The manifests a UPAR retrieval pair's gallery draws on (none without a pair)."""
+    return frozenset() if gallery is None or gallery.empty else frozenset(gallery["split"])

@@ -37,7 +37,7 @@ def retrieval_images(retrieval_gallery: pd.DataFrame, **split_images: np.ndarray
     """The validation splits (``split_images``: ``<split>_images`` of each of ``RETRIEVAL_VAL_SPLITS``) that the
     gallery of a UPAR retrieval pair (from ingestion; empty without one) has rows of, each with its source: only
     those are predicted."""
-    used = set() if retrieval_gallery is None or retrieval_gallery.empty else set(retrieval_gallery["split"])
+    used = evaluate.gallery_manifests(retrieval_gallery)
     return {
         split: (RETRIEVAL_VAL_SPLITS[split], split_images[f"{split}_images"])
         for split in RETRIEVAL_VAL_SPLITS
@@ -51,11 +51,13 @@ def network_outputs(
     retrieval: dict[str, tuple[str, np.ndarray]],
     config: EvaluationConfig,
     sources: dict[str, Any],
+    retrieval_gallery: pd.DataFrame | None = None,
 ) -> list[evaluate.NetworkOutputs]:
     """Features and attribute probabilities of every network of the bundle on the held-out splits the evaluation
-    entries read, each source's in its domain (and on the validation images a UPAR retrieval gallery draws on)."""
+    entries read, each source's in its domain (and on every image a UPAR retrieval gallery draws on)."""
     entries = evaluation_entries(config.entries, sources)
-    return evaluate.network_outputs(bundle, held_out, entries, config.batch_size, retrieval)
+    gallery = evaluate.gallery_manifests(retrieval_gallery)
+    return evaluate.network_outputs(bundle, held_out, entries, config.batch_size, retrieval, gallery)
 
 
 def evaluation_data(
@@ -64,6 +66,7 @@ def evaluation_data(
     config: EvaluationConfig,
     retrieval_gallery: pd.DataFrame | None = None,
 ) -> evaluate.EvaluationData:
+    """What every entry's metrics are computed from."""
     return evaluate.EvaluationData(held_out, list(attribute_names), config, retrieval_gallery)
 
 

@@ -63,7 +63,7 @@ def create_variant_pipeline(variant: str, seeded: bool = False, namespace: str |
         [
             Node(
                 network_outputs,
-                ["model", "held_out_data", "retrieval_images", *CONFIGURATION],
+                ["model", "held_out_data", "retrieval_images", *CONFIGURATION, "retrieval_gallery"],
                 "network_outputs",
                 name="network_outputs",
             ),
