@@ -51,7 +51,9 @@ def test_paper_pipeline_writes_tables_and_figures_and_the_notebook_shows_them(ra
     # 10 trainings (5 variants at both paper seeds; training.seed 0 is seed 0's run, resumed): one step each
     raw_project.run(["paper"], training={"epochs": 1, "iterations_per_epoch": 1})
     closing = capsys.readouterr().out  # a summary line per seed's run, no path for what it keeps in memory
-    assert re.search(r"^ka seed 1: mAP \d+\.\d", closing, re.MULTILINE) and "MemoryDataset" not in closing
+    assert (
+        re.search(r"^ka seed 1: reid/market1501 mAP \d+\.\d", closing, re.MULTILINE) and "MemoryDataset" not in closing
+    )
     table1 = pd.read_csv(raw_project.report("paper", "table1.csv"))
     table2 = pd.read_csv(raw_project.report("paper", "table2.csv"))
     # rows and labels from the parameters
