@@ -16,7 +16,7 @@ from PIL import Image
 from knowledge_assembly.config import EvaluationConfig, EvaluationEntry
 from knowledge_assembly.evaluation.evaluate import EvaluationData, HeldOut, NetworkOutputs, retrieval_examples
 from knowledge_assembly.pipeline_registry import configured_paper_runs, configured_variants
-from knowledge_assembly.pipelines.reporting.nodes import plot_retrieval
+from knowledge_assembly.pipelines.reporting.nodes import plot_attribute_bars, plot_retrieval
 from knowledge_assembly.reports.figures import attribute_lines
 from knowledge_assembly.reports.tables import STD
 from knowledge_assembly.tasks import PROTOCOLS
@@ -160,3 +160,19 @@ def test_retrieval_queries_are_the_labelled_ones_and_the_title_claims_ground_tru
     for truth, claim in ((examples, "vs UPAR ground truth"), (unlabelled, "no ground-truth labels")):
         figure = plot_retrieval(truth, "ka")
         assert claim in figure._suptitle.get_text() and "ka reid/cams" in figure._suptitle.get_text()
+
+
+def test_the_attribute_figure_shows_the_entries_the_tables_show_else_every_attribute_entry():
+    table = pd.DataFrame({"attribute": ["Hat", "Bag"], "par/a mA": [0.9, 0.7], "par/b mA": [0.6, 0.5]})
+
+    def metrics(table_of_a: list[str]) -> dict:
+        entries = {
+            key: {"protocol": "attributes", "table": table_of_a if key == "par/a" else []} for key in ("par/a", "par/b")
+        }
+        return {"variant": "ka", "entries": entries}
+
+    def legend(figure) -> list[str]:
+        return [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+
+    assert legend(plot_attribute_bars(table, metrics(["mA"]))) == ["chance (50)", "par/a: mA 80.0"]
+    assert legend(plot_attribute_bars(table, metrics([]))) == ["chance (50)", "par/a: mA 80.0", "par/b: mA 55.0"]

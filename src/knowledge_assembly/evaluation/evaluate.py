@@ -253,6 +253,12 @@ def entries_of(metrics: dict[str, Any], protocol: str | None = None) -> dict[str
     return {key: entry for key, entry in entries.items() if protocol in (None, entry["protocol"])}
 
 
+def shown_entries(metrics: dict[str, Any], protocol: str) -> list[str]:
+    """The entries of ``protocol`` the figures show: those the tables show, else every one evaluated."""
+    entries = entries_of(metrics, protocol)
+    return [key for key, entry in entries.items() if entry["table"]] or list(entries)
+
+
 def headlines(metrics: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
     """name: (entry, measure, task) of every headline number of the metrics, named ``<entry>/<measure>`` (e.g.
     ``reid/market1501/mAP``; a DVC metric of that path)."""

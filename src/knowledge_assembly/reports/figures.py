@@ -76,7 +76,7 @@ def attribute_bars(table: pd.DataFrame, title: str, entries: list[str]) -> Figur
     columns = [(f"{key} mA", key) for key in entries if f"{key} mA" in table and table[f"{key} mA"].notna().any()]
     figure = Figure(figsize=(12, 4))
     axis = figure.subplots()
-    x, width = np.arange(len(table)), 0.8 / len(columns)
+    x, width = np.arange(len(table)), 0.8 / max(1, len(columns))
     for i, (column, label) in enumerate(columns):
         values = table[column].to_numpy() * 100
         axis.bar(x + (i - (len(columns) - 1) / 2) * width, values, width, label=f"{label}: mA {values.mean():.1f}")

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from knowledge_assembly.config import VariantConfig
-from knowledge_assembly.evaluation.evaluate import entries_of
+from knowledge_assembly.evaluation.evaluate import shown_entries
 from knowledge_assembly.reports import figures, tables
 
 HEADLINE_DROPPED = ("per_attribute_mA", "per_attribute_tpr", "per_attribute_tnr", "per_attribute_positives")
@@ -61,12 +61,12 @@ def paper_tables(
 
 
 def plot_paper_cmc(variants: dict[str, dict[str, VariantConfig]], **runs: list[dict[str, Any]]) -> Figure:
-    """CMC of every variant that learns reID, mean over its seeds, overlaid, on each reID entry the tables show;
-    mAP and R-1 in the legend."""
+    """CMC of every variant that learns reID, mean over its seeds, overlaid, on each reID entry the figures show
+    (:func:`~knowledge_assembly.evaluation.evaluate.shown_entries`); mAP and R-1 in the legend."""
     curves = {}
     for name, labels in table_rows(variants).items():
         seeds = [m for m in runs.get(name, []) if "reid" in m["trained_tasks"]]
-        shown = [key for key, entry in entries_of(seeds[0], "cross_camera").items() if entry["table"]] if seeds else []
+        shown = shown_entries(seeds[0], "cross_camera") if seeds else []
         for key in shown:
             cmc = np.mean([m[key]["cmc"] for m in seeds], axis=0)
             mean_ap = float(np.mean([m[key]["mAP"] for m in seeds]))

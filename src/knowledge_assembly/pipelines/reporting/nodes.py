@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from knowledge_assembly.evaluation.evaluate import entries_of
+from knowledge_assembly.evaluation.evaluate import entries_of, shown_entries
 from knowledge_assembly.reports import figures
 
 
@@ -27,9 +27,8 @@ def plot_cmc(metrics: dict[str, Any]) -> Figure:
 
 def plot_attribute_bars(attribute_table: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
     """mA of every attribute on the images of each attribute entry the tables show (e.g. PA-100K's test split and
-    the reID cameras)."""
-    shown = [key for key, entry in entries_of(metrics, "attributes").items() if entry["table"]]
-    return figures.attribute_bars(attribute_table, metrics["variant"], shown)
+    the reID cameras; every attribute entry where the tables show none)."""
+    return figures.attribute_bars(attribute_table, metrics["variant"], shown_entries(metrics, "attributes"))
 
 
 def plot_attribute_retrieval(retrieval: dict[str, Any], variant: str) -> Figure:
