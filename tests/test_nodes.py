@@ -129,37 +129,41 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
     assert retrieval["probabilities"].shape == (2, 40) and retrieval["correct"].dtype == bool
 
 
-def test_an_entry_whose_source_has_no_such_images_is_left_out(tmp_path):
-    """An entry is evaluated only where its source has the images it reads: without PETA, no par/peta section."""
-    rng = np.random.default_rng(1)
+def _evaluate_solo(tmp_path, rng: np.random.Generator, images: np.ndarray, **tables) -> DataCatalog:
+    """A one-network bundle through the evaluation pipeline on six tiny images: reID query and gallery, PAR test
+    split, no PETA and no labelled reID images unless ``tables`` (catalog name: value) say otherwise."""
     model = model_config(**TINY_MODEL)
     bundle = ModelBundle("solo", model, tuple(NAMES), 5, (16, 32), 0, ("reid", "par"),
                          (build_model(model, {"reid": 5, "par": 40}, 0).state_dict(),))  # fmt: skip
-    images = rng.integers(0, 255, (6, 32, 16, 3), dtype=np.uint8)
     empty = _labels(0, rng)
-    catalog = _run(
-        evaluation.create_pipeline("solo", {name: entry["evaluation"] for name, entry in SOURCES.items()}),
-        {
-            "solo.model": bundle,
-            "reid_query": _manifest([1, 2], [0, 1]),
-            "reid_gallery": _manifest([1, 2, 1, 2], [1, 0, 0, 1]),
-            "reid_query_images": images[:2],
-            "reid_gallery_images": images[:4],
-            "par_test": _labels(6, rng),
-            "par_test_images": images,
-            "reid_attributes": empty,
-            "reid_attributes_images": images[:0],
-            "peta_test": empty,
-            "peta_test_images": images[:0],
-            "retrieval_gallery": pd.DataFrame(),
-            "par_val_images": images,
-            "peta_val_images": images,
-            "par_attributes": NAMES,
-            "params:evaluation": EVALUATION,
-            "params:sources": SOURCES,
-            "tracking": tmp_path,
-        },
-    )
+    inputs = {
+        "solo.model": bundle,
+        "reid_query": _manifest([1, 2], [0, 1]),
+        "reid_gallery": _manifest([1, 2, 1, 2], [1, 0, 0, 1]),
+        "reid_query_images": images[:2],
+        "reid_gallery_images": images[:4],
+        "par_test": _labels(6, rng),
+        "par_test_images": images,
+        "reid_attributes": empty,
+        "reid_attributes_images": images[:0],
+        "peta_test": empty,
+        "peta_test_images": images[:0],
+        "retrieval_gallery": pd.DataFrame(),
+        "par_val_images": images,
+        "peta_val_images": images,
+        "par_attributes": NAMES,
+        "params:evaluation": EVALUATION,
+        "params:sources": SOURCES,
+        "tracking": tmp_path,
+    }
+    pipeline = evaluation.create_pipeline("solo", {name: entry["evaluation"] for name, entry in SOURCES.items()})
+    return _run(pipeline, {**inputs, **tables})
+
+
+def test_an_entry_whose_source_has_no_such_images_is_left_out(tmp_path):
+    """An entry is evaluated only where its source has the images it reads: without PETA, no par/peta section."""
+    rng = np.random.default_rng(1)
+    catalog = _evaluate_solo(tmp_path, rng, rng.integers(0, 255, (6, 32, 16, 3), dtype=np.uint8))
     metrics = catalog.load("solo.metrics")
     assert list(metrics["entries"]) == ["reid/market1501", "par/pa100k", "retrieval/pa100k"]
     assert "par/peta" not in metrics and "par/market1501" not in metrics
@@ -170,39 +174,17 @@ def test_a_retrieval_gallery_is_scored_on_images_no_entry_reads(tmp_path):
     """A UPAR retrieval pair's gallery may hold images of a split no entry reads (here the reID cameras' labelled
     images without a par/market1501 entry): they are predicted for retrieval all the same."""
     rng = np.random.default_rng(2)
-    model = model_config(**TINY_MODEL)
-    bundle = ModelBundle("solo", model, tuple(NAMES), 5, (16, 32), 0, ("reid", "par"),
-                         (build_model(model, {"reid": 5, "par": 40}, 0).state_dict(),))  # fmt: skip
     images = rng.integers(0, 255, (6, 32, 16, 3), dtype=np.uint8)
     labels = _labels(3, rng)
-    vectors = labels[NAMES].to_numpy()
     gallery = pd.DataFrame({"split": ["par_test", "par_test", "reid_attributes"], "row": [0, 1, 2], "query": [0, 1, 0]})
-    gallery = pd.concat([gallery, pd.DataFrame(vectors[[0, 1, 0]], columns=NAMES)], axis=1)
+    gallery = pd.concat([gallery, pd.DataFrame(labels[NAMES].to_numpy()[[0, 1, 0]], columns=NAMES)], axis=1)
     entries = {key: entry for key, entry in ENTRIES.items() if key != "par/market1501"}
     config = EvaluationConfig(**{**EVALUATION.as_dict(), "entries": entries})
-    catalog = _run(
-        evaluation.create_pipeline("solo", {name: entry["evaluation"] for name, entry in SOURCES.items()}),
-        {
-            "solo.model": bundle,
-            "reid_query": _manifest([1, 2], [0, 1]),
-            "reid_gallery": _manifest([1, 2, 1, 2], [1, 0, 0, 1]),
-            "reid_query_images": images[:2],
-            "reid_gallery_images": images[:4],
-            "par_test": labels,
-            "par_test_images": images[:3],
-            "reid_attributes": _labels(3, rng),
-            "reid_attributes_images": images[3:],
-            "peta_test": _labels(0, rng),
-            "peta_test_images": images[:0],
-            "retrieval_gallery": gallery,
-            "par_val_images": images,
-            "peta_val_images": images,
-            "par_attributes": NAMES,
-            "params:evaluation": config,
-            "params:sources": SOURCES,
-            "tracking": tmp_path,
-        },
-    )
+    catalog = _evaluate_solo(
+        tmp_path, rng, images,
+        par_test=labels, par_test_images=images[:3], reid_attributes=_labels(3, rng), reid_attributes_images=images[3:],
+        retrieval_gallery=gallery, **{"params:evaluation": config},
+    )  # fmt: skip
     metrics = catalog.load("solo.metrics")
     assert "par/market1501" not in metrics and metrics["retrieval/pa100k"]["queries"] == 2
 
