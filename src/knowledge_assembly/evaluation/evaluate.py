@@ -201,8 +201,7 @@ def entry_metrics(
     """Per network, the metrics of every entry whose source has images of the split it reads (reID: query and
     gallery), keyed by the entry."""
     splits = evaluated_splits(entries, data.held_out)
-    needed = {key: ("query", "gallery") if entry.split == "query" else (entry.split,) for key, entry in entries.items()}
-    evaluated = {key: entry for key, entry in entries.items() if set(needed[key]) <= splits.get(entry.source, set())}
+    evaluated = {key: entry for key, entry in entries.items() if set(entry.splits) <= splits.get(entry.source, set())}
     return [
         {key: MEASURE[entry.protocol](network, entry, data) for key, entry in evaluated.items()} for network in outputs
     ]

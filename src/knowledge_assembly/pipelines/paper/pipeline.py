@@ -1,8 +1,6 @@
 """``seeds_<variant>``: the variant's training and evaluation pipelines once per seed of ``paper.seeds``, each in the
 namespace of its run (``<variant>.run0``, ``<variant>.run1`` ...); ``tables``: Tables 1-2 over all variants."""
 
-from functools import partial
-
 from kedro.pipeline import Node, Pipeline
 
 from ..evaluation import pipeline as evaluation
@@ -26,7 +24,7 @@ def create_run_pipeline(variant: str, parameters_key: str, run: int) -> Pipeline
     """The variant's training and evaluation pipelines (up to its metrics), seeded with ``paper.seeds[run]``, in the
     namespace :func:`run_namespace`."""
     namespace = run_namespace(variant, run)
-    seed = Node(partial(paper_seed, run=run), "params:paper.seeds", "seed", name="seed", tags=SEED_TAG)
+    seed = Node(paper_seed(run), "params:paper.seeds", "seed", name="seed", tags=SEED_TAG)
     return (
         Pipeline([seed], namespace=namespace, parameters={"params:paper.seeds"})
         + training.create_training_pipeline(variant, parameters_key, seeded=True, namespace=namespace)
