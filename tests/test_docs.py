@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from .conftest import REPO
@@ -26,3 +27,10 @@ def test_readme_is_a_front_page_whose_links_resolve():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / "README.md").read_text()
     assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == "make test"
+
+
+def test_the_notebook_is_valid_nbformat_without_normalising():
+    """nbformat 4.5 notebooks give every cell an id (a missing one is a warning today, an error in later nbformat)."""
+    notebook = json.loads((REPO / "notebooks" / "results.ipynb").read_text())
+    assert (notebook["nbformat"], notebook["nbformat_minor"]) >= (4, 5)
+    assert [cell.get("id") for cell in notebook["cells"] if not cell.get("id")] == []
