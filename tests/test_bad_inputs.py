@@ -226,6 +226,11 @@ BAD_PARAMETERS = {  # parameters file of an environment (typed at the node) or -
                        r"sources\.peta\.evaluation \(it names: attributes\)"),
     "entry_task": ({"evaluation": {"par/pa100k": {"task": "reid"}}}, r"evaluation\.entries\.par/pa100k: protocol "
                    r"attributes measures task par, not 'reid'"),
+    "monitor_entry": ({"validation": {"monitor": "reid/market150/mAP"}}, r"validation\.monitor='reid/market150/mAP': "
+                      r"no evaluation entry 'reid/market150' \(did you mean 'reid/market1501'\?\)"),
+    "monitor_measure": ({"validation": {"monitor": "par/pa100k/mAP"}}, r"validation\.monitor='par/pa100k/mAP': "
+                        r"validation reports mA, f1 of entry par/pa100k \(protocol attributes\) "
+                        r"\(did you mean 'mA'\?\)"),
 }  # fmt: skip
 EVALUATION = yaml.safe_load((REPO / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
 

@@ -139,7 +139,8 @@ def test_inference_warns_in_one_line_where_attributes_are_near_chance(trained, t
     assert set(bundle.par_validation) == {"market1501", "pa100k"}
     assert all(0 <= score <= 1 for score in bundle.par_validation.values())
     history = pd.read_csv(latest_version(trained.data / "08_reporting/synthetic/mtl/training_history.csv"))
-    assert history["val_par_reid_domain_mA"].iloc[-1] == pytest.approx(bundle.par_validation["market1501"])
+    assert history["val/par/market1501/mA"].iloc[-1] == pytest.approx(bundle.par_validation["market1501"])
+    assert history["val/par/pa100k/mA"].iloc[-1] == pytest.approx(bundle.par_validation["pa100k"])
     image = (
         trained.raw("market1501") / pd.read_parquet(trained.data / "03_primary/synthetic/reid_query.parquet")["path"][0]
     )

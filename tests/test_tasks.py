@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from knowledge_assembly.config import VALIDATION_MONITORS, ConfigError
+from knowledge_assembly.config import ConfigError
 from knowledge_assembly.models import build_model, restore_network
-from knowledge_assembly.reports.figures import SSL_PLOT_TERMS, VALIDATION_PLOT_TERMS
-from knowledge_assembly.tasks import SSL_TERMS, SUPERVISED_TASKS, SUPERVISED_TERMS, TASKS
+from knowledge_assembly.reports.figures import SSL_PLOT_TERMS, validation_label
+from knowledge_assembly.tasks import PROTOCOLS, SSL_TERMS, SUPERVISED_TASKS, SUPERVISED_TERMS, TASKS
 from knowledge_assembly.training.objective import GRADIENT_TERMS, Batch, step_losses, supervised_order
 
 from .conftest import model_config, training_config, variant_config
@@ -21,8 +21,9 @@ def test_every_list_of_tasks_and_terms_comes_from_the_registry():
     assert SUPERVISED_TASKS == ("reid", "par") == tuple(TASKS)
     assert set(SSL_TERMS) == {"reid_triplet", "dataset_bce", "id_pseudo", "dice", "par_triplet", "attribute_pseudo"}
     assert SUPERVISED_TERMS == ("id", "attr", "dataset") and SSL_PLOT_TERMS == SSL_TERMS
-    assert VALIDATION_MONITORS == ("mean", "reid_mAP", "reid_rank1", "par_mA", "par_f1")
-    assert set(VALIDATION_PLOT_TERMS) == {f"val_{m}" for m in VALIDATION_MONITORS[1:]}
+    validated = {name: protocol.validated for name, protocol in PROTOCOLS.items()}
+    assert validated == {"cross_camera": ("mAP", "rank1"), "attributes": ("mA", "f1"), "attribute_retrieval": ()}
+    assert validation_label("val/par/cams/f1") == "par/cams F1" and validation_label("val/a/rank1") == "a R-1"
     assert GRADIENT_TERMS == {
         "grad_reid": "id",
         "grad_par": "attr",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import numpy as np
@@ -17,7 +16,12 @@ from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.training.batches import TrainingData
 from knowledge_assembly.training.input_pipeline import gather_host_batch
 from knowledge_assembly.training.loop import train
-from knowledge_assembly.training.validation import ValidationSet, hold_out_identities, monitored_score
+from knowledge_assembly.training.validation import (
+    ValidationData,
+    ValidationSet,
+    hold_out_identities,
+    monitored_score,
+)
 
 from .conftest import model_config, training_config, two_sources, validation_config, variant_config
 from .test_input_pipeline import tiny_data
@@ -53,10 +57,12 @@ def test_training_rows_skip_the_held_out_images_in_the_cache():
     assert batch.images[:, 0, 0, 0].tolist() == [1, 5, 1] and batch.labels["reid"].tolist() == [0, 1]
 
 
-def _validation_set(data: TrainingData) -> ValidationSet:
-    pids = np.repeat(np.arange(3), 4)
+def _validation_set(data: TrainingData, reid_images: int = 12) -> ValidationSet:
     reid, par = data.sources
-    return ValidationSet(reid.images[:12], pids, np.tile([0, 1], 6), par.images[:16], par.labels["par"][:16])
+    pids, cameras = np.repeat(np.arange(3), 4)[:reid_images], np.tile([0, 1], 6)[:reid_images]
+    identities = ValidationData("ids", "reid", "cross_camera", "a", reid.images[:reid_images], 0, pids, cameras)
+    attributes = ValidationData("attrs", "par", "attributes", "b", par.images[:16], 1, labels=par.labels["par"][:16])
+    return ValidationSet((identities,) * bool(reid_images) + (attributes,))
 
 
 def test_validation_scores_join_the_history_and_never_change_the_weights(tmp_path):
@@ -68,7 +74,7 @@ def test_validation_scores_join_the_history_and_never_change_the_weights(tmp_pat
                       validation_set=_validation_set(data))  # fmt: skip
     plain = train("ka", variant, data, config, model_config(**TINY))
     history = pd.DataFrame(validated.history)
-    scores = ["val_reid_mAP", "val_reid_rank1", "val_par_mA", "val_par_f1"]
+    scores = ["val/ids/mAP", "val/ids/rank1", "val/attrs/mA", "val/attrs/f1"]
     assert history[scores].notna().all(axis=1).tolist() == [False, True, True]  # every 2 epochs and after the last
     assert ((history[scores].iloc[1:] >= 0) & (history[scores].iloc[1:] <= 1)).all().all()
     for ours, theirs in zip(validated.networks, plain.networks):
@@ -77,22 +83,24 @@ def test_validation_scores_join_the_history_and_never_change_the_weights(tmp_pat
     par_only = variant_config(networks=1, supervised=["par"])
     only_par = train("par_only", par_only, data, config, model_config(**TINY), validation=every_two,
                      validation_set=_validation_set(data))  # fmt: skip
-    assert {k for r in only_par.history for k in r if k.startswith("val_")} == {"val_par_mA", "val_par_f1"}
+    assert {k for r in only_par.history for k in r if k.startswith("val/")} == {"val/attrs/mA", "val/attrs/f1"}
 
 
 def test_the_best_score_is_the_monitored_one_or_the_mean_of_what_was_validated():
-    record = {"total": 1.0, "val_reid_mAP": 0.6, "val_reid_rank1": 0.7, "val_par_mA": 0.8}
-    assert monitored_score(record, "reid_mAP") == 0.6 and monitored_score(record, "mean") == pytest.approx(0.7)
-    assert monitored_score({"val_par_mA": 0.8}, "reid_mAP") == 0.8  # the variant does not learn reID
-    assert monitored_score({"total": 1.0}, "mean") is None  # not validated
+    record = {"total": 1.0, "val/ids/mAP": 0.6, "val/ids/rank1": 0.7, "val/attrs/mA": 0.8, "val/cam/mA": 0.1}
+    monitored = ("val/ids/mAP", "val/attrs/mA")  # not val/cam/mA: evaluation-only labels
+    assert monitored_score(record, "ids/mAP", monitored) == 0.6
+    assert monitored_score(record, "mean", monitored) == pytest.approx(0.7)
+    assert monitored_score({"val/attrs/mA": 0.8}, "ids/mAP", monitored) == 0.8  # the variant does not learn reID
+    assert monitored_score({"total": 1.0}, "mean", monitored) is None  # not validated
+    assert _validation_set(tiny_data()).monitored(("reid", "par")) == monitored[:1] + ("val/attrs/mA",)
+    assert _validation_set(tiny_data()).monitored(("par",)) == ("val/attrs/mA",)
 
 
 def test_selecting_the_best_weights_needs_something_to_validate(tmp_path):
     data = tiny_data()
     config = training_config(epochs=1, ids_per_batch=2, images_per_id=2, par_batch_size=4, progress=False)
-    empty_reid = dataclasses.replace(
-        _validation_set(data), reid_images=data.sources[0].images[:0], reid_pids=np.empty(0), reid_cameras=np.empty(0)
-    )
+    empty_reid = _validation_set(data, reid_images=0)
     with pytest.raises(ValueError, match="reid_only: validation.select: best, but the variant learns no task that"):
         train("reid_only", variant_config(networks=1, supervised=["reid"]), data, config, model_config(**TINY),
               tmp_path / "reid_only-seed0.pt", validation=validation_config(select="best"),
@@ -106,8 +114,9 @@ def test_the_best_epoch_is_kept_beside_the_last_and_becomes_the_model_on_request
     raw_project.run(["model_input"])
     raw_project.run(["train_mtl"], training={"epochs": 3})
     history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
-    assert history[["val_reid_mAP", "val_reid_rank1", "val_par_mA", "val_par_f1"]].notna().all().all()
-    scores = history[["val_reid_mAP", "val_par_mA"]].mean(axis=1)  # monitor: mean
+    entry_scores = ["val/reid/market1501/mAP", "val/reid/market1501/rank1", "val/par/pa100k/mA", "val/par/pa100k/f1"]
+    assert history[[*entry_scores, "val/par/market1501/mA"]].notna().all().all()
+    scores = history[["val/reid/market1501/mAP", "val/par/pa100k/mA"]].mean(axis=1)  # monitor: mean
     checkpoints = raw_project.data / "06_models/synthetic/checkpoints"
     best, last = load_state(checkpoints / "mtl-seed0.best.pt"), load_state(checkpoints / "mtl-seed0.pt")
     assert best["epoch"] == int(history["epoch"][scores.idxmax()]) and best["score"] == pytest.approx(scores.max())

@@ -20,7 +20,7 @@ import pydantic
 import pydantic.dataclasses
 from pydantic import ConfigDict, Field
 
-from .tasks import PROTOCOLS, SSL_TERMS, SUPERVISED_TASKS, TASK_OF_PROTOCOL, VALIDATION_SCORES
+from .tasks import PROTOCOLS, SSL_TERMS, SUPERVISED_TASKS, TASK_OF_PROTOCOL
 
 
 class ConfigError(ValueError):
@@ -315,13 +315,12 @@ class EvaluationConfig(Settings):
         return problems
 
 
-VALIDATION_MONITORS = ("mean", *VALIDATION_SCORES)
-
-
 @settings
 class ValidationConfig(Settings):
-    """``params:validation``: validation during training (PAR on ``par_val``, reID on training identities held out
-    of training), what the best checkpoint is scored by, and which weights become the model."""
+    """``params:validation``: validation during training (the evaluation entries of the sources a run trains on: reID
+    on training identities held out of training, PAR on val splits), what the best checkpoint is scored by
+    (``monitor``: ``mean`` or one score, ``<entry>/<measure>``, checked against the entries by :func:`check_monitor`)
+    and which weights become the model."""
 
     SECTION: ClassVar[str] = "validation"
 
@@ -332,8 +331,8 @@ class ValidationConfig(Settings):
 
     def _problems(self) -> list[str]:
         problems = _non_negative(self, "every", "reid_holdout_ids")
-        if self.monitor not in VALIDATION_MONITORS:
-            problems.append(f"monitor must be one of {', '.join(VALIDATION_MONITORS)}, got {self.monitor!r}")
+        if self.monitor != "mean" and not all(self.monitor.rpartition("/")[::2]):
+            problems.append(f"monitor must be mean or <entry>/<measure> of an evaluation entry, got {self.monitor!r}")
         if self.select not in ("last", "best"):
             problems.append(f"select must be last or best, got {self.select!r}")
         if self.select == "best" and self.every == 0:
@@ -343,6 +342,22 @@ class ValidationConfig(Settings):
     def validates(self, epoch: int, epochs: int) -> bool:
         """Whether the networks are validated after ``epoch`` (0-based): every ``every`` epochs and after the last."""
         return self.every > 0 and ((epoch + 1) % self.every == 0 or epoch + 1 == epochs)
+
+
+def check_monitor(monitor: str, entries: Mapping[str, EvaluationEntry]) -> None:
+    """``validation.monitor`` is ``mean`` or a score validation reports: ``<entry>/<measure>`` of an evaluation entry
+    whose protocol validates that measure."""
+    if monitor == "mean":
+        return
+    key, _, measure = monitor.rpartition("/")
+    if key not in entries:
+        raise ConfigError(f"validation.monitor={monitor!r}: no evaluation entry {key!r}{closest(key, entries)}")
+    validated = PROTOCOLS[entries[key].protocol].validated
+    if measure not in validated:
+        raise ConfigError(
+            f"validation.monitor={monitor!r}: validation reports {', '.join(validated) or 'nothing'} of entry {key} "
+            f"(protocol {entries[key].protocol}){closest(measure, validated)}"
+        )
 
 
 @settings

@@ -14,7 +14,9 @@ from knowledge_assembly.config import (
     ConfigError,
     CrossDomainConfig,
     EvaluationConfig,
+    ValidationConfig,
     VariantConfig,
+    check_monitor,
     closest,
     evaluation_entries,
 )
@@ -193,7 +195,10 @@ class ParameterCheckHooks:
         checked_source_set(context.params)  # unknown set or source, bad source entry, uneven batch shares
         evaluation = context.params.get("evaluation", {})
         evaluation = evaluation if isinstance(evaluation, EvaluationConfig) else EvaluationConfig(**evaluation)
-        evaluation_entries(evaluation.entries, context.params.get("sources", {}))  # unknown source, protocol ...
+        entries = evaluation_entries(evaluation.entries, context.params.get("sources", {}))  # unknown source ...
+        validation = context.params.get("validation", {})
+        validation = validation if isinstance(validation, ValidationConfig) else ValidationConfig(**validation)
+        check_monitor(validation.monitor, entries)
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")

@@ -20,7 +20,13 @@ from knowledge_assembly.pipelines import (
     synthetic,
     training,
 )
-from knowledge_assembly.sources import evaluated_sources, template_formats, template_sources
+from knowledge_assembly.sources import (
+    TrainingManifests,
+    evaluated_sources,
+    template_formats,
+    template_sources,
+    training_manifests,
+)
 
 
 def base_parameter(key: str, conf_source: str | Path | None = None) -> dict:
@@ -42,9 +48,10 @@ def configured_variants(conf_source: str | Path | None = None) -> dict[str, str]
     return {name: f"variants.{group}.{name}" for group, members in groups.items() for name in members}
 
 
-def configured_sources(conf_source: str | Path | None = None) -> dict[str, str]:
-    """Every configured source with the catalog entry of its training manifest (``sources.<name>.train``)."""
-    return {name: entry["train"] for name, entry in base_parameter("sources", conf_source).items()}
+def configured_sources(conf_source: str | Path | None = None) -> dict[str, TrainingManifests]:
+    """Every configured source with the catalog entries of its training and val manifests (``sources.<name>.train``,
+    ``.val``)."""
+    return training_manifests(base_parameter("sources", conf_source))
 
 
 def configured_evaluation(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:

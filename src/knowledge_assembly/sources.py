@@ -50,6 +50,7 @@ class SourceConfig(Settings):
     sampler: str
     batch_size: int | None = None
     train: str  # the catalog entry of its training manifest (image cache: <train>_images)
+    val: str | None = None  # its val split's manifest, which validation during training reads (attribute entries)
     evaluation: dict[str, str] | None = None  # held-out manifests (query, gallery, attributes), evaluated in its domain
 
     def _problems(self) -> list[str]:
@@ -70,6 +71,8 @@ class SourceConfig(Settings):
         needed = TEMPLATE_FORMATS.get(self.format)
         if needed and set(self.evaluation or ()) != set(needed):
             problems.append(f"a {self.format} source names its {', '.join(needed)} manifests in evaluation")
+        if self.val and self.format in TEMPLATE_FORMATS:
+            problems.append(f"a {self.format} source has no val split (val: {self.val})")
         if self.sampler not in SAMPLERS:
             problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         elif self.sampler == "pk" and "reid" not in self.tasks:
@@ -184,6 +187,20 @@ def checked_source_set(params: Mapping[str, Any]) -> SourceSet:
     training = training if isinstance(training, TrainingConfig) else TrainingConfig(**training)
     chosen.check_shares(training, training.world_size)
     return chosen
+
+
+@dataclass(frozen=True)
+class TrainingManifests:
+    """The catalog entries a source's training reads: its training manifest and its val split's (if it names one);
+    each manifest's image cache is ``<manifest>_images``."""
+
+    train: str
+    val: str | None = None
+
+
+def training_manifests(sources: Mapping[str, Any]) -> dict[str, TrainingManifests]:
+    """Every configured source's :class:`TrainingManifests` (``sources.<name>.train`` and ``.val``)."""
+    return {name: TrainingManifests(entry["train"], entry.get("val")) for name, entry in sources.items()}
 
 
 def evaluated_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:

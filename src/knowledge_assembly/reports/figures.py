@@ -8,15 +8,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..tasks import SSL_TERMS, SUPERVISED_TERMS, TASKS
+from ..tasks import PROTOCOLS, SSL_TERMS, SUPERVISED_TERMS
 
 SUPERVISED_PLOT_TERMS = ("total", *SUPERVISED_TERMS)
 SSL_PLOT_TERMS = SSL_TERMS
-VALIDATION_PLOT_TERMS = {  # history column: legend, e.g. val_reid_mAP: reID mAP (held-out ids)
-    f"val_{name}_{score}": f"{task.label} {label} ({task.validation_data})"
-    for name, task in TASKS.items()
-    for score, label in task.validation_scores.items()
-}
+
+
+def validation_label(key: str) -> str:
+    """A validation score's legend: ``val/<entry>/<measure>`` → ``<entry> <measure label>``."""
+    entry, _, measure = key.removeprefix("val/").rpartition("/")
+    return f"{entry} {next((p.measures[measure] for p in PROTOCOLS.values() if measure in p.measures), measure)}"
 
 
 def training_curves(history: pd.DataFrame, title: str) -> Figure:
@@ -26,7 +27,7 @@ def training_curves(history: pd.DataFrame, title: str) -> Figure:
         (name, [t for t in terms if t in history and history[t].abs().sum() > 0])
         for name, terms in (("supervised losses", SUPERVISED_PLOT_TERMS), ("cross pseudo-supervision", SSL_PLOT_TERMS))
     ]
-    validated = [t for t in VALIDATION_PLOT_TERMS if t in history and history[t].notna().any()]
+    validated = [t for t in history.columns if t.startswith("val/") and history[t].notna().any()]
     panels = [(name, terms) for name, terms in panels if terms]
     panels += [("validation", validated)] if validated else []
     panels += [("learning rate", ["lr"])]
@@ -35,7 +36,7 @@ def training_curves(history: pd.DataFrame, title: str) -> Figure:
         if name == "validation":
             for term in terms:
                 scores = history[["epoch", term]].dropna()
-                axis.plot(scores["epoch"], 100 * scores[term], marker="o", label=VALIDATION_PLOT_TERMS[term])
+                axis.plot(scores["epoch"], 100 * scores[term], marker="o", label=validation_label(term))
             axis.set(ylabel="%", ylim=(0, 101))
         else:
             for term in terms:

@@ -1,6 +1,6 @@
 """The task registry: every task the network can learn, by name, in head order. Everything that lists tasks or
-their terms (variants' checks, the objective's sums, gradient norms, the progress line, validation monitors) is
-derived from :data:`TASKS`, and so are the evaluation protocols (:data:`PROTOCOLS`)."""
+their terms (variants' checks, the objective's sums, gradient norms, the progress line) is
+derived from :data:`TASKS`, and so are the evaluation protocols (:data:`PROTOCOLS`, with what validation reports)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ TASKS: dict[str, TaskType] = {task.name: task for task in (Identity(), Attribute
 SUPERVISED_TASKS = tuple(TASKS)
 SUPERVISED_TERMS = (*(task.supervised_term for task in TASKS.values()), SOURCE_TERM)
 SSL_TERMS = tuple(term for task in TASKS.values() for term in task.ssl_terms)
-VALIDATION_SCORES = tuple(f"{task.name}_{score}" for task in TASKS.values() for score in task.validation_scores)
 PROTOCOLS = {name: protocol for task in TASKS.values() for name, protocol in task.protocols.items()}
 TASK_OF_PROTOCOL = {name: task.name for task in TASKS.values() for name in task.protocols}
 
@@ -24,7 +23,6 @@ __all__ = [
     "SUPERVISED_TERMS",
     "TASKS",
     "TASK_OF_PROTOCOL",
-    "VALIDATION_SCORES",
     "Protocol",
     "TaskType",
     "source_logit_count",

@@ -25,8 +25,6 @@ class Attributes(TaskType):
     supervised_term = "attr"
     ssl_terms = ("dice", "par_triplet", "attribute_pseudo")
     label = "PAR"
-    validation_scores = {"mA": "mA", "f1": "F1"}
-    validation_data = "par_val"
     protocols = {
         # label-based mA, instance-based accuracy, precision, recall and F1 of the attribute-labelled images
         "attributes": Protocol(
@@ -40,7 +38,8 @@ class Attributes(TaskType):
                 "mA_colour": "mA colour",
                 "mA_other": "mA other",
             },
-            ("mA", "f1"),
+            headline=("mA", "f1"),
+            validated=("mA", "f1"),  # during training: its val split, else its held-out identities' labels
         ),
         # attribute-based person retrieval over them (or over a UPAR retrieval pair's gallery)
         "attribute_retrieval": Protocol("attributes", {"mAP": "mAP", "rank1": "R-1"}, ("mAP",)),
@@ -76,23 +75,16 @@ class Attributes(TaskType):
         return terms
 
     def validate(self, network, data, batch_size, device) -> dict[str, float]:
-        """mA and F1 on the attribute validation split, normalised as images of its own training source; and
-        ``reid_domain_mA`` on the held-out reID images where they carry evaluation-only attribute labels."""
+        """mA and F1 of the entry's validation images, normalised as images of their training source; on a few
+        held-out people (``data.seen_both_ways``: evaluation-only labels of held-out identities) the mA of the
+        attributes seen both present and absent among them only."""
         from ..evaluation.par_metrics import attribute_metrics
         from ..models.prediction import predict  # here: the models import config, which imports the tasks
 
-        scores = {}
-        if len(data.par_labels):
-            probability = predict(network, data.par_images, batch_size, device, domain=data.par_domain)
-            metrics = attribute_metrics(probability["attribute_probability"], data.par_labels)
-            scores.update(mA=metrics["mA"], f1=metrics["f1"])
-        if len(data.reid_attribute_labels):
-            images = data.reid_images[data.reid_attribute_rows]
-            probability = predict(network, images, batch_size, device, domain=data.reid_domain)
-            metrics = attribute_metrics(probability["attribute_probability"], data.reid_attribute_labels)
-            labels = data.reid_attribute_labels.astype(bool)
-            both = labels.any(0) & (~labels).any(0)  # few held-out people: attributes seen both ways only
-            scores["reid_domain_mA"] = (
-                float(np.mean(np.asarray(metrics["per_attribute_mA"])[both])) if both.any() else 0.5
-            )
-        return scores
+        probability = predict(network, data.images, batch_size, device, domain=data.domain)["attribute_probability"]
+        metrics = attribute_metrics(probability, data.labels)
+        if not data.seen_both_ways:
+            return {"mA": metrics["mA"], "f1": metrics["f1"]}
+        labels = data.labels.astype(bool)
+        both = labels.any(0) & (~labels).any(0)
+        return {"mA": float(np.mean(np.asarray(metrics["per_attribute_mA"])[both])) if both.any() else 0.5}

@@ -13,7 +13,7 @@ import torch
 if TYPE_CHECKING:
     from ..config import TrainingConfig, VariantConfig
     from ..training.objective import Batch
-    from ..training.validation import ValidationSet
+    from ..training.validation import ValidationData
 
 Outputs = dict[str, torch.Tensor]
 
@@ -22,11 +22,14 @@ Outputs = dict[str, torch.Tensor]
 class Protocol:
     """How an evaluation entry (``params:evaluation.entries``) measures a task on a source's held-out images: the
     ``split`` it reads (``query``: ranked against the source's gallery), the measures it gives (metric key: the
-    label in summaries and tables) and its default headline measures."""
+    label in summaries and tables), its default headline measures and the measures validation during training
+    reports for an entry of it (``val/<entry>/<measure>``; none: not validated; the first is what the ``mean``
+    monitor averages)."""
 
     split: str
     measures: dict[str, str]
     headline: tuple[str, ...]
+    validated: tuple[str, ...] = ()
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -45,8 +48,6 @@ class TaskType:
     supervised_term: ClassVar[str]  # its supervised loss term
     ssl_terms: ClassVar[tuple[str, ...]]  # the cross pseudo-supervision terms it owns
     label: ClassVar[str]  # in figures and messages
-    validation_scores: ClassVar[dict[str, str]]  # what validation reports (val_<name>_<score>): score -> label
-    validation_data: ClassVar[str]  # what it is validated on, in figures
     protocols: ClassVar[dict[str, Protocol]]  # how evaluation entries may measure it, by name
 
     def label_count(self, labels: np.ndarray) -> int:
@@ -81,8 +82,8 @@ class TaskType:
         """The variant's SSL terms of this task: ``student`` pseudo-supervised by the detached ``teacher``."""
         raise NotImplementedError
 
-    def validate(self, network: torch.nn.Module, data: ValidationSet, batch_size: int, device) -> dict[str, float]:
-        """Validation scores of one network (empty where there is no validation data for the task)."""
+    def validate(self, network: torch.nn.Module, data: ValidationData, batch_size: int, device) -> dict[str, float]:
+        """One network's validation scores on one entry's validation data, by measure."""
         raise NotImplementedError
 
 

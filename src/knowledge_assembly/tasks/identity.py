@@ -28,13 +28,14 @@ class Identity(TaskType):
     supervised_term = "id"
     ssl_terms = ("reid_triplet", "dataset_bce", "id_pseudo")
     label = "reID"
-    validation_scores = {"mAP": "mAP", "rank1": "R-1"}
-    validation_data = "held-out ids"
     # the source's query images ranked against its gallery, a query's same-identity same-camera gallery images left
     # out (Market-1501's protocol, as torchreid and fast-reid): mAP and the CMC
     protocols = {
         "cross_camera": Protocol(
-            "query", {"mAP": "mAP", "rank1": "R-1", "rank5": "R-5", "rank10": "R-10"}, ("mAP", "rank1")
+            "query",
+            {"mAP": "mAP", "rank1": "R-1", "rank5": "R-5", "rank10": "R-10"},
+            headline=("mAP", "rank1"),
+            validated=("mAP", "rank1"),  # during training: the source's held-out training identities
         )
     }
 
@@ -97,9 +98,7 @@ class Identity(TaskType):
         from ..evaluation.reid_metrics import distance_matrix, evaluate_rank
         from ..models.prediction import predict  # here: the models import config, which imports the tasks
 
-        if not len(data.reid_pids):
-            return {}
-        features = predict(network, data.reid_images, batch_size, device, domain=data.reid_domain)["reid_feature"]
-        pids, cameras = data.reid_pids, data.reid_cameras
+        features = predict(network, data.images, batch_size, device, domain=data.domain)["reid_feature"]
+        pids, cameras = data.pids, data.cameras
         cmc, mean_ap = evaluate_rank(distance_matrix(features, features), pids, pids, cameras, cameras, 1)
         return {"mAP": mean_ap, "rank1": float(cmc[0])}

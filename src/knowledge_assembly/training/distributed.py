@@ -61,12 +61,11 @@ def _portable_sources(data: TrainingData, convert) -> TrainingData:
     return TrainingData(tuple(dataclasses.replace(source, images=convert(source.images)) for source in data.sources))
 
 
-def _portable_arrays(data: ValidationSet | None) -> tuple | None:
-    return None if data is None else tuple(_portable(getattr(data, f.name)) for f in dataclasses.fields(data))
-
-
-def _restored_arrays(kind: type, arrays: tuple | None):
-    return None if arrays is None else kind(*(_restore(value) for value in arrays))
+def _portable_validation(data: ValidationSet | None, convert) -> ValidationSet | None:
+    """``data`` with each entry's images converted by ``convert`` (:func:`_portable` or :func:`_restore`)."""
+    if data is None:
+        return None
+    return ValidationSet(tuple(dataclasses.replace(entry, images=convert(entry.images)) for entry in data.entries))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,13 +80,13 @@ class TrainingJob:
     checkpoint_path: Path | None
     tracking_folder: Path | None
     validation: ValidationConfig | None
-    validation_arrays: tuple | None
+    validation_set: ValidationSet | None
 
     @classmethod
     def of(cls, name, variant, data, config, model, checkpoint_path, tracking_folder, validation, validation_set):
         return cls(
             name, variant, _portable_sources(data, _portable), config, model, checkpoint_path, tracking_folder,
-            validation, _portable_arrays(validation_set),
+            validation, _portable_validation(validation_set, _portable),
         )  # fmt: skip
 
 
@@ -119,7 +118,7 @@ def _train_job(job: TrainingJob, rank: int, local_rank: int, world_size: int) ->
         world_size,
         job.tracking_folder,
         job.validation,
-        _restored_arrays(ValidationSet, job.validation_arrays),
+        _portable_validation(job.validation_set, _restore),
     )
 
 

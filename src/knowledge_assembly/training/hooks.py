@@ -33,7 +33,8 @@ class TrainingHook:
 
 class Validation(TrainingHook):
     """After the epochs that ``config`` validates: the networks on ``data`` for the supervised ``tasks``; the scores
-    (``val_*``) join the epoch's record, so the log, DVCLive, the history and the checkpoint carry them."""
+    (``val/<entry>/<measure>``) join the epoch's record, so the log, DVCLive, the history and the checkpoint carry
+    them."""
 
     def __init__(self, config: ValidationConfig, data: ValidationSet, tasks: tuple[str, ...], epochs: int):
         self.config, self.data, self.tasks, self.epochs = config, data, tasks, epochs
@@ -41,9 +42,12 @@ class Validation(TrainingHook):
     @property
     def scores_anything(self) -> bool:
         """Whether the variant learns a task that has validation data."""
-        return ("reid" in self.tasks and len(self.data.reid_pids) > 0) or (
-            "par" in self.tasks and len(self.data.par_labels) > 0
-        )
+        return bool(self.data.of_tasks(self.tasks))
+
+    @property
+    def monitored(self) -> tuple[str, ...]:
+        """The scores the ``mean`` monitor averages."""
+        return self.data.monitored(self.tasks)
 
     def after_epoch(self, run: TrainingRun) -> None:
         if self.config.validates(len(run.history) - 1, self.epochs):
@@ -56,8 +60,11 @@ class BestCheckpoint(TrainingHook):
     A resumed run continues from the best score of its history; a run from scratch removes an earlier run's file.
     With ``select_best`` the run ends with the best epoch's weights instead of the last's."""
 
-    def __init__(self, checkpoint: RunCheckpoint, monitor: str, select_best: bool, name: str):
-        self.checkpoint, self.monitor, self.select_best, self.name = checkpoint, monitor, select_best, name
+    def __init__(
+        self, checkpoint: RunCheckpoint, monitor: str, monitored: tuple[str, ...], select_best: bool, name: str
+    ):
+        self.checkpoint, self.monitor, self.monitored = checkpoint, monitor, monitored
+        self.select_best, self.name = select_best, name
         self.score: float | None = None
         self.started = False
 
@@ -66,9 +73,9 @@ class BestCheckpoint(TrainingHook):
             self.started = True
             if run.start_epoch == 0:
                 self.checkpoint.best.unlink(missing_ok=True)
-            earlier = (monitored_score(r, self.monitor) for r in run.history[:-1])
+            earlier = (monitored_score(r, self.monitor, self.monitored) for r in run.history[:-1])
             self.score = max((s for s in earlier if s is not None), default=None)
-        score = monitored_score(run.history[-1], self.monitor)
+        score = monitored_score(run.history[-1], self.monitor, self.monitored)
         if score is not None and (self.score is None or score > self.score):
             self.score = score
             models = [network.state_dict() for network in run.networks]
@@ -133,8 +140,9 @@ class Checkpointing(TrainingHook):
 
 
 def tracked_name(key: str) -> str:
-    """The DVCLive name of an epoch record's key: ``val/<metric>`` for validation scores, else ``train/<term>``."""
-    return f"val/{key.removeprefix('val_')}" if key.startswith("val_") else f"train/{key}"
+    """The DVCLive name of an epoch record's key: validation scores as they are (``val/<entry>/<measure>``), else
+    ``train/<term>``."""
+    return key if key.startswith("val/") else f"train/{key}"
 
 
 class LiveTracking(TrainingHook):
@@ -203,7 +211,8 @@ def training_hooks(
         checkpoint = RunCheckpoint(Path(checkpoint_path), fingerprint)
         if validation is not None and writes:
             select_best = validation.config.select == "best"
-            hooks.append(BestCheckpoint(checkpoint, validation.config.monitor, select_best, name))
+            monitor, monitored = validation.config.monitor, validation.monitored
+            hooks.append(BestCheckpoint(checkpoint, monitor, monitored, select_best, name))
         hooks.append(Checkpointing(checkpoint, config.resume, writes, name))
     if validation is not None and validation.config.select == "best":
         if checkpoint_path is None:

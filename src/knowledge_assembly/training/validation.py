@@ -1,4 +1,7 @@
-"""Validation during training: PAR on the PA-100K val split, reID on training identities held out of training.
+"""Validation during training, one score set per evaluation entry (``params:evaluation.entries``) whose source
+the run trains on and has validation data: a ``cross_camera`` entry on the training identities of its source held out
+of training, an ``attributes`` entry on its source's val split (``sources.<name>.val``), else on the evaluation-only
+attribute labels of its held-out identities. Keys ``val/<entry>/<measure>`` (``val/reid/market1501/mAP``).
 
 Never the test splits. Held-out identities are searched all against all with the Market-1501 protocol (same
 identity and camera removed per query), so every held-out image is a query once.
@@ -6,13 +9,12 @@ identity and camera removed per query), so every held-out image is a query once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
 
-from ..config import PAR_SOURCE
-from ..tasks import TASKS
+from ..tasks import PROTOCOLS, TASKS
 
 
 @dataclass(frozen=True)
@@ -45,55 +47,82 @@ def hold_out_identities(labels: np.ndarray, cameras: np.ndarray, count: int, kee
 
 
 @dataclass(frozen=True)
-class ValidationSet:
-    """Validation images (``(N, H, W, 3)`` uint8) and labels: held-out reID identities and the PAR val split, whose
-    source is domain ``par_domain`` of the training sources. ``reid_attribute_labels``: the evaluation-only attribute
-    labels of held-out reID images (rows ``reid_attribute_rows`` of ``reid_images``; none where that source has no
-    such labels), read in the reID source's domain ``reid_domain``: how well PAR reads the reID cameras."""
+class ValidationData:
+    """What evaluation entry ``entry`` (of ``task``, on ``source``) is validated on: ``images`` (``(N, H, W, 3)``
+    uint8) normalised as images of training source ``domain``; identities (``pids``, ``cameras``) of a
+    ``cross_camera`` entry, attribute ``labels`` of an ``attributes`` one. ``monitored``: counts in the ``mean``
+    monitor (the source's training labels teach the task; not where they are evaluation-only);
+    ``seen_both_ways``: a few held-out people, whose mA is taken over the attributes seen present and absent."""
 
-    reid_images: np.ndarray
-    reid_pids: np.ndarray
-    reid_cameras: np.ndarray
-    par_images: np.ndarray
-    par_labels: np.ndarray
-    par_domain: int = PAR_SOURCE
-    reid_attribute_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    reid_attribute_labels: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.uint8))
-    reid_domain: int = 0
+    entry: str
+    task: str
+    protocol: str
+    source: str
+    images: np.ndarray
+    domain: int
+    pids: np.ndarray | None = None
+    cameras: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    monitored: bool = True
+    seen_both_ways: bool = False
+
+    def key(self, measure: str) -> str:
+        return f"val/{self.entry}/{measure}"
+
+    @property
+    def monitored_key(self) -> str:
+        """The score the ``mean`` monitor averages: the first validated measure of its protocol."""
+        return self.key(PROTOCOLS[self.protocol].validated[0])
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """Every entry's validation data, in the order of the evaluation entries."""
+
+    entries: tuple[ValidationData, ...] = ()
+
+    def of_tasks(self, tasks: tuple[str, ...]) -> tuple[ValidationData, ...]:
+        """The entries of the ``tasks`` a variant learns."""
+        return tuple(data for data in self.entries if data.task in tasks)
+
+    def monitored(self, tasks: tuple[str, ...]) -> tuple[str, ...]:
+        """The scores the ``mean`` monitor averages for a variant learning ``tasks``."""
+        return tuple(data.monitored_key for data in self.of_tasks(tasks) if data.monitored)
 
 
 def validate(
     networks: list[nn.Module], data: ValidationSet, tasks: tuple[str, ...], batch_size: int, device
 ) -> dict[str, float]:
-    """``val_<task>_<score>`` (e.g. ``val_reid_mAP``, ``val_par_mA``) of the ``tasks`` a variant learns, where
-    there is validation data for them, the mean over ``networks``."""
+    """``val/<entry>/<measure>`` (e.g. ``val/reid/market1501/mAP``, ``val/par/pa100k/mA``) of every entry of the
+    ``tasks`` a variant learns, the mean over ``networks``."""
     per_network = []
     for network in networks:
         scores = {}
-        for name in (name for name in TASKS if name in tasks):
-            task_scores = TASKS[name].validate(network, data, batch_size, device)
-            scores.update({f"{name}_{score}": value for score, value in task_scores.items()})
+        for entry in data.of_tasks(tasks):
+            measured = TASKS[entry.task].validate(network, entry, batch_size, device)
+            scores.update({entry.key(measure): value for measure, value in measured.items()})
         per_network.append(scores)
-    return {f"val_{key}": float(np.mean([s[key] for s in per_network])) for key in per_network[0]}
+    return {key: float(np.mean([s[key] for s in per_network])) for key in per_network[0]}
 
 
-def monitored_score(record: dict[str, float], monitor: str) -> float | None:
-    """What "best" is measured by in an epoch's record: ``val_<monitor>``, or ``mean`` of every validated task's first
-    score (reID mAP, PAR mA; also where the variant does not learn the monitored task); ``None`` if the epoch was
-    not validated."""
-    if f"val_{monitor}" in record:
-        return float(record[f"val_{monitor}"])
-    firsts = [f"val_{name}_{next(iter(task.validation_scores))}" for name, task in TASKS.items()]
-    validated = [record[key] for key in firsts if key in record]
+def monitored_score(record: dict[str, float], monitor: str, monitored: tuple[str, ...]) -> float | None:
+    """What "best" is measured by in an epoch's record: ``val/<monitor>`` (``monitor``: ``<entry>/<measure>``), or
+    the ``mean`` of the ``monitored`` scores (:meth:`ValidationSet.monitored`; also where the variant does not
+    learn the monitored entry's task); ``None`` if the epoch was not validated."""
+    if f"val/{monitor}" in record:
+        return float(record[f"val/{monitor}"])
+    validated = [record[key] for key in monitored if key in record]
     return float(np.mean(validated)) if validated else None
 
 
-def selected_validation(history: list[dict[str, float]], monitor: str, select: str) -> dict[str, float]:
-    """The validation scores (``val_*``) of the epoch whose weights became the model: the last validated epoch
+def selected_validation(
+    history: list[dict[str, float]], monitor: str, select: str, monitored: tuple[str, ...]
+) -> dict[str, float]:
+    """The validation scores (``val/*``) of the epoch whose weights became the model: the last validated epoch
     (``select: last``, validation runs after the last epoch) or the first best-scoring one (``best``); empty
     without validation."""
-    validated = [r for r in history if monitored_score(r, monitor) is not None]
+    validated = [r for r in history if monitored_score(r, monitor, monitored) is not None]
     if not validated:
         return {}
-    chosen = validated[-1] if select == "last" else max(validated, key=lambda r: monitored_score(r, monitor))
-    return {key: float(value) for key, value in chosen.items() if key.startswith("val_")}
+    chosen = validated[-1] if select == "last" else max(validated, key=lambda r: monitored_score(r, monitor, monitored))
+    return {key: float(value) for key, value in chosen.items() if key.startswith("val/")}

@@ -47,8 +47,9 @@ def cross_domain_runs(
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """held-out source -> variant -> the metrics of each seed, trained without that source (run
     ``<variant>_without_<source>``); ``inputs``: the rest of :func:`train_and_evaluate_seeds`' arguments. Every run
-    is checked before the first trains. The weights are the last epoch's: validation reads the PAR validation
-    split, which may be the held-out domain's, so it must not choose them. A held-out source's images are normalised
+    is checked before the first trains. The weights are the last epoch's whatever ``validation.select`` says (every
+    run of the table trains equally long; validation reads only the val splits of the sources a run trains on,
+    never the held-out domain's). A held-out source's images are normalised
     as the attribute source the model was trained on (the second of its set)."""
     configs, held_out = cross_domain_plan(settings, chosen, variants)
     check_held_out_entries(held_out, evaluation, inputs["sources"])
@@ -76,8 +77,6 @@ def train_and_evaluate_seeds(
     seeds: list[int],
     chosen: SourceSet,
     tables: dict[str, SourceTable],
-    par_val: pd.DataFrame,
-    par_val_images: np.ndarray,
     attribute_names: list[str],
     checkpoints: Path,
     tracking: Path,
@@ -100,8 +99,7 @@ def train_and_evaluate_seeds(
             name,
             chosen,
             tables,
-            par_val,
-            par_val_images,
+            entries,
             attribute_names,
             checkpoints,
             tracking,

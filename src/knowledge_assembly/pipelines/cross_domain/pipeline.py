@@ -15,8 +15,6 @@ EVALUATION_INPUTS = ["held_out_data", "retrieval_images", "params:evaluation", "
 # train_and_evaluate_seeds' inputs that every run shares (its source set, tables, validation and variant differ)
 SHARED = {
     "seeds": "params:paper.seeds",
-    "par_val": "par_val",
-    "par_val_images": "par_val_images",
     "attribute_names": "par_attributes",
     "checkpoints": "checkpoints",
     "tracking": "tracking",

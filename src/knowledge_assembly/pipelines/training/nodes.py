@@ -11,14 +11,28 @@ import numpy as np
 import pandas as pd
 import torch
 
-from knowledge_assembly.config import ConfigError, ModelConfig, TrainingConfig, ValidationConfig, VariantConfig
+from knowledge_assembly.config import (
+    ConfigError,
+    EvaluationConfig,
+    EvaluationEntry,
+    ModelConfig,
+    TrainingConfig,
+    ValidationConfig,
+    VariantConfig,
+    evaluation_entries,
+)
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.reports.tracking import run_folder
 from knowledge_assembly.sources import SourceSet, chosen_source_set
 from knowledge_assembly.training.batches import PKSampler, SourceData, TrainingData, UniformSampler
 from knowledge_assembly.training.distributed import trainer_for, with_launched_world
 from knowledge_assembly.training.run import tracked_params
-from knowledge_assembly.training.validation import ValidationSet, hold_out_identities, selected_validation
+from knowledge_assembly.training.validation import (
+    ValidationData,
+    ValidationSet,
+    hold_out_identities,
+    selected_validation,
+)
 
 
 def fix_threads(training: TrainingConfig) -> None:
@@ -33,11 +47,14 @@ def fix_threads(training: TrainingConfig) -> None:
 class SourceTable:
     """One source's training manifest and its decoded image cache (row ``i`` of ``images`` is manifest row ``i``);
     ``evaluation_labels``: attribute labels of some of its training images (``path`` + one column per attribute)
-    that only validation reads (its ``evaluation_only`` attributes)."""
+    that only validation reads (its ``evaluation_only`` attributes); ``val``, ``val_images``: its val split, which
+    only validation reads (``None`` where it names none)."""
 
     manifest: pd.DataFrame
     images: np.ndarray
     evaluation_labels: pd.DataFrame | None = None
+    val: pd.DataFrame | None = None
+    val_images: np.ndarray | None = None
 
 
 def choose_sources(sources: dict[str, Any], source_sets: dict[str, Any], source_set: str) -> SourceSet:
@@ -46,9 +63,10 @@ def choose_sources(sources: dict[str, Any], source_sets: dict[str, Any], source_
 
 
 def training_tables(chosen: SourceSet, evaluation_attributes: pd.DataFrame, **tables: Any) -> dict[str, SourceTable]:
-    """The training manifest and image cache of every source of ``chosen``; ``tables`` holds ``<source>`` and
-    ``<source>_images`` for every configured source (the pipeline wires them). A source with evaluation-only
-    attributes gets the rows of ``evaluation_attributes`` that name its training images."""
+    """The training manifest and image cache of every source of ``chosen``, and its val split's; ``tables`` holds
+    ``<source>`` and ``<source>_images`` for every configured source, ``<source>_val`` and ``<source>_val_images``
+    for every one that names a val split (the pipeline wires them). A source with evaluation-only attributes gets
+    the rows of ``evaluation_attributes`` that name its training images."""
     return {
         name: SourceTable(
             tables[name],
@@ -56,17 +74,23 @@ def training_tables(chosen: SourceSet, evaluation_attributes: pd.DataFrame, **ta
             evaluation_attributes[evaluation_attributes["path"].isin(tables[name]["path"])]
             if "par" in config.evaluation_only
             else None,
+            tables.get(f"{name}_val"),
+            tables.get(f"{name}_val_images"),
         )
         for name, config in chosen.sources
     }
+
+
+def validation_entries(evaluation: EvaluationConfig, sources: dict[str, Any]) -> dict[str, EvaluationEntry]:
+    """The evaluation entries, checked: validation during training reports those its sources have data for."""
+    return evaluation_entries(evaluation.entries, sources)
 
 
 def train_variant(
     name: str,
     chosen: SourceSet,
     tables: dict[str, SourceTable],
-    par_val: pd.DataFrame,
-    par_val_images: np.ndarray,
+    entries: dict[str, EvaluationEntry],
     attribute_names: list[str],
     checkpoints: Path,
     tracking: Path,
@@ -78,9 +102,9 @@ def train_variant(
 ) -> tuple[ModelBundle, pd.DataFrame]:
     """Train variant ``name`` on the sources of ``chosen`` (its epoch checkpoint in ``checkpoints``, its DVCLive
     curves and settings in ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper
-    pipeline), validating on ``par_val`` and on ``validation.reid_holdout_ids`` identities of the first
-    identity-labelled source held out of training; return the model bundle (the last or the best validated epoch's
-    weights, ``validation.select``) and the history.
+    pipeline), validating the evaluation ``entries`` of its sources (:mod:`~knowledge_assembly.training.validation`;
+    ``validation.reid_holdout_ids`` identities of the first identity-labelled source held out of training); return
+    the model bundle (the last or the best validated epoch's weights, ``validation.select``) and the history.
 
     ``seed`` replaces ``training.seed`` (the paper pipeline trains every seed of ``paper.seeds``);
     ``domain_bn: true`` in the variant turns on domain-specific BatchNorm like ``model.domain_bn``.
@@ -92,9 +116,7 @@ def train_variant(
     chosen.check_shares(training, training.world_size)
     model = dataclasses.replace(model, domain_bn=model.domain_bn or variant.domain_bn)
     fix_threads(training)
-    data, validation_set = training_and_validation_data(
-        chosen, tables, par_val, par_val_images, attribute_names, training, validation
-    )
+    data, validation_set = training_and_validation_data(chosen, tables, entries, attribute_names, training, validation)
     checkpoint = Path(checkpoints) / f"{name}-seed{training.seed}.pt"
     live = run_folder(tracking, name, seed) / "train"
     result = trainer_for(training)(
@@ -122,36 +144,44 @@ def train_variant(
         settings={**tracked_params(variant, training, model, validation), "source_set": chosen.name},
         sources=chosen.names,
         par_validation=par_validation(
-            chosen, selected_validation(result.history, validation.monitor, validation.select)
+            validation_set,
+            selected_validation(
+                result.history, validation.monitor, validation.select, validation_set.monitored(variant.supervised)
+            ),
         ),
     )
     return bundle, pd.DataFrame(result.history)
 
 
-def par_validation(chosen: SourceSet, scores: dict[str, float]) -> dict[str, float]:
-    """The PAR validation mA of the model per source (domain) it was measured in: the attribute source's val split
-    and the reID source's held-out images with evaluation-only attribute labels."""
-    measured = {}
-    if "val_par_mA" in scores and chosen.labelled_for("par"):
-        measured[chosen.labelled_for("par")[0]] = scores["val_par_mA"]
-    if "val_par_reid_domain_mA" in scores and chosen.labelled_for("reid"):
-        measured[chosen.labelled_for("reid")[0]] = scores["val_par_reid_domain_mA"]
-    return measured
+def par_validation(validation_set: ValidationSet, scores: dict[str, float]) -> dict[str, float]:
+    """The PAR validation mA of the model per source (domain) it was measured in: each attributes entry's."""
+    return {
+        data.source: scores[data.key("mA")]
+        for data in validation_set.entries
+        if data.task == "par" and data.key("mA") in scores
+    }
+
+
+@dataclass(frozen=True)
+class HeldOutIdentities:
+    """The identities of ``source`` held out of training for validation: rows ``rows`` of its training table."""
+
+    source: str
+    rows: np.ndarray
 
 
 def training_and_validation_data(
     chosen: SourceSet,
     tables: dict[str, SourceTable],
-    par_val: pd.DataFrame,
-    par_val_images: np.ndarray,
+    entries: dict[str, EvaluationEntry],
     attribute_names: list[str],
     training: TrainingConfig,
     validation: ValidationConfig,
 ) -> tuple[TrainingData, ValidationSet]:
     """One :class:`SourceData` per source of ``chosen`` (labels of the tasks it is labelled for; identity labels of
-    later identity sources offset past the earlier ones') and the validation set: the identities of the first
-    identity-labelled source held out of training (left in its memory-mapped cache, skipped by row) and the PAR val
-    split."""
+    later identity sources offset past the earlier ones') and the validation set of the ``entries``: the identities
+    of the first identity-labelled source held out of training (left in its memory-mapped cache, skipped by row) and
+    the val splits."""
     sources, held_out, identities = [], None, 0
     for name, config in chosen.sources:
         table = tables[name]
@@ -167,7 +197,7 @@ def training_and_validation_data(
             count = validation.reid_holdout_ids if held_out is None else 0
             holdout = hold_out_identities(ids, table.manifest["camid"].to_numpy(), count, training.ids_per_batch)
             if held_out is None:
-                held_out = (table, holdout.held_rows)
+                held_out = HeldOutIdentities(name, holdout.held_rows)
             labels["reid"] = holdout.fit_labels + identities
             rows = holdout.fit_rows if len(holdout.held_rows) else None
             identities += int(holdout.fit_labels.max()) + 1
@@ -179,20 +209,50 @@ def training_and_validation_data(
         else:
             sampler = UniformSampler(config.share(training))
         sources.append(SourceData(name, table.images, sampler, labels, rows))
-    reid_table, held = held_out if held_out else (None, np.empty(0, dtype=np.int64))
-    attribute_rows, attribute_labels = held_out_attributes(reid_table, held, attribute_names)
-    validation_set = ValidationSet(
-        np.asarray(reid_table.images[held]) if reid_table else np.empty((0, *par_val_images.shape[1:]), np.uint8),
-        reid_table.manifest["pid"].to_numpy()[held] if reid_table else np.empty(0, np.int64),
-        reid_table.manifest["camid"].to_numpy()[held] if reid_table else np.empty(0, np.int64),
-        par_val_images,
-        par_val[attribute_names].to_numpy(),
-        chosen.names.index(chosen.labelled_for("par")[0]) if chosen.labelled_for("par") else 0,
-        attribute_rows,
-        attribute_labels,
-        chosen.names.index(chosen.labelled_for("reid")[0]) if chosen.labelled_for("reid") else 0,
-    )
-    return TrainingData(tuple(sources)), validation_set
+    scored = [
+        entry_validation(key, entry, chosen, tables[entry.source], held_out, attribute_names)
+        for key, entry in entries.items()
+        if entry.source in chosen.names
+    ]
+    return TrainingData(tuple(sources)), ValidationSet(tuple(data for data in scored if data is not None))
+
+
+def entry_validation(
+    key: str,
+    entry: EvaluationEntry,
+    chosen: SourceSet,
+    table: SourceTable,
+    held_out: HeldOutIdentities | None,
+    attribute_names: list[str],
+) -> ValidationData | None:
+    """What evaluation entry ``key`` is validated on (``None``: nothing): a cross_camera entry on its source's
+    held-out identities; an attributes entry on its source's val split, else on the evaluation-only attribute labels
+    of its held-out identities."""
+    held = held_out.rows if held_out is not None and held_out.source == entry.source else np.empty(0, np.int64)
+    config = dict(chosen.sources)[entry.source]
+    common = {
+        "entry": key,
+        "task": entry.task,
+        "protocol": entry.protocol,
+        "source": entry.source,
+        "domain": chosen.names.index(entry.source),
+        "monitored": entry.task in config.tasks,
+    }
+    if entry.protocol == "cross_camera" and len(held):
+        manifest = table.manifest
+        images = np.asarray(table.images[held])
+        return ValidationData(
+            images=images, pids=manifest["pid"].to_numpy()[held], cameras=manifest["camid"].to_numpy()[held], **common
+        )
+    if entry.protocol != "attributes":
+        return None
+    if table.val is not None and len(table.val):
+        return ValidationData(images=table.val_images, labels=table.val[attribute_names].to_numpy(), **common)
+    rows, labels = held_out_attributes(table, held, attribute_names)
+    if not len(rows):
+        return None
+    images = np.asarray(table.images[held])[rows]
+    return ValidationData(images=images, labels=labels, seen_both_ways=True, **common)
 
 
 def held_out_attributes(

@@ -3,14 +3,15 @@ of ``params:variants``; the run's source set (``params:source_set``) chooses whi
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import choose_sources, train_variant, training_tables
+from knowledge_assembly.sources import TrainingManifests
+
+from .nodes import choose_sources, train_variant, training_tables, validation_entries
 
 # what training reads, after the variant's name, in the order of train_variant's arguments
 TRAINING_INPUTS = [
     "chosen_sources",
     "training_tables",
-    "par_val",
-    "par_val_images",
+    "validation_entries",
     "par_attributes",
     "checkpoints",
     "tracking",
@@ -34,11 +35,18 @@ def parameter_mapping(parameters_key: str) -> dict[str, str]:
     }
 
 
-def create_sources_pipeline(sources: dict[str, str], prefix: str = "", source_set: str = "source_set") -> Pipeline:
-    """The source set named by ``params:<source_set>`` (``<prefix>chosen_sources``) and its training tables
-    (``<prefix>training_tables``; shared by every variant); ``sources``: every configured source's training manifest
-    (``sources.<name>.train``; its image cache is ``<manifest>_images``)."""
-    tables = {**sources, **{f"{source}_images": f"{manifest}_images" for source, manifest in sources.items()}}
+def create_sources_pipeline(
+    sources: dict[str, TrainingManifests], prefix: str = "", source_set: str = "source_set"
+) -> Pipeline:
+    """The source set named by ``params:<source_set>`` (``<prefix>chosen_sources``), its training tables
+    (``<prefix>training_tables``) and the evaluation entries validation reads (``validation_entries``), shared by
+    every variant; ``sources``: every configured source's training and val manifests (``sources.<name>.train``,
+    ``.val``; each one's image cache is ``<manifest>_images``)."""
+    tables = {}
+    for source, manifests in sources.items():
+        tables |= {source: manifests.train, f"{source}_images": f"{manifests.train}_images"}
+        if manifests.val:
+            tables |= {f"{source}_val": manifests.val, f"{source}_val_images": f"{manifests.val}_images"}
     return Pipeline(
         [
             Node(
@@ -52,6 +60,12 @@ def create_sources_pipeline(sources: dict[str, str], prefix: str = "", source_se
                 {"chosen": f"{prefix}chosen_sources", "evaluation_attributes": "reid_attributes", **tables},
                 f"{prefix}training_tables",
                 name=f"{prefix}training_tables",
+            ),
+            Node(
+                validation_entries,
+                ["params:evaluation", "params:sources"],
+                "validation_entries",
+                name="validation_entries",
             ),
         ]
     )
