@@ -54,6 +54,17 @@ def test_the_upar_set_trains_a_twin_and_a_dsbn_variant_on_three_sources_and_eval
         assert metrics["settings"]["source_set"] == "upar"
         assert 0 <= metrics["par/peta"]["mA"] <= 1 and len(metrics["par/peta"]["per_attribute_mA"]) == 40
         assert len(pd.read_csv(raw_project.report(variant, "attributes.csv"))["par/peta mA"].dropna()) == 40
+        # validation scores the entries of the three sources: PETA's val split too, in PETA's domain
+        history = pd.read_csv(raw_project.report(variant, "training_history.csv"))
+        validated = sorted(column for column in history if column.startswith("val/"))
+        assert validated == sorted(
+            f"val/{entry}/{measure}"
+            for entry, measures in {"reid/market1501": ("mAP", "rank1"), "par/pa100k": ("mA", "f1"),
+                                    "par/peta": ("mA", "f1"), "par/market1501": ("mA",)}.items()
+            for measure in measures
+        )  # fmt: skip
+        assert set(bundle.par_validation) == {"market1501", "pa100k", "peta"}
+        assert bundle.par_validation["peta"] == history["val/par/peta/mA"].iloc[-1]
     weights = ModelBundle.load(raw_project.model("mtl")).state_dicts[0]
     domains = {key.split(".domains.")[1].split(".")[0] for key in weights if ".domains." in key}
     assert domains == {"0", "1", "2"}  # one set of BatchNorm statistics per source
