@@ -60,6 +60,7 @@ def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(trained):
     assert [row[13] for row in rows] == ["0.001", "0.002"]
     newest = json.loads(raw_project.report("mtl", "metrics.json").read_text())
     assert rows[0][3] == f"{100 * newest['reid/market1501']['mAP']:.2f}"
+    _legacy_run_is_listed_by_entry(raw_project, newest, rows[0])
     older = raw_project.data / "08_reporting/synthetic/mtl/metrics.json" / versions[0].name / "metrics.json"
     older.write_text(older.read_text()[:40])  # a run whose metrics were cut short
     listed = _kedro(raw_project, "runs", "--env", "test", "--variant", "mtl")
@@ -70,6 +71,27 @@ def test_every_run_is_kept_and_kedro_runs_lists_them_with_what_differs(trained):
     assert "Traceback" not in listed.stderr
     unknown = _kedro(raw_project, "runs", "--env", "test", "--variant", "mlt")
     assert unknown.returncode != 0 and "unknown variant(s) ['mlt']" in unknown.stderr
+
+
+LEGACY_SECTIONS = {  # the metrics sections of a run written before evaluation entries, by the entry each became
+    "reid/market1501": "reid", "par/pa100k": "par", "par/market1501": "reid_domain_par", "par/peta": "peta_par",
+    "retrieval/pa100k": "retrieval", "reid/campus": "campus_reid", "reid/night": "night_reid", "par/night": "night_par",
+}  # fmt: skip
+
+
+def _legacy_run_is_listed_by_entry(project, metrics: dict, row: list[str]) -> None:
+    """A run kept from before evaluation entries (its metrics in the old sections, no ``entries`` block) is listed
+    with its numbers under the entries they became."""
+    legacy = {LEGACY_SECTIONS.get(key, key): value for key, value in metrics.items() if key != "entries"}
+    legacy["per_network"] = [{LEGACY_SECTIONS[k]: v for k, v in n.items()} for n in metrics["per_network"]]
+    folder = project.data / "08_reporting/synthetic/mtl/metrics.json/2026-01-01T00.00.00.000Z"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps(legacy))
+    listed = _kedro(project, "runs", "--env", "test", "--variant", "mtl")
+    table = [[cell.strip() for cell in line.strip("|").split("|")] for line in listed.stdout.splitlines()[2:]]
+    assert listed.returncode == 0 and table[-1][1] == folder.name, listed.stdout  # the oldest, listed last
+    assert table[-1][2:13] == row[2:13]  # the same seed and headline numbers as the run it was copied from
+    shutil.rmtree(folder)
 
 
 def test_an_output_written_before_runs_were_kept_is_named_before_any_work(raw_project):

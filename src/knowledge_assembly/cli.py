@@ -16,7 +16,8 @@ from kedro.io import DatasetError
 from kedro.io.core import VersionNotFoundError
 from kedro.validation.exceptions import ParameterValidationError
 
-from knowledge_assembly.config import ConfigError
+from knowledge_assembly.config import ConfigError, EvaluationConfig, evaluation_entries
+from knowledge_assembly.evaluation.evaluate import with_entries
 from knowledge_assembly.files import ModelFileError, OutputNotWritableError, RunLockedError, unfinished
 from knowledge_assembly.formats.errors import NoSpaceLeftError, RawDataError
 from knowledge_assembly.models.weights import WeightsUnavailableError
@@ -105,7 +106,11 @@ def runs(env: str | None, variants: tuple[str, ...]) -> None:
     project = Path.cwd()
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
-        catalog = session.load_context().catalog
+        context = session.load_context()
+        catalog = context.catalog
+        evaluation = context.params["evaluation"]
+        evaluation = evaluation if isinstance(evaluation, EvaluationConfig) else EvaluationConfig(**evaluation)
+        entries = evaluation_entries(evaluation.entries, context.params["sources"])
         known = configured_variants()
         unknown = [v for v in variants if v not in known]
         if unknown:
@@ -124,7 +129,8 @@ def runs(env: str | None, variants: tuple[str, ...]) -> None:
                     click.echo(f"warning: {variant} version {version} is left out: its run did not finish", err=True)
                     continue
                 try:
-                    found.append((version, catalog.load(f"{variant}.metrics", version=version)))
+                    metrics = catalog.load(f"{variant}.metrics", version=version)
+                    found.append((version, with_entries(metrics, entries)))  # an earlier release's: by entry
                 except DatasetError as err:  # one unreadable run must not hide the others
                     reason = str(err.__cause__ or err).splitlines()[0][:200]
                     click.echo(

@@ -237,13 +237,56 @@ def summarise(
         "trained_tasks": sorted(bundle.trained_tasks),
         **mean_metrics(networks),
         "per_network": per_network,
-        "entries": {
-            key: {**entry.as_dict(), "headline": list(entry.headline_measures), "table": list(entry.table)}
-            for key, entry in evaluated.items()
-        },  # fmt: skip
+        "entries": entries_block(evaluated),
         "settings": bundle.settings,
     }
     return metrics, attribute_table(metrics, list(bundle.attributes))
+
+
+def entries_block(entries: dict[str, EvaluationEntry]) -> dict[str, dict[str, Any]]:
+    """The ``entries`` block of a metrics file: each entry's fields with its headline and table measures."""
+    return {
+        key: {**entry.as_dict(), "headline": list(entry.headline_measures), "table": list(entry.table)}
+        for key, entry in entries.items()
+    }
+
+
+def legacy_sections(entries: dict[str, EvaluationEntry]) -> dict[str, str]:
+    """entry -> the section its metrics had in a metrics file written before evaluation entries: the first
+    cross_camera entry's was ``reid``, the first attributes entry's ``par``, the first attribute_retrieval entry's
+    ``retrieval``, the attributes entry on the first reID entry's source ``reid_domain_par``, any other entry's
+    ``<source>_reid`` (cross_camera) or ``<source>_par`` (attributes)."""
+    firsts = {"cross_camera": "reid", "attributes": "par", "attribute_retrieval": "retrieval"}
+    sections, reid_source = {}, None
+    for key, entry in entries.items():
+        if entry.protocol in firsts:
+            sections[key] = firsts.pop(entry.protocol)
+            reid_source = entry.source if sections[key] == "reid" else reid_source
+        elif (
+            entry.protocol == "attributes"
+            and entry.source == reid_source
+            and "reid_domain_par" not in sections.values()
+        ):
+            sections[key] = "reid_domain_par"
+        elif entry.protocol != "attribute_retrieval":
+            sections[key] = f"{entry.source}_{'reid' if entry.protocol == 'cross_camera' else 'par'}"
+    return sections
+
+
+def with_entries(metrics: dict[str, Any], entries: dict[str, EvaluationEntry]) -> dict[str, Any]:
+    """``metrics`` keyed by evaluation entry: as written, or, from a file written before evaluation entries, its
+    sections renamed to the configured ``entries`` they were (:func:`legacy_sections`), the missing ones left out."""
+    if "entries" in metrics:
+        return metrics
+    found = {key: old for key, old in legacy_sections(entries).items() if metrics.get(old)}
+    upgraded = {name: value for name, value in metrics.items() if name not in found.values()}
+    upgraded |= {key: metrics[old] for key, old in found.items()}
+    upgraded["per_network"] = [
+        {key: network[old] for key, old in found.items() if network.get(old)}
+        for network in metrics.get("per_network", [])
+    ]
+    upgraded["entries"] = entries_block({key: entries[key] for key in found})
+    return upgraded
 
 
 def entries_of(metrics: dict[str, Any], protocol: str | None = None) -> dict[str, dict[str, Any]]:
