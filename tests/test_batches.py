@@ -110,7 +110,10 @@ def test_the_fingerprint_follows_what_shapes_the_weights(tmp_path):
     validated = config_digest(variant, config, model, data, validation)
     assert validated != base  # the holdout, the schedule and the monitor of validation shape the (best) weights
     assert config_digest(variant, config, model, data, dataclasses.replace(validation, select="best")) == validated
-    assert config_digest(variant, config, model, data, dataclasses.replace(validation, monitor="par_mA")) != validated
+    assert (
+        config_digest(variant, config, model, data, dataclasses.replace(validation, monitor="par/pa100k/mA"))
+        != validated
+    )
     package = tmp_path / "knowledge_assembly"
     for folder in ("models", "training", "reports"):
         (package / folder).mkdir(parents=True)

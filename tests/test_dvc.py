@@ -111,11 +111,15 @@ def test_dvc_repro_is_incremental_and_experiments_rerun_only_what_changed(tmp_pa
     columns = {name for file in metrics.values() for name in _flat(file["data"])}
     assert columns == set(HEADLINES)  # nested by entry in the file: reid -> market1501 -> mAP
     plots = json.loads(_run(["dvc", "plots", "show", "--json"], repo, stdout_only=True))
-    for curve in ("train/total", "val/reid_mAP", "val/par_mA"):  # loss and validation curves, per experiment
+    for curve in (
+        "train/total",
+        "val/reid/market1501/mAP",
+        "val/par/pa100k/mA",
+    ):  # loss and validation curves, per experiment
         assert f"data/09_tracking/synthetic/ka/train/plots/metrics/{curve}.tsv" in plots["data"], curve
     # the experiment's curves overlaid on the baseline's (committed above): both revisions in one plot
     diff = json.loads(_run(["dvc", "plots", "diff", "HEAD", "--json"], repo, stdout_only=True))
-    for curve in ("train/total", "val/reid_mAP"):
+    for curve in ("train/total", "val/reid/market1501/mAP"):
         entries = diff["data"][f"data/09_tracking/synthetic/ka/train/plots/metrics/{curve}.tsv"]
         assert {rev for entry in entries for rev in entry["revisions"]} == {"HEAD", "workspace"}, curve
     _compare_shows_every_experiment_in_120_columns(repo)
