@@ -146,13 +146,18 @@ class EvaluationData:
     retrieval_gallery: pd.DataFrame | None = None
 
 
-def cross_camera(network: NetworkOutputs, entry: EvaluationEntry, data: EvaluationData) -> dict[str, Any]:
-    held_out = data.held_out[entry.source]
-    distances = distance_matrix(
+def query_distances(network: NetworkOutputs, entry: EvaluationEntry, config: EvaluationConfig) -> np.ndarray:
+    """Distances of a reID entry's query features to its gallery's (query x gallery)."""
+    query, gallery = (
         network.of(entry.source, "query", "reid_feature"),
         network.of(entry.source, "gallery", "reid_feature"),
-        data.config.distance,
     )
+    return distance_matrix(query, gallery, config.distance)
+
+
+def cross_camera(network: NetworkOutputs, entry: EvaluationEntry, data: EvaluationData) -> dict[str, Any]:
+    held_out = data.held_out[entry.source]
+    distances = query_distances(network, entry, data.config)
     return rank_metrics(distances, held_out.manifests["query"], held_out.manifests["gallery"], data.config)
 
 
@@ -379,11 +384,7 @@ def retrieval_examples(
     candidates = np.flatnonzero(query["path"].isin(labelled).to_numpy())
     candidates = candidates if len(candidates) else np.arange(len(query))
     rows = candidates[np.linspace(0, len(candidates) - 1, min(config.retrieval_queries, len(candidates))).astype(int)]
-    distances = distance_matrix(
-        outputs.of(entry.source, "query", "reid_feature"), outputs.of(entry.source, "gallery", "reid_feature"),
-        config.distance,
-    )  # fmt: skip
-    top = np.argsort(distances[rows], axis=1)[:, : config.retrieval_top_k]
+    top = np.argsort(query_distances(outputs, entry, config)[rows], axis=1)[:, : config.retrieval_top_k]
     return {
         "entry": key,
         "query": rows,
