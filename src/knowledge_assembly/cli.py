@@ -108,8 +108,7 @@ def runs(env: str | None, variants: tuple[str, ...]) -> None:
     with KedroSession.create(project_path=project, env=env) as session:
         context = session.load_context()
         catalog = context.catalog
-        evaluation = context.params["evaluation"]
-        evaluation = evaluation if isinstance(evaluation, EvaluationConfig) else EvaluationConfig(**evaluation)
+        evaluation = EvaluationConfig.of(context.params["evaluation"])
         entries = evaluation_entries(evaluation.entries, context.params["sources"])
         known = configured_variants()
         unknown = [v for v in variants if v not in known]

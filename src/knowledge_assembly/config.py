@@ -52,6 +52,12 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def of(cls, value: Any) -> Any:
+        """``value`` as this settings block: as it is where Kedro's typed parameters made it one already, else built
+        (and checked) from its parameter mapping."""
+        return value if isinstance(value, cls) else cls(**value)
+
 
 def settings(cls: type) -> type:
     """``cls`` (a :class:`Settings`) as a frozen pydantic dataclass whose every failure is one

@@ -193,12 +193,9 @@ class ParameterCheckHooks:
             if problem:
                 raise ConfigError(problem)
         checked_source_set(context.params)  # unknown set or source, bad source entry, uneven batch shares
-        evaluation = context.params.get("evaluation", {})
-        evaluation = evaluation if isinstance(evaluation, EvaluationConfig) else EvaluationConfig(**evaluation)
+        evaluation = EvaluationConfig.of(context.params.get("evaluation", {}))
         entries = evaluation_entries(evaluation.entries, context.params.get("sources", {}))  # unknown source ...
-        validation = context.params.get("validation", {})
-        validation = validation if isinstance(validation, ValidationConfig) else ValidationConfig(**validation)
-        check_monitor(validation.monitor, entries)
+        check_monitor(ValidationConfig.of(context.params.get("validation", {})).monitor, entries)
         seeds = context.params.get("paper", {}).get("seeds")
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ConfigError(f"paper.seeds must list the training seeds to report, e.g. [0, 1, 2]; got {seeds!r}")
@@ -244,7 +241,7 @@ class VariantSourcesHooks:
         """Every run of the leave-one-domain-out protocol names a configured variant trainable without each held-out
         source, and its source set has two attribute sources to hold out."""
         settings = catalog.load("params:cross_domain")
-        settings = settings if isinstance(settings, CrossDomainConfig) else CrossDomainConfig(**settings)
+        settings = CrossDomainConfig.of(settings)
         sources, source_sets = (catalog.load(f"params:{key}") for key in ("sources", "source_sets"))
         try:
             chosen = chosen_source_set(sources, source_sets, settings.source_set)

@@ -183,8 +183,7 @@ def checked_source_set(params: Mapping[str, Any]) -> SourceSet:
     """The run's source set from the whole parameter tree, checked against the training settings (for the check
     before any node runs)."""
     chosen = chosen_source_set(params.get("sources", {}), params.get("source_sets", {}), params.get("source_set"))
-    training = params["training"]
-    training = training if isinstance(training, TrainingConfig) else TrainingConfig(**training)
+    training = TrainingConfig.of(params["training"])
     chosen.check_shares(training, training.world_size)
     return chosen
 
@@ -234,11 +233,7 @@ def cross_domain_plan(
     """The runs of the leave-one-domain-out protocol, checked: each variant of ``settings.variants`` (configured in
     ``variants``; an unknown name is an error naming the closest) and each source set without one attribute source
     of ``chosen``, every variant trainable on every such set."""
-    known = {
-        name: spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)
-        for group in variants.values()
-        for name, spec in group.items()
-    }
+    known = {name: VariantConfig.of(spec) for group in variants.values() for name, spec in group.items()}
     for name in settings.variants:
         if name not in known:
             raise ConfigError(f"cross_domain.variants: unknown variant {name!r}{closest(name, known)}")

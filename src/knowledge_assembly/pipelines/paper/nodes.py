@@ -43,11 +43,7 @@ def seed_headlines(*metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 def table_rows(variants: dict[str, dict[str, VariantConfig]]) -> dict[str, dict[str, str]]:
     """Every variant's ``rows`` (its label in Table 1 / Table 2), in parameter order."""
-    return {
-        name: (spec if isinstance(spec, VariantConfig) else VariantConfig(**spec)).rows
-        for group in variants.values()
-        for name, spec in group.items()
-    }
+    return {name: VariantConfig.of(spec).rows for group in variants.values() for name, spec in group.items()}
 
 
 def paper_tables(
