@@ -1,6 +1,7 @@
 """A second reID dataset by configuration only: a source of format ``reid_folders`` (Market-1501's folders,
 names <pid>_c<camera>...) is ingested by its own template pipeline, trains with identities numbered after Market-1501's
-and is evaluated on its held-out identities in its own domain."""
+and is evaluated on its held-out identities in its own domain; some of its training identities are held out of training
+for validation, as Market-1501's are."""
 
 from __future__ import annotations
 
@@ -50,9 +51,13 @@ def test_a_second_reid_dataset_trains_and_is_evaluated_in_its_own_domain(raw_pro
     assert not set(manifests["train"]["pid"]) & set(manifests["gallery"]["pid"])  # held-out identities
     bundle = ModelBundle.load(raw_project.model("mtl"))
     market = pd.read_parquet(raw_project.primary() / "reid_train.parquet")["pid"].nunique()
-    held_out = 2  # TINY_VALIDATION's identities of the first identity source (Market-1501), held out of training
+    held_out = 2  # TINY_VALIDATION's identities of each identity source, held out of training
     assert bundle.sources == ("market1501", "campus", "pa100k")
-    assert bundle.num_ids == market - held_out + manifests["train"]["pid"].nunique()  # numbered apart
+    assert bundle.num_ids == market - held_out + manifests["train"]["pid"].nunique() - held_out  # numbered apart
+    history = pd.read_csv(raw_project.report("mtl", "training_history.csv"))
+    validated = history.dropna(subset=["val/reid/campus/mAP"])
+    assert len(validated) and validated["val/reid/campus/mAP"].between(0, 1).all()
+    assert validated["val/reid/market1501/mAP"].between(0, 1).all()
     metrics = json.loads(raw_project.report("mtl", "metrics.json").read_text())
     assert metrics["entries"]["reid/campus"]["source"] == "campus" and 0 < metrics["reid/campus"]["mAP"] <= 1
     assert re.search(r"\| reid/campus mAP \d+\.\d", summary_line(metrics))

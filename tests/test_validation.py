@@ -35,19 +35,21 @@ def test_held_out_identities_leave_training_and_depend_only_on_the_labels():
     labels = np.repeat(np.arange(10), 4)
     cameras = np.tile([0, 0, 1, 2], 10)
     cameras[labels == 4] = 3  # identity 4 is seen by one camera only: no query of it could have a match
-    holdout = hold_out_identities(labels, cameras, 3, keep_at_least=4)
+    holdout = hold_out_identities("campus", labels, cameras, 3, keep_at_least=4)
     held = set(labels[holdout.held_rows])
     assert len(held) == 3 and 4 not in held
     assert not held & set(labels[holdout.fit_rows])  # none of their images is trained on
     assert sorted([*holdout.fit_rows, *holdout.held_rows]) == list(range(len(labels)))
     assert sorted(set(holdout.fit_labels)) == list(range(7))  # renumbered for the 7-way ID classifier
     np.testing.assert_array_equal(np.unique(labels[holdout.fit_rows], return_inverse=True)[1], holdout.fit_labels)
-    again = hold_out_identities(labels, cameras, 3, keep_at_least=4)
+    again = hold_out_identities("campus", labels, cameras, 3, keep_at_least=4)
     np.testing.assert_array_equal(again.held_rows, holdout.held_rows)
-    none = hold_out_identities(labels, cameras, 0, keep_at_least=4)
+    none = hold_out_identities("campus", labels, cameras, 0, keep_at_least=4)
     assert len(none.held_rows) == 0 and none.fit_rows.tolist() == list(range(40))
-    with pytest.raises(ValueError, match=r"reid_holdout_ids=7: the reID training set has 10 identities .* at least 4"):
-        hold_out_identities(labels, cameras, 7, keep_at_least=4)
+    with pytest.raises(
+        ValueError, match=r"reid_holdout_ids=7: the reID training set of source campus has 10 identities .* at least 4"
+    ):
+        hold_out_identities("campus", labels, cameras, 7, keep_at_least=4)
 
 
 def test_training_rows_skip_the_held_out_images_in_the_cache():
@@ -141,7 +143,10 @@ def test_validation_settings_that_cannot_work_are_refused_before_training(raw_pr
     with pytest.raises(ParameterValidationError, match=r"validation: select: best needs validation \(every > 0\)"):
         raw_project.run(["mtl"], validation={"select": "best", "every": 0})
     assert not raw_project.primary().exists()  # typed parameters are checked before any node runs
-    with pytest.raises(ValueError, match=r"reid_holdout_ids=6: the reID training set has 8 identities .* at least 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"reid_holdout_ids=6: the reID training set of source market1501 has 8 identities .* at least 4",
+    ):
         raw_project.run(["mtl"], validation={"reid_holdout_ids": 6})
     models = raw_project.data / "06_models/synthetic"
     assert not (models / "mtl.pt").exists() and not list((models / "checkpoints").iterdir())  # no epoch ran

@@ -103,7 +103,7 @@ def train_variant(
     """Train variant ``name`` on the sources of ``chosen`` (its epoch checkpoint in ``checkpoints``, its DVCLive
     curves and settings in ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper
     pipeline), validating the evaluation ``entries`` of its sources (:mod:`~knowledge_assembly.training.validation`;
-    ``validation.reid_holdout_ids`` identities of the first identity-labelled source held out of training); return
+    ``validation.reid_holdout_ids`` identities of each identity-labelled source held out of training); return
     the model bundle (the last or the best validated epoch's weights, ``validation.select``) and the history.
 
     ``seed`` replaces ``training.seed`` (the paper pipeline trains every seed of ``paper.seeds``);
@@ -162,14 +162,6 @@ def par_validation(validation_set: ValidationSet, scores: dict[str, float]) -> d
     }
 
 
-@dataclass(frozen=True)
-class HeldOutIdentities:
-    """The identities of ``source`` held out of training for validation: rows ``rows`` of its training table."""
-
-    source: str
-    rows: np.ndarray
-
-
 def training_and_validation_data(
     chosen: SourceSet,
     tables: dict[str, SourceTable],
@@ -180,9 +172,9 @@ def training_and_validation_data(
 ) -> tuple[TrainingData, ValidationSet]:
     """One :class:`SourceData` per source of ``chosen`` (labels of the tasks it is labelled for; identity labels of
     later identity sources offset past the earlier ones') and the validation set of the ``entries``: the identities
-    of the first identity-labelled source held out of training (left in its memory-mapped cache, skipped by row) and
+    of every identity-labelled source held out of training (left in its memory-mapped cache, skipped by row) and
     the val splits."""
-    sources, held_out, identities = [], None, 0
+    sources, held_out, identities = [], {}, 0
     for name, config in chosen.sources:
         table = tables[name]
         if not len(table.manifest):
@@ -194,10 +186,10 @@ def training_and_validation_data(
         labels, rows = {}, None
         if "reid" in config.tasks:
             ids = table.manifest["label"].to_numpy()
-            count = validation.reid_holdout_ids if held_out is None else 0
-            holdout = hold_out_identities(ids, table.manifest["camid"].to_numpy(), count, training.ids_per_batch)
-            if held_out is None:
-                held_out = HeldOutIdentities(name, holdout.held_rows)
+            holdout = hold_out_identities(
+                name, ids, table.manifest["camid"].to_numpy(), validation.reid_holdout_ids, training.ids_per_batch
+            )
+            held_out[name] = holdout.held_rows
             labels["reid"] = holdout.fit_labels + identities
             rows = holdout.fit_rows if len(holdout.held_rows) else None
             identities += int(holdout.fit_labels.max()) + 1
@@ -210,7 +202,7 @@ def training_and_validation_data(
             sampler = UniformSampler(config.share(training))
         sources.append(SourceData(name, table.images, sampler, labels, rows))
     scored = [
-        entry_validation(key, entry, chosen, tables[entry.source], held_out, attribute_names)
+        entry_validation(key, entry, chosen, tables[entry.source], held_out.get(entry.source), attribute_names)
         for key, entry in entries.items()
         if entry.source in chosen.names
     ]
@@ -222,13 +214,13 @@ def entry_validation(
     entry: EvaluationEntry,
     chosen: SourceSet,
     table: SourceTable,
-    held_out: HeldOutIdentities | None,
+    held_out: np.ndarray | None,
     attribute_names: list[str],
 ) -> ValidationData | None:
     """What evaluation entry ``key`` is validated on (``None``: nothing): a cross_camera entry on its source's
-    held-out identities; an attributes entry on its source's val split, else on the evaluation-only attribute labels
-    of its held-out identities."""
-    held = held_out.rows if held_out is not None and held_out.source == entry.source else np.empty(0, np.int64)
+    held-out identities (``held_out``: their rows of its training table); an attributes entry on its source's val
+    split, else on the evaluation-only attribute labels of its held-out identities."""
+    held = held_out if held_out is not None else np.empty(0, np.int64)
     config = dict(chosen.sources)[entry.source]
     common = {
         "entry": key,
