@@ -20,6 +20,7 @@ from knowledge_assembly.models import build_model
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.pipeline_registry import register_pipelines
 from knowledge_assembly.pipelines import evaluation, paper
+from knowledge_assembly.sources import training_manifests
 
 from .conftest import BASE_TRAINING, TINY_MODEL, model_config
 
@@ -39,10 +40,14 @@ EVALUATION = EvaluationConfig(
     entries=ENTRIES,
 )  # fmt: skip
 SOURCES = {
-    "market1501": {"evaluation": {"query": "reid_query", "gallery": "reid_gallery", "attributes": "reid_attributes"}},
-    "pa100k": {"evaluation": {"attributes": "par_test"}},
-    "peta": {"evaluation": {"attributes": "peta_test"}},
+    "market1501": {
+        "train": "reid_train",
+        "evaluation": {"query": "reid_query", "gallery": "reid_gallery", "attributes": "reid_attributes"},
+    },
+    "pa100k": {"train": "par_train", "val": "par_val", "evaluation": {"attributes": "par_test"}},
+    "peta": {"train": "peta_train", "val": "peta_val", "evaluation": {"attributes": "peta_test"}},
 }
+EVALUATED = {name: entry["evaluation"] for name, entry in SOURCES.items()}
 
 
 def _manifest(pids: list[int], cams: list[int]) -> pd.DataFrame:
@@ -71,7 +76,7 @@ def test_evaluation_pipeline_summarises_every_network_of_a_bundle(tmp_path):
         return rng.integers(0, 255, (n, 32, 16, 3), dtype=np.uint8)
 
     catalog = _run(
-        evaluation.create_pipeline("twin", {name: entry["evaluation"] for name, entry in SOURCES.items()}),
+        evaluation.create_pipeline("twin", EVALUATED, training_manifests(SOURCES)),
         {
             "twin.model": bundle,
             "reid_query": query,
@@ -157,7 +162,7 @@ def _evaluate_solo(tmp_path, rng: np.random.Generator, images: np.ndarray, **tab
         "params:sources": SOURCES,
         "tracking": tmp_path,
     }
-    pipeline = evaluation.create_pipeline("solo", {name: entry["evaluation"] for name, entry in SOURCES.items()})
+    pipeline = evaluation.create_pipeline("solo", EVALUATED, training_manifests(SOURCES))
     return _run(pipeline, {**inputs, **tables})
 
 

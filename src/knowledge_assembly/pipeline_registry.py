@@ -100,7 +100,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     runs = configured_paper_runs()
     for variant, key in variants.items():
         pipelines[f"train_{variant}"] = training.create_pipeline(variant, key, sources)
-        evaluate = evaluation.create_pipeline(variant, evaluated)
+        evaluate = evaluation.create_pipeline(variant, evaluated, sources)
         pipelines[f"evaluate_{variant}"] = evaluate + reporting.create_pipeline(variant)
         pipelines[variant] = prepared + pipelines[f"train_{variant}"] + pipelines[f"evaluate_{variant}"]
         pipelines[f"seeds_{variant}"] = paper.create_seeds_pipeline(variant, key, sources, evaluated, runs)

@@ -24,7 +24,6 @@ PETA_MANIFESTS = tuple(f"peta_{split}" for split in peta.SPLITS)  # empty where 
 MANIFESTS = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS, "retrieval_gallery", "par_attributes")  # written
 CACHED = (*MANIFEST_NAMES, "reid_attributes", *PETA_MANIFESTS)  # what training (with validation) and evaluation read
 RAW_ROOTS = {"reid": "market1501", "par": "pa100k", "peta": "peta"}  # manifest name's first word: its images' dataset
-RETRIEVAL_VAL_SPLITS = upar_retrieval.VAL_SPLITS  # split: source, the val splits a UPAR gallery may hold
 UNLABELLED_CHOICES = ("leave_out", "train")  # ingestion.upar.unlabelled: what becomes of PA-100K images it lacks
 
 

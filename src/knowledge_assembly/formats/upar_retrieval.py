@@ -118,7 +118,6 @@ GALLERY_SPLITS = {
     "par_val": "pa100k_prefix",
     "peta_val": "peta_prefix",
 }
-VAL_SPLITS = {"par_val": "pa100k", "peta_val": "peta"}  # the validation splits among them, with their source
 
 
 def read_configured_pair(root: Path, params: dict[str, Any]) -> RetrievalPair:

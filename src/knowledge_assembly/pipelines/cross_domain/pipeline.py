@@ -5,6 +5,8 @@ import inspect
 
 from kedro.pipeline import Node, Pipeline
 
+from knowledge_assembly.sources import TrainingManifests
+
 from ..evaluation import pipeline as evaluation
 from ..training import pipeline as training
 from .nodes import cross_domain_runs, cross_domain_table, train_and_evaluate_seeds
@@ -24,12 +26,13 @@ SHARED = {
 }
 
 
-def create_pipeline(sources: dict[str, str], evaluated: dict[str, dict[str, str]], **kwargs) -> Pipeline:
-    """``sources``: every configured source's training manifest (its image cache is ``<manifest>_images``);
+def create_pipeline(sources: dict[str, TrainingManifests], evaluated: dict[str, dict[str, str]], **kwargs) -> Pipeline:
+    """``sources``: every configured source's training and val manifests (each one's image cache is
+    ``<manifest>_images``);
     ``evaluated``: every source's held-out test manifests."""
     chosen = training.create_sources_pipeline(sources, prefix="cross_domain_", source_set="cross_domain.source_set")
     return (
-        evaluation.create_shared_pipeline(evaluated)
+        evaluation.create_shared_pipeline(evaluated, sources)
         + chosen
         + Pipeline(
             [

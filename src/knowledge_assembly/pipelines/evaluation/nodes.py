@@ -12,10 +12,9 @@ import pandas as pd
 
 from knowledge_assembly.config import EvaluationConfig, evaluation_entries
 from knowledge_assembly.evaluation import evaluate
-from knowledge_assembly.formats.manifests import RETRIEVAL_VAL_SPLITS
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.reports.tracking import log_final_metrics, run_folder
-from knowledge_assembly.sources import evaluated_sources
+from knowledge_assembly.sources import evaluated_sources, training_manifests
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +32,17 @@ def held_out_data(sources: dict[str, Any], **tables: Any) -> dict[str, evaluate.
     return data
 
 
-def retrieval_images(retrieval_gallery: pd.DataFrame, **split_images: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
-    """The validation splits (``split_images``: ``<split>_images`` of each of ``RETRIEVAL_VAL_SPLITS``) that the
-    gallery of a UPAR retrieval pair (from ingestion; empty without one) has rows of, each with its source: only
-    those are predicted."""
+def retrieval_images(
+    retrieval_gallery: pd.DataFrame, sources: dict[str, Any], **split_images: np.ndarray
+) -> dict[str, tuple[str, np.ndarray]]:
+    """The val splits of the configured ``sources`` (``sources.<name>.val``; ``split_images``: ``<split>_images``
+    of each, as the pipeline wires them) that the gallery of a UPAR retrieval pair (from ingestion; empty without
+    one) has rows of, each with its source: only those are predicted."""
     used = evaluate.gallery_manifests(retrieval_gallery)
     return {
-        split: (RETRIEVAL_VAL_SPLITS[split], split_images[f"{split}_images"])
-        for split in RETRIEVAL_VAL_SPLITS
-        if split in used
+        manifests.val: (source, split_images[f"{manifests.val}_images"])
+        for source, manifests in training_manifests(sources).items()
+        if manifests.val in used and f"{manifests.val}_images" in split_images
     }
 
 

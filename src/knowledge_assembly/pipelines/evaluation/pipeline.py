@@ -3,7 +3,7 @@ that names some (shared by every variant)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from knowledge_assembly.formats.manifests import RETRIEVAL_VAL_SPLITS
+from knowledge_assembly.sources import TrainingManifests
 
 from .nodes import (
     attribute_retrieval_examples,
@@ -29,15 +29,15 @@ def create_held_out_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
     )
 
 
-def create_retrieval_images_pipeline() -> Pipeline:
-    """``retrieval_images``: the validation images a UPAR retrieval pair's gallery draws on (shared by every
-    variant)."""
-    images = {f"{split}_images": f"{split}_images" for split in RETRIEVAL_VAL_SPLITS}
+def create_retrieval_images_pipeline(sources: dict[str, TrainingManifests]) -> Pipeline:
+    """``retrieval_images``: the images of the val splits a UPAR retrieval pair's gallery draws on (shared by every
+    variant); ``sources``: every configured source's training and val manifests (``sources.<name>.val``)."""
+    images = {f"{m.val}_images": f"{m.val}_images" for m in sources.values() if m.val}
     return Pipeline(
         [
             Node(
                 retrieval_images,
-                {"retrieval_gallery": "retrieval_gallery", **images},
+                {"retrieval_gallery": "retrieval_gallery", "sources": "params:sources", **images},
                 "retrieval_images",
                 name="retrieval_images",
             )
@@ -45,15 +45,22 @@ def create_retrieval_images_pipeline() -> Pipeline:
     )
 
 
-def create_shared_pipeline(evaluated: dict[str, dict[str, str]]) -> Pipeline:
+def create_shared_pipeline(
+    evaluated: dict[str, dict[str, str]], sources: dict[str, TrainingManifests] | None = None
+) -> Pipeline:
     """What every variant's evaluation reads: :func:`create_held_out_pipeline` and
     :func:`create_retrieval_images_pipeline`."""
-    return create_held_out_pipeline(evaluated) + create_retrieval_images_pipeline()
+    return create_held_out_pipeline(evaluated) + create_retrieval_images_pipeline(sources or {})
 
 
-def create_pipeline(variant: str, evaluated: dict[str, dict[str, str]] | None = None, **kwargs) -> Pipeline:
-    """``evaluated``: as :func:`create_held_out_pipeline`'s."""
-    return create_shared_pipeline(evaluated or {}) + create_variant_pipeline(variant)
+def create_pipeline(
+    variant: str,
+    evaluated: dict[str, dict[str, str]] | None = None,
+    sources: dict[str, TrainingManifests] | None = None,
+    **kwargs,
+) -> Pipeline:
+    """``evaluated``, ``sources``: as :func:`create_shared_pipeline`'s."""
+    return create_shared_pipeline(evaluated or {}, sources) + create_variant_pipeline(variant)
 
 
 def create_variant_pipeline(variant: str, seeded: bool = False, namespace: str | None = None) -> Pipeline:

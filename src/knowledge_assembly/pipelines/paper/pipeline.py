@@ -3,6 +3,8 @@ namespace of its run (``<variant>.run0``, ``<variant>.run1`` ...); ``tables``: T
 
 from kedro.pipeline import Node, Pipeline
 
+from knowledge_assembly.sources import TrainingManifests
+
 from ..evaluation import pipeline as evaluation
 from ..training import pipeline as training
 from .nodes import paper_seed, paper_tables, plot_paper_cmc, seed_headlines
@@ -33,12 +35,16 @@ def create_run_pipeline(variant: str, parameters_key: str, run: int) -> Pipeline
 
 
 def create_seeds_pipeline(
-    variant: str, parameters_key: str, sources: dict[str, str], evaluated: dict[str, dict[str, str]], runs: int
+    variant: str,
+    parameters_key: str,
+    sources: dict[str, TrainingManifests],
+    evaluated: dict[str, dict[str, str]],
+    runs: int,
 ) -> Pipeline:
     """``parameters_key``: where the variant is defined, e.g. ``variants.ssl.ka``; ``sources``: every configured
-    source's training manifest; ``evaluated``: every source's held-out test manifests; ``runs``: how many seeds
+    source's training and val manifests; ``evaluated``: every source's held-out test manifests; ``runs``: how many seeds
     ``paper.seeds`` lists (the pipelines are built before the run's parameters are read)."""
-    shared = training.create_sources_pipeline(sources) + evaluation.create_shared_pipeline(evaluated)
+    shared = training.create_sources_pipeline(sources) + evaluation.create_shared_pipeline(evaluated, sources)
     seeded = sum((create_run_pipeline(variant, parameters_key, run) for run in range(runs)), Pipeline([]))
     metrics = [f"{run_namespace(variant, run)}.metrics" for run in range(runs)]
     collect = Node(seed_headlines, metrics, seed_metrics(variant), name="seed_metrics", namespace=variant)

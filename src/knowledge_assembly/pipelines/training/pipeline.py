@@ -89,6 +89,6 @@ def create_training_pipeline(
     )
 
 
-def create_pipeline(variant: str, parameters_key: str, sources: dict[str, str], **kwargs) -> Pipeline:
+def create_pipeline(variant: str, parameters_key: str, sources: dict[str, TrainingManifests], **kwargs) -> Pipeline:
     """``parameters_key``: as :func:`create_training_pipeline`'s; ``sources``: as :func:`create_sources_pipeline`'s."""
     return create_sources_pipeline(sources) + create_training_pipeline(variant, parameters_key)
