@@ -28,8 +28,7 @@ SHARED = {
 
 def create_pipeline(sources: dict[str, TrainingManifests], evaluated: dict[str, dict[str, str]], **kwargs) -> Pipeline:
     """``sources``: every configured source's training and val manifests (each one's image cache is
-    ``<manifest>_images``);
-    ``evaluated``: every source's held-out test manifests."""
+    ``<manifest>_images``); ``evaluated``: every source's held-out test manifests."""
     chosen = training.create_sources_pipeline(sources, prefix="cross_domain_", source_set="cross_domain.source_set")
     return (
         evaluation.create_shared_pipeline(evaluated, sources)
