@@ -30,7 +30,8 @@ def test_ka_trains_on_cuda_with_finite_decreasing_losses(precision, channels_las
     variant = variant_config(networks=2, supervised=["reid", "par"], ssl=["reid_triplet", "dice"])
     result = train("ka", variant, tiny_data(), config, model_config(hidden_dim=32, feature_dim=16))
     totals = [epoch["total"] for epoch in result.history]
-    assert all(math.isfinite(t) for t in totals) and totals[-1] < totals[0], totals
+    supervised = [epoch["sup"] for epoch in result.history]  # the total grows with the SSL weight's ramp-up
+    assert all(math.isfinite(t) for t in totals) and supervised[-1] < supervised[0], result.history
     assert all(next(n.parameters()).device.type == "cuda" for n in result.networks)
 
 
