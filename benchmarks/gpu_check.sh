@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check, for whoever is lent a GPU machine: one script, within 8 minutes on one GPU, JSON out.
 #   1. the CUDA-only tests (tests/test_cuda.py: the real loop in fp32 and bf16 + channels_last, GPU vs CPU features)
-#   2. the training step at 256x128 (benchmarks/train_step.py: KA vs single-model step, input pipeline)
-#   3. a real-scale KA and MTL run of 300 steps at 256x128, bf16 + channels_last, then again with torch.compile
+#   2. the training step at 256x128 in the real protocol's batch and settings (benchmarks/train_step.py
+#      --protocol real: KA vs single-model step, 3 vs 2 sources, input pipeline)
+#   3. a real-scale KA and MTL run of 300 steps (two epochs; the second is reported) at 256x128, bf16 +
+#      channels_last, then again with torch.compile
 #      (benchmarks/gpu_run.py: twin and single img/s, KA/single ratio, peak GPU memory, data-wait share)
 # Writes ${OUT:-build/gpu_check}/gpu_check.json (and each part's log). Without a GPU it says so and exits 0.
 #   bash benchmarks/gpu_check.sh            (PYTHON=... to use another interpreter)
@@ -26,7 +28,7 @@ part() {  # name, seconds, command...: run it with a time limit; its stdout to $
 
 rm -f "$OUT/parts.txt"
 part cuda_tests 90 "$PYTHON" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
-part train_step 120 "$PYTHON" benchmarks/train_step.py --device cuda --height 256 --width 128 --steps 20
+part train_step 120 "$PYTHON" benchmarks/train_step.py --device cuda --protocol real --height 256 --width 128 --steps 20
 part run_eager 120 "$PYTHON" benchmarks/gpu_run.py --device cuda --steps 300
 part run_compiled 150 "$PYTHON" benchmarks/gpu_run.py --device cuda --steps 300 --compile
 
