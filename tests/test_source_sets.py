@@ -99,6 +99,9 @@ def test_a_set_naming_an_unknown_source_or_set_is_refused_with_the_closest_name(
     bad = {**SOURCES, "peta": {**SOURCES["peta"], "sampler": "pk", "tasks": ["attributes"]}}
     with pytest.raises(ConfigError, match=r"sources.peta: unknown task 'attributes' in tasks.*pk sampler needs"):
         chosen_source_set(bad, SETS, "upar")
+    no_identities = {**SOURCES, "peta": {**SOURCES["peta"], "holdout_ids": 2}}
+    with pytest.raises(ConfigError, match=r"sources.peta: holdout_ids must be >= 0 on a source with reid in tasks"):
+        chosen_source_set(no_identities, SETS, "upar")
 
 
 def test_an_uneven_batch_share_and_an_unlabelled_task_are_refused():

@@ -50,6 +50,8 @@ def test_held_out_identities_leave_training_and_depend_only_on_the_labels():
         ValueError, match=r"reid_holdout_ids=7: the reID training set of source campus has 10 identities .* at least 4"
     ):
         hold_out_identities("campus", labels, cameras, 7, keep_at_least=4)
+    with pytest.raises(ValueError, match=r"^sources.campus.holdout_ids=7: the reID training set of source campus"):
+        hold_out_identities("campus", labels, cameras, 7, keep_at_least=4, setting="sources.campus.holdout_ids")
 
 
 def test_training_rows_skip_the_held_out_images_in_the_cache():

@@ -20,6 +20,7 @@ from .config import (
     Names,
     Settings,
     TrainingConfig,
+    ValidationConfig,
     VariantConfig,
     closest,
     settings,
@@ -52,6 +53,7 @@ class SourceConfig(Settings):
     train: str  # the catalog entry of its training manifest (image cache: <train>_images)
     val: str | None = None  # its val split's manifest, which validation during training reads (attribute entries)
     evaluation: dict[str, str] | None = None  # held-out manifests (query, gallery, attributes), evaluated in its domain
+    holdout_ids: int | None = None  # training identities held out for validation (null: validation.reid_holdout_ids)
 
     def _problems(self) -> list[str]:
         problems = [
@@ -79,7 +81,16 @@ class SourceConfig(Settings):
             problems.append("a pk sampler needs identity labels (reid in tasks)")
         if self.batch_size is not None and self.batch_size <= 0:
             problems.append(f"batch_size must be > 0 or null, got {self.batch_size}")
+        if self.holdout_ids is not None and (self.holdout_ids < 0 or "reid" not in self.tasks):
+            problems.append(f"holdout_ids must be >= 0 on a source with reid in tasks, or null; got {self.holdout_ids}")
         return problems
+
+    def identities_held_out(self, name: str, validation: ValidationConfig) -> tuple[str, int]:
+        """How many training identities of source ``name`` validation holds out, and the setting that says so: its
+        own ``holdout_ids``, else ``validation.reid_holdout_ids``."""
+        if self.holdout_ids is None:
+            return "validation.reid_holdout_ids", validation.reid_holdout_ids
+        return f"sources.{name}.holdout_ids", self.holdout_ids
 
     @property
     def attribute_test(self) -> str | None:

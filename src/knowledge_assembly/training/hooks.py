@@ -220,7 +220,7 @@ def training_hooks(
         if not validation.scores_anything:
             raise ValueError(
                 f"{name}: validation.select: best, but the variant learns no task that has validation data "
-                "(reID needs validation.reid_holdout_ids > 0)"
+                "(reID needs validation.reid_holdout_ids or a source's holdout_ids > 0)"
             )
     if world_size > 1:
         hooks.append(Barrier())

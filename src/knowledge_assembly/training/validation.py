@@ -28,17 +28,23 @@ class Holdout:
 
 
 def hold_out_identities(
-    source: str, labels: np.ndarray, cameras: np.ndarray, count: int, keep_at_least: int
+    source: str,
+    labels: np.ndarray,
+    cameras: np.ndarray,
+    count: int,
+    keep_at_least: int,
+    setting: str = "validation.reid_holdout_ids",
 ) -> Holdout:
-    """Hold out ``count`` identities of ``source``, evenly spaced over the identities seen by two cameras or more (a
-    query needs a match in another camera); the choice depends only on the labels, never on the training seed."""
+    """Hold out ``count`` identities of ``source`` (the number ``setting`` gives), evenly spaced over the identities
+    seen by two cameras or more (a query needs a match in another camera); the choice depends only on the labels,
+    never on the training seed."""
     identities = np.unique(labels)
     if count == 0:
         return Holdout(np.arange(len(labels)), labels, np.empty(0, dtype=np.int64))
     seen_twice = [i for i in identities if len(np.unique(cameras[labels == i])) >= 2]
     if count > len(seen_twice) or len(identities) - count < keep_at_least:
         raise ValueError(
-            f"validation.reid_holdout_ids={count}: the reID training set of source {source} has {len(identities)} "
+            f"{setting}={count}: the reID training set of source {source} has {len(identities)} "
             f"identities ({len(seen_twice)} seen by two cameras or more), and training needs at least {keep_at_least} "
             "(training.ids_per_batch); hold out fewer"
         )

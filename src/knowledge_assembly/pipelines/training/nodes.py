@@ -103,7 +103,8 @@ def train_variant(
     """Train variant ``name`` on the sources of ``chosen`` (its epoch checkpoint in ``checkpoints``, its DVCLive
     curves and settings in ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper
     pipeline), validating the evaluation ``entries`` of its sources (:mod:`~knowledge_assembly.training.validation`;
-    ``validation.reid_holdout_ids`` identities of each identity-labelled source held out of training); return
+    ``validation.reid_holdout_ids`` identities of each identity-labelled source held out of training, or the
+    source's own ``holdout_ids``); return
     the model bundle (the last or the best validated epoch's weights, ``validation.select``) and the history.
 
     ``seed`` replaces ``training.seed`` (the paper pipeline trains every seed of ``paper.seeds``);
@@ -185,10 +186,9 @@ def training_and_validation_data(
             )
         labels, rows = {}, None
         if "reid" in config.tasks:
-            ids = table.manifest["label"].to_numpy()
-            holdout = hold_out_identities(
-                name, ids, table.manifest["camid"].to_numpy(), validation.reid_holdout_ids, training.ids_per_batch
-            )
+            ids, cameras = table.manifest["label"].to_numpy(), table.manifest["camid"].to_numpy()
+            setting, count = config.identities_held_out(name, validation)
+            holdout = hold_out_identities(name, ids, cameras, count, training.ids_per_batch, setting)
             held_out[name] = holdout.held_rows
             labels["reid"] = holdout.fit_labels + identities
             rows = holdout.fit_rows if len(holdout.held_rows) else None
