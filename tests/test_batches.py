@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from knowledge_assembly.config import ConfigError
 from knowledge_assembly.training.batches import TrainingData, epoch_plan, pk_batches, random_batches
 from knowledge_assembly.training.checkpoint import source_digest
 from knowledge_assembly.training.input_pipeline import gather_host_batch
@@ -71,7 +72,9 @@ def test_a_fixed_number_of_iterations_per_epoch_cycles_or_cuts_the_sets(iteratio
 
 
 def test_epoch_plan_refuses_too_few_identities():
-    with pytest.raises(ValueError, match="fewer than 12 identities in reid"):
+    with pytest.raises(
+        ConfigError, match=r"fewer than 12 identities \(training.ids_per_batch\) in the training set of source reid"
+    ):
         epoch_plan(_data(ids=3, pk=(12, 2)), (True, True), np.random.default_rng(0))
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..config import ConfigError
 from ..tasks import TASKS
 
 
@@ -35,7 +36,10 @@ class PKSampler:
         while len(drawn) < count:
             more = pk_batches(source.labels[self.task], self.ids_per_batch, self.images_per_id, rng)
             if not more:
-                raise ValueError(f"cannot form a PK batch: fewer than {self.ids_per_batch} identities in {source.name}")
+                raise ConfigError(
+                    f"cannot form a PK batch: fewer than {self.ids_per_batch} identities (training.ids_per_batch) "
+                    f"in the training set of source {source.name}"
+                )
             drawn += more
         return drawn[:count]
 

@@ -171,9 +171,9 @@ def _train_spawned(job: TrainingJob) -> dict:
     config = job.config
     world_size, nodes = config.world_size, config.nodes
     if world_size % nodes:
-        raise ValueError(f"training.world_size={world_size} must be a multiple of training.nodes={nodes}")
+        raise ConfigError(f"training.world_size={world_size} must be a multiple of training.nodes={nodes}")
     if nodes > 1 and not config.master_port:
-        raise ValueError("a run over several machines needs training.master_addr and training.master_port")
+        raise ConfigError("a run over several machines needs training.master_addr and training.master_port")
     per_node = world_size // nodes
     address, port = config.master_addr or "127.0.0.1", config.master_port or free_port()
     with tempfile.TemporaryDirectory(prefix="ka-ddp-") as folder:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import TrainingConfig, ValidationConfig
+from ..config import ConfigError, TrainingConfig, ValidationConfig
 from .checkpoint import RunCheckpoint
 from .run import TrainingRun
 from .validation import ValidationSet, monitored_score, validate
@@ -216,9 +216,9 @@ def training_hooks(
         hooks.append(Checkpointing(checkpoint, config.resume, writes, name))
     if validation is not None and validation.config.select == "best":
         if checkpoint_path is None:
-            raise ValueError(f"{name}: validation.select: best keeps the best weights beside a checkpoint; none given")
+            raise ConfigError(f"{name}: validation.select: best keeps the best weights beside a checkpoint; none given")
         if not validation.scores_anything:
-            raise ValueError(
+            raise ConfigError(
                 f"{name}: validation.select: best, but the variant learns no task that has validation data "
                 "(reID needs validation.reid_holdout_ids or a source's holdout_ids > 0)"
             )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from ..config import ConfigError
 from ..tasks import PROTOCOLS, TASKS
 
 
@@ -43,7 +44,7 @@ def hold_out_identities(
         return Holdout(np.arange(len(labels)), labels, np.empty(0, dtype=np.int64))
     seen_twice = [i for i in identities if len(np.unique(cameras[labels == i])) >= 2]
     if count > len(seen_twice) or len(identities) - count < keep_at_least:
-        raise ValueError(
+        raise ConfigError(
             f"{setting}={count}: the reID training set of source {source} has {len(identities)} "
             f"identities ({len(seen_twice)} seen by two cameras or more), and training needs at least {keep_at_least} "
             "(training.ids_per_batch); hold out fewer"
