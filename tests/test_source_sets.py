@@ -100,8 +100,11 @@ def test_a_set_naming_an_unknown_source_or_set_is_refused_with_the_closest_name(
     with pytest.raises(ConfigError, match=r"sources.peta: unknown task 'attributes' in tasks.*pk sampler needs"):
         chosen_source_set(bad, SETS, "upar")
     no_identities = {**SOURCES, "peta": {**SOURCES["peta"], "holdout_ids": 2}}
-    with pytest.raises(ConfigError, match=r"sources.peta: holdout_ids must be >= 0 on a source with reid in tasks"):
+    with pytest.raises(ConfigError, match=r"sources.peta: holdout_ids needs identity labels \(reid in tasks\)"):
         chosen_source_set(no_identities, SETS, "upar")
+    negative = {**SOURCES, "market1501": {**SOURCES["market1501"], "holdout_ids": -1}}
+    with pytest.raises(ConfigError, match=r"sources.market1501: holdout_ids must be >= 0 or null, got -1"):
+        chosen_source_set(negative, SETS, "upar")
 
 
 def test_an_uneven_batch_share_and_an_unlabelled_task_are_refused():

@@ -47,7 +47,7 @@ def test_held_out_identities_leave_training_and_depend_only_on_the_labels():
     none = hold_out_identities("campus", labels, cameras, 0, keep_at_least=4)
     assert len(none.held_rows) == 0 and none.fit_rows.tolist() == list(range(40))
     with pytest.raises(
-        ValueError, match=r"reid_holdout_ids=7: the reID training set of source campus has 10 identities .* at least 4"
+        ConfigError, match=r"reid_holdout_ids=7: the reID training set of source campus has 10 identities .* at least 4"
     ):
         hold_out_identities("campus", labels, cameras, 7, keep_at_least=4)
     with pytest.raises(ConfigError, match=r"^sources.campus.holdout_ids=7: the reID training set of source campus"):

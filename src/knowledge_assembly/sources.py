@@ -81,8 +81,10 @@ class SourceConfig(Settings):
             problems.append("a pk sampler needs identity labels (reid in tasks)")
         if self.batch_size is not None and self.batch_size <= 0:
             problems.append(f"batch_size must be > 0 or null, got {self.batch_size}")
-        if self.holdout_ids is not None and (self.holdout_ids < 0 or "reid" not in self.tasks):
-            problems.append(f"holdout_ids must be >= 0 on a source with reid in tasks, or null; got {self.holdout_ids}")
+        if self.holdout_ids is not None and self.holdout_ids < 0:
+            problems.append(f"holdout_ids must be >= 0 or null, got {self.holdout_ids}")
+        if self.holdout_ids is not None and "reid" not in self.tasks:
+            problems.append("holdout_ids needs identity labels (reid in tasks)")
         return problems
 
     def identities_held_out(self, name: str, validation: ValidationConfig) -> tuple[str, int]:
