@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,7 +52,9 @@ def run_step(
     gradient_norms: bool = False,
 ) -> StepResult:
     """One optimiser step on ``host`` (this rank's share of a global batch): to the device, augment, forward,
-    loss terms, finite check, (the trunk gradient norm of each task), backward and update."""
+    loss terms, (the trunk gradient norm of each task), backward and update, then the terms to the host in one copy
+    (the step's one wait for the device) and their finite check: a non-finite term stops the run after the update,
+    and in a distributed run every rank stops at the same step (the terms are averaged over ranks first)."""
     images = device_images(host.images, run.device)
     labels = {task: value.to(run.device, non_blocking=True) for task, value in host.labels.items()}
     label_rows = {task: rows.to(run.device) for task, rows in host.label_rows.items()}
@@ -61,7 +64,6 @@ def run_step(
         terms = forward_losses(
             run.replicas, images, batch, variant, config, generator, ramp, host.rows, host.global_size
         )
-    check_finite(terms, where.name, where.epoch, where.iteration)
     norms = {}
     if gradient_norms:
         trunk = list(run.networks[0].trunk.parameters())
@@ -70,7 +72,9 @@ def run_step(
             sources = batch.source_index(run.device)
             norms |= source_gradient_norms(terms, feature_maps, trunk, sources, run.source_names, world_size)
     optimise(run.optimizer, terms["total"])
-    return StepResult(mean_over_ranks(terms, world_size), norms)
+    logged = mean_over_ranks(terms, world_size)
+    check_finite(logged, where.name, where.epoch, where.iteration)
+    return StepResult(logged, norms)
 
 
 @contextlib.contextmanager
@@ -129,10 +133,10 @@ def optimise(optimizer: torch.optim.Optimizer, total: torch.Tensor) -> None:
     optimizer.step()
 
 
-def check_finite(terms: dict[str, torch.Tensor], name: str, epoch: int, iteration: int) -> None:
-    bad = [term for term, value in terms.items() if not torch.isfinite(value).all()]
+def check_finite(terms: dict[str, float], name: str, epoch: int, iteration: int) -> None:
+    bad = [term for term, value in terms.items() if not math.isfinite(value)]
     if bad:
-        values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+        values = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
         raise NonFiniteLossError(
             f"{name}: non-finite loss ({', '.join(bad)}) at epoch {epoch + 1}, iteration {iteration + 1}: {values}. "
             "Lower training.lr or check the inputs; the last checkpoint is from the previous epoch."
@@ -140,10 +144,11 @@ def check_finite(terms: dict[str, torch.Tensor], name: str, epoch: int, iteratio
 
 
 def mean_over_ranks(terms: dict[str, torch.Tensor], world_size: int) -> dict[str, float]:
-    """Loss terms for logging: this rank's values, averaged over ranks when distributed."""
+    """Loss terms for logging: this rank's values, averaged over ranks when distributed (on the training device, so
+    NCCL reduces them on GPUs), copied to the host at once."""
     names = sorted(terms)
-    values = torch.stack([terms[name].detach().float().cpu() for name in names])
+    values = torch.stack([terms[name].detach().float() for name in names])
     if world_size > 1:
         torch.distributed.all_reduce(values)
         values /= world_size
-    return dict(zip(names, values.tolist()))
+    return dict(zip(names, values.cpu().tolist()))
