@@ -1,4 +1,4 @@
-"""One optimiser step: augment, forward every network, the loss terms, the finite check, backward and update."""
+"""One optimiser step: augment, forward every network, the loss terms, backward and update, the finite check."""
 
 from __future__ import annotations
 
