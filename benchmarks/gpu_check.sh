@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check, for whoever is lent a GPU machine: one script, within 8 minutes on one GPU, JSON out.
+# The GPU check, for whoever is lent a GPU machine: one script, JSON out; about 5 minutes on one H200 (each part
+# has a time limit: 12 minutes at most).
 #   1. the CUDA-only tests (tests/test_cuda.py: the real loop in fp32 and bf16 + channels_last, GPU vs CPU features)
 #   2. the training step at 256x128 in the real protocol's batch and settings (benchmarks/train_step.py
-#      --protocol real: KA vs single-model step, 3 vs 2 sources, input pipeline)
+#      --protocol real: KA vs single-model step, 3 vs 2 sources, input pipeline), then the 3 vs 2 sources steps
+#      compiled (--compile)
 #   3. a real-scale KA and MTL run of 300 steps (two epochs; the second is reported) at 256x128, bf16 +
 #      channels_last, then again with torch.compile
 #      (benchmarks/gpu_run.py: twin and single img/s, KA/single ratio, peak GPU memory, data-wait share)
@@ -29,6 +31,8 @@ part() {  # name, seconds, command...: run it with a time limit; its stdout to $
 rm -f "$OUT/parts.txt"
 part cuda_tests 90 "$PYTHON" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
 part train_step 120 "$PYTHON" benchmarks/train_step.py --device cuda --protocol real --height 256 --width 128 --steps 20
+part train_step_compiled 240 "$PYTHON" benchmarks/train_step.py --device cuda --protocol real --height 256 --width 128 \
+  --steps 20 --compile
 part run_eager 120 "$PYTHON" benchmarks/gpu_run.py --device cuda --steps 300
 part run_compiled 150 "$PYTHON" benchmarks/gpu_run.py --device cuda --steps 300 --compile
 

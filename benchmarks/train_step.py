@@ -18,7 +18,8 @@ thread (``training.prefetch_batches``) on and off.
 
 Sources: a KA step with domain-specific BatchNorm on the same total batch from three sources (the PAR share split
 over two attribute-labelled sources) against two; the target is ``three_vs_two_sources_time_ratio <= 1.05`` (the
-cost is the images, not the number of sources).
+cost is the images, not the number of sources). ``--compile`` compiles those steps' networks (on a GPU an eager
+step is bound by the operations it launches, and a source adds its BatchNorm calls).
 
     python benchmarks/train_step.py [--steps 10] [--height 128 --width 64] [--device cpu|cuda] [--protocol real]
 """
@@ -73,15 +74,21 @@ def make_step(
     images: torch.Tensor,
     batch: Batch,
     num_ids: int,
+    compiled: bool = False,
 ):
+    """One training step of ``variant`` on ``images``, as the loop takes it (NHWC networks with
+    ``training.channels_last``; ``compiled``: each network through ``torch.compile``)."""
     sources = len(batch.blocks)
     counts = {"reid": num_ids, "par": 40}
     networks = [build_model(model, counts, i, sources).to(images.device) for i in range(variant.networks)]
+    if training.channels_last:
+        networks = [network.to(memory_format=torch.channels_last) for network in networks]
     optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-4, fused=True)
     generator = torch.Generator().manual_seed(0)
+    run = [torch.compile(network) for network in networks] if compiled else networks
 
     def step() -> None:
-        optimise(optimizer, forward_losses(networks, images, batch, variant, training, generator)["total"])
+        optimise(optimizer, forward_losses(run, images, batch, variant, training, generator)["total"])
 
     return step
 
@@ -220,6 +227,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--wait-steps", type=int, default=6, help="KA steps for the data-waiting share")
     parser.add_argument("--protocol", choices=("base", "real"), default="base", help="batch and speed settings")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks of the 3 vs 2 sources steps")
     args = parser.parse_args()
     device = torch.device(args.device)
     allocator_tuned = retain_freed_memory()  # as the training loop does on CPU
@@ -250,9 +258,13 @@ def main() -> None:
         dataclasses.replace(model, domain_bn=True),
     )
     three = Batch.of((n_reid, n_par // 2, n_par - n_par // 2), labels, {"reid": (0,), "par": (1, 2)})
-    by_sources = {k: make_step(ka_dsbn, training, dsbn_model, images, b, num_ids) for k, b in ((2, batch), (3, three))}
+    by_sources = {
+        k: make_step(ka_dsbn, training, dsbn_model, images, b, num_ids, args.compile)
+        for k, b in ((2, batch), (3, three))
+    }
     for step in by_sources.values():
-        step()
+        for _ in range(3 if args.compile else 1):  # warm-up (with --compile: the compilation)
+            step()
     source_seconds = interleaved_step_seconds(by_sources, args.steps, device)
     matmul = matmul_gflops(device, torch.bfloat16 if training.precision == "bf16" else torch.float32)
     with tempfile.TemporaryDirectory() as folder:
@@ -287,6 +299,7 @@ def main() -> None:
                 "data_preparation_target_min": 20_000,
                 "ka_step_share_waiting_for_data": waiting,
                 "ka_dsbn_step_seconds_by_sources": {str(k): v for k, v in source_seconds.items()},
+                "three_vs_two_sources_compiled": args.compile,
                 "three_vs_two_sources_time_ratio": source_seconds[3] / source_seconds[2],
                 "three_vs_two_sources_target_max": 1.05,
             },
