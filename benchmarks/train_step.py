@@ -52,7 +52,8 @@ from knowledge_assembly.training.batches import (
 )
 from knowledge_assembly.training.input_pipeline import Prefetcher, device_images
 from knowledge_assembly.training.objective import Batch
-from knowledge_assembly.training.step import forward_losses, optimise
+from knowledge_assembly.training.run import TrainingRun
+from knowledge_assembly.training.step import StepPosition, forward_losses, optimise, run_step
 
 BASE, REAL = Path("conf/base/parameters_training.yml"), Path("conf/real/parameters_training.yml")
 
@@ -137,8 +138,7 @@ def data_preparation(folder: Path, training: TrainingConfig, height: int, width:
     start = time.perf_counter()
     for host in hosts:
         weak_view(device_images(host.images, device), generator)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     augment_s = time.perf_counter() - start
     return {
         "host_gather_one_thread": count / gather_s,
@@ -156,27 +156,19 @@ def waiting_share(
     width: int,
     steps: int,
 ) -> dict:
-    """Share of a KA step's time spent waiting for the next batch, with and without the prefetching thread."""
+    """Share of a KA step's time spent waiting for the next batch, with and without the prefetching thread (the
+    training loop's run and step)."""
     data = cached_data(folder, 1024, height, width, training)
-    networks = [build_model(model, data.label_counts, seed=i).to(device) for i in range(variant.networks)]
-    optimizer = torch.optim.Adam([p for n in networks for p in n.parameters()], lr=1e-4)
+    run = TrainingRun.create(variant, data, dataclasses.replace(training, device=str(device)), model)
     generator = torch.Generator().manual_seed(0)
     shares = {}
     for depth in (0, 2):
         plan = mixed_plan(data, seed=depth)[:steps]
         batches = Prefetcher(data, plan, depth, pin=device.type == "cuda")
         start = time.perf_counter()
-        for host in batches:
-            labels = {task: value.to(device) for task, value in host.labels.items()}
-            batch = Batch.of(host.blocks, labels, {"reid": (0,), "par": (1,)})
-            optimise(
-                optimizer,
-                forward_losses(networks, device_images(host.images, device), batch, variant, training, generator)[
-                    "total"
-                ],
-            )
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        for iteration, host in enumerate(batches):
+            run_step(run, host, variant, training, generator, 1.0, StepPosition("ka", 0, iteration))
+        synchronize(device)
         shares[f"prefetch_{depth}"] = batches.wait_seconds / (time.perf_counter() - start)
     return shares
 
