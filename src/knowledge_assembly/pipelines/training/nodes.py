@@ -104,8 +104,8 @@ def train_variant(
     curves and settings in ``tracking/<name>/train``, or ``tracking/<name>/seed<k>/train`` for a seed of the paper
     pipeline), validating the evaluation ``entries`` of its sources (:mod:`~knowledge_assembly.training.validation`;
     ``validation.reid_holdout_ids`` identities of each identity-labelled source held out of training, or the
-    source's own ``holdout_ids``); return
-    the model bundle (the last or the best validated epoch's weights, ``validation.select``) and the history.
+    source's own ``holdout_ids``); return the model bundle (the last or the best validated epoch's weights,
+    ``validation.select``) and the history.
 
     ``seed`` replaces ``training.seed`` (the paper pipeline trains every seed of ``paper.seeds``);
     ``domain_bn: true`` in the variant turns on domain-specific BatchNorm like ``model.domain_bn``.
