@@ -1,5 +1,5 @@
 """RAPv2 as a source of attribute labels (issue 19): labelled by the original UPAR release only, ingested by the
-``upar_release`` template pipeline, trained on in a domain of its own and evaluated there, held out by the
+``upar_release`` source pipeline, trained on in a domain of its own and evaluated there, held out by the
 cross-domain protocol; through real Kedro sessions."""
 
 from __future__ import annotations

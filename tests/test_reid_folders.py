@@ -1,5 +1,5 @@
 """A second reID dataset by configuration only: a source of format ``reid_folders`` (Market-1501's folders,
-names <pid>_c<camera>...) is ingested by its own template pipeline, trains with identities numbered after Market-1501's
+names <pid>_c<camera>...) is ingested by its own source pipeline, trains with identities numbered after Market-1501's
 and is evaluated on its held-out identities in its own domain; some of its training identities are held out of training
 for validation, as Market-1501's are."""
 

@@ -25,12 +25,14 @@ SOURCES = {
         "evaluation_only": ["par"],
         "sampler": "pk",
         "train": "reid_train",
+        "evaluation": {"query": "reid_query", "gallery": "reid_gallery", "attributes": "reid_attributes"},
     },
     "pa100k": {
         "format": "pa100k",
         "tasks": ["par"],
         "sampler": "uniform",
         "train": "par_train",
+        "val": "par_val",
         "evaluation": {"attributes": "par_test"},
     },
     "peta": {
@@ -39,6 +41,7 @@ SOURCES = {
         "sampler": "uniform",
         "batch_size": 16,
         "train": "peta_train",
+        "val": "peta_val",
         "evaluation": {"attributes": "peta_test"},
     },
 }
@@ -102,6 +105,12 @@ def test_a_set_naming_an_unknown_source_or_set_is_refused_with_the_closest_name(
     no_identities = {**SOURCES, "peta": {**SOURCES["peta"], "holdout_ids": 2}}
     with pytest.raises(ConfigError, match=r"sources.peta: holdout_ids needs identity labels \(reid in tasks\)"):
         chosen_source_set(no_identities, SETS, "upar")
+    no_val = {**SOURCES, "pa100k": {key: value for key, value in SOURCES["pa100k"].items() if key != "val"}}
+    with pytest.raises(ConfigError, match=r"sources.pa100k: a pa100k source names its val split's manifest \(val\)"):
+        chosen_source_set(no_val, SETS, "upar")
+    no_gallery = {**SOURCES, "market1501": {**SOURCES["market1501"], "evaluation": {"attributes": "reid_attributes"}}}
+    with pytest.raises(ConfigError, match=r"sources.market1501: .*a market1501 source names its query, gallery, attr"):
+        chosen_source_set(no_gallery, SETS, "upar")
     negative = {**SOURCES, "market1501": {**SOURCES["market1501"], "holdout_ids": -1}}
     with pytest.raises(ConfigError, match=r"sources.market1501: holdout_ids must be >= 0 or null, got -1"):
         chosen_source_set(negative, SETS, "upar")

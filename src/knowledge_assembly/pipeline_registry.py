@@ -23,8 +23,8 @@ from knowledge_assembly.pipelines import (
 from knowledge_assembly.sources import (
     TrainingManifests,
     evaluated_sources,
-    template_formats,
-    template_sources,
+    source_formats,
+    source_manifests,
     training_manifests,
 )
 
@@ -65,15 +65,15 @@ def configured_paper_runs(conf_source: str | Path | None = None) -> int:
     return len(base_parameter("paper", conf_source)["seeds"])
 
 
-def configured_template_sources(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """Every configured source ingested by a template pipeline (``camera_folders``, ``upar_release``), with its
-    manifests."""
-    return template_sources(base_parameter("sources", conf_source))
+def configured_source_manifests(conf_source: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """Every configured source with its manifests' catalog names by split (each source is ingested by its format's
+    reader in a pipeline of its own)."""
+    return source_manifests(base_parameter("sources", conf_source))
 
 
-def configured_template_formats(conf_source: str | Path | None = None) -> dict[str, str]:
-    """The raw layout of every source of :func:`configured_template_sources`."""
-    return template_formats(base_parameter("sources", conf_source))
+def configured_formats(conf_source: str | Path | None = None) -> dict[str, str]:
+    """The raw layout of every configured source."""
+    return source_formats(base_parameter("sources", conf_source))
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -89,11 +89,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     stages run. ``cross_domain`` trains variants leaving one attribute source out at a time
     (leave-one-domain-out). Only ``synthetic`` writes raw data, and never under ``--env real``.
     """
-    cameras, formats = configured_template_sources(), configured_template_formats()
-    prepared = model_input.create_pipeline(cameras, formats)  # ingestion + image caches, written together
+    manifests, formats = configured_source_manifests(), configured_formats()
+    prepared = model_input.create_pipeline(manifests, formats)  # ingestion + image caches, written together
     pipelines = {
         "synthetic": synthetic.create_pipeline(),
-        "ingestion": ingestion.create_pipeline(camera_sources=cameras, formats=formats),
+        "ingestion": ingestion.create_pipeline(source_manifests=manifests, formats=formats),
         "model_input": prepared,
     }
     variants, sources, evaluated = configured_variants(), configured_sources(), configured_evaluation()

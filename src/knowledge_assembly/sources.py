@@ -25,17 +25,17 @@ from .config import (
     closest,
     settings,
 )
-from .formats.readers import FORMATS, TEMPLATE_MANIFESTS
+from .formats.readers import FORMATS, SOURCE_MANIFESTS
 
 SAMPLERS = ("pk", "uniform")
 EVALUATION_SPLITS = ("query", "gallery", "attributes")  # held-out manifests a source may name for evaluation
-# ingested, cached and evaluated by one template pipeline per source: the evaluation manifests each must name.
-# camera_folders: a team's cameras; upar_release: images a UPAR release labels under ingestion.upar.<source>_prefix,
-# split by the original release's partition (its test split: evaluation.attributes)
-TEMPLATE_FORMATS = {
+# every source is ingested by its format's reader, one pipeline per source; the manifests each format gives
+# beside train: its val split (for validation) and the held-out ones its source names in evaluation
+FORMAT_EVALUATION = {
     raw_format: tuple(name for name in manifests if name in EVALUATION_SPLITS)
-    for raw_format, manifests in TEMPLATE_MANIFESTS.items()
+    for raw_format, manifests in SOURCE_MANIFESTS.items()
 }
+FORMATS_WITH_VAL = tuple(raw_format for raw_format, manifests in SOURCE_MANIFESTS.items() if "val" in manifests)
 
 
 @settings
@@ -70,11 +70,13 @@ class SourceConfig(Settings):
         ]
         if len({"query", "gallery"} & set(self.evaluation or ())) == 1:
             problems.append("evaluation needs both query and gallery for reID, or neither")
-        needed = TEMPLATE_FORMATS.get(self.format)
+        needed = FORMAT_EVALUATION.get(self.format)
         if needed and set(self.evaluation or ()) != set(needed):
             problems.append(f"a {self.format} source names its {', '.join(needed)} manifests in evaluation")
-        if self.val and self.format in TEMPLATE_FORMATS:
+        if self.val and self.format in FORMATS and self.format not in FORMATS_WITH_VAL:
             problems.append(f"a {self.format} source has no val split (val: {self.val})")
+        if not self.val and self.format in FORMATS_WITH_VAL:
+            problems.append(f"a {self.format} source names its val split's manifest (val)")
         if self.sampler not in SAMPLERS:
             problems.append(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         elif self.sampler == "pk" and "reid" not in self.tasks:
@@ -224,20 +226,19 @@ def evaluated_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     }
 
 
-def template_sources(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """Every configured source of a :data:`TEMPLATE_FORMATS` layout, with its manifests' catalog names (``train``
-    and its evaluation splits), checked."""
+def source_manifests(sources: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Every configured source with its manifests' catalog names by split (``train``, ``val`` where its format has
+    one, and its evaluation splits), checked: what its format's reader gives, written under those names."""
     checked = {name: source_config(name, entry) for name, entry in sources.items()}
     return {
-        name: {"train": config.train, **(config.evaluation or {})}
+        name: {"train": config.train, **({"val": config.val} if config.val else {}), **(config.evaluation or {})}
         for name, config in checked.items()
-        if config.format in TEMPLATE_FORMATS
     }
 
 
-def template_formats(sources: Mapping[str, Any]) -> dict[str, str]:
-    """The raw layout of every source of :func:`template_sources`."""
-    return {name: source_config(name, sources[name]).format for name in template_sources(sources)}
+def source_formats(sources: Mapping[str, Any]) -> dict[str, str]:
+    """The raw layout of every configured source."""
+    return {name: source_config(name, entry).format for name, entry in sources.items()}
 
 
 def cross_domain_plan(

@@ -6,11 +6,13 @@ junk boxes and 0000 for distractors; a few real files end in ``.jpg.jpg``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,11 +20,15 @@ from .checks import warn_ignored
 from .errors import RawDataError, summarise
 from .images import check_images
 from .paths import require_regular_files
+from .upar_labels import under
+
+logger = logging.getLogger(__name__)
 
 SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 IGNORED_FILES = frozenset({"Thumbs.db", ".DS_Store", "desktop.ini"})
 NAME_PATTERN = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg(?:\.jpg)?$")
 COLUMNS = ["path", "pid", "camid", "seq", "frame", "bbox"]
+MANIFESTS = ("train", "query", "gallery", "attributes")  # what ingestion writes of a market1501 source
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,38 @@ def index_folders(root: Path, cameras: int, image_check: str, max_pixels: int) -
     )
     check_images([root / path for path in index["path"]], image_check, max_pixels)
     return index
+
+
+def index_source(
+    root: Path | None,
+    labels: pd.DataFrame,
+    attribute_names: list[str],
+    params: dict[str, Any],
+    prefix: str,
+    image_check: str,
+    max_pixels: int,
+) -> dict[str, pd.DataFrame]:
+    """A ``market1501`` source, checked: its training identities (``label``: pids numbered from 0), held-out
+    ``query`` and ``gallery`` (``params['cameras']`` cameras), junk boxes dropped, and the ``attributes`` of its
+    images that the UPAR release labels under ``prefix`` (evaluation only; empty where it labels none). Every
+    manifest is empty where the root is absent; a split left empty (only junk) is an error naming its folder."""
+    if root is None:
+        empty = pd.DataFrame(columns=COLUMNS)
+        return {"train": empty.assign(label=pd.Series(dtype="int64")), "query": empty, "gallery": empty,
+                "attributes": pd.DataFrame(columns=["path", "pid", "camid", "split", *attribute_names])}  # fmt: skip
+    index = index_folders(root, int(params["cameras"]), image_check, max_pixels)
+    manifests = {}
+    for split, folder in SPLIT_FOLDERS.items():
+        kept = drop_junk(index[index["split"] == split].drop(columns="split"))
+        if kept.empty:
+            raise RawDataError(root / folder, "holds only junk boxes (pid -1): its manifest would be empty")
+        manifests[split] = kept
+    manifests["train"] = relabel(manifests["train"])
+    upar_rows = under(labels, prefix).drop(columns="split")
+    where = "the Market-1501 folders"
+    manifests["attributes"] = attribute_labels(index, upar_rows, attribute_names, "UPAR Market-1501", where)
+    logger.info("Market-1501 %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
+    return manifests
 
 
 def attribute_labels(

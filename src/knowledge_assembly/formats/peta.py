@@ -20,6 +20,7 @@ from . import upar
 from .checks import require_labelled_files, warn_ignored
 from .errors import RawDataError
 from .images import check_images
+from .upar_labels import label_files, under
 from .upar_retrieval import NO_PAIR, RetrievalPair
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 IMAGE_DIR = "images"
 NAME = re.compile(r"images/\d{5}\.png")
 SPLITS = ("train", "val", "test")
+SOURCE_SPLITS = {"train": "train", "val": "val", "attributes": "test"}  # a upar_peta source's manifests: its split
 
 
 def image_path(index: int) -> str:
@@ -51,6 +53,32 @@ def split_of(paths: pd.Series, fractions: dict[str, float], seed: int) -> pd.Ser
     n_val, n_test = (int(round(fractions[s] * len(paths))) for s in ("val", "test"))
     split = np.where(ranked < n_test, "test", np.where(ranked < n_test + n_val, "val", "train"))
     return pd.Series(split, index=paths.index)
+
+
+def index_source(
+    root: Path | None,
+    labels: pd.DataFrame,
+    attribute_names: list[str],
+    params: dict[str, Any],
+    upar_params: dict[str, Any],
+    prefix: str,
+    image_check: str,
+    max_pixels: int,
+    retrieval_pair: RetrievalPair = NO_PAIR,
+) -> dict[str, pd.DataFrame]:
+    """A ``upar_peta`` source, checked: the images UPAR's ``labels`` name under ``prefix`` (each must be
+    ``images/NNNNN.png``), split by :func:`index_labelled` into ``train``, ``val`` and ``attributes`` (its test
+    split); every manifest is empty where the root is absent."""
+    rows = under(labels, prefix)
+    check_names(rows["path"], ", ".join(label_files(upar_params)))
+    index = index_labelled(root, rows, params, image_check, max_pixels, retrieval_pair, prefix)
+    index = index.astype(dict.fromkeys(attribute_names, "uint8"))
+    manifests = {
+        name: index[index["split"] == split].drop(columns="split").reset_index(drop=True)
+        for name, split in SOURCE_SPLITS.items()
+    }
+    logger.info("PETA %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
+    return manifests
 
 
 def index_labelled(

@@ -1,5 +1,5 @@
-"""UPAR's labels as a release gives them: the 2027 challenge CSVs or the original ``dataset_all.pkl``, split by
-image folder (each dataset's ``<dataset>_prefix``) into the labels of each dataset's images, and the images of a
+"""UPAR's labels as a release gives them: the 2027 challenge CSVs or the original ``dataset_all.pkl``; each source
+of a UPAR-labelled format reads the rows under its own image folder (``<source>_prefix``); the images of a
 ``upar_release`` source (a dataset that only the release labels, e.g. RAPv2)."""
 
 from __future__ import annotations
@@ -11,26 +11,22 @@ from typing import Any
 import pandas as pd
 
 from ..config import ConfigError, closest
-from . import peta, upar, upar_pickle
+from . import upar, upar_pickle
 from .checks import check_by_suffix, require_labelled_files, warn_ignored
 from .errors import RawDataError, summarise
 
 logger = logging.getLogger(__name__)
 
-PREFIXES = ("pa100k_prefix", "market1501_prefix", "peta_prefix")  # UPAR's folder of each dataset's images
 RELEASES = ("challenge2027", "wacv2023")
 SOURCE_SPLITS = {"train": "train", "attributes": "test"}  # a upar_release source's manifests: partition split
 
 
-def read_labels(
-    root: Path, params: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str], pd.DataFrame]:
-    """UPAR labels of PA-100K images (keyed by path relative to the PA-100K root), of Market-1501 images (relative
-    to the Market-1501 root; for evaluation only) and of PETA images (relative to the PETA root), from the release
-    ``params['release']`` names: ``challenge2027`` (the CSVs of ``csv_files``) or ``wacv2023`` (``pickle_file``,
-    whose partition ``partition`` gives a ``split`` column: it splits PETA); then the attribute names and every row
-    (``image`` as UPAR names it, ``split``, the attributes, ``source``: its file) for the ``upar_release`` sources,
-    each under its own ``<source>_prefix``."""
+def read_labels(root: Path, params: dict[str, Any]) -> tuple[list[str], pd.DataFrame]:
+    """The attribute names and every labelled image (``image`` as UPAR names it, ``split``, the attributes,
+    ``source``: its file) of the release ``params['release']`` names: ``challenge2027`` (the CSVs of ``csv_files``)
+    or ``wacv2023`` (``pickle_file``, whose partition ``partition`` gives each image a ``split``). Each source of a
+    UPAR-labelled format finds its images' labels under its own ``<source>_prefix`` (:func:`under`); rows under none
+    of the prefixes are counted in one warning."""
     names, labels = _read_release(root, params)
     prefixes = [upar.folder(value) for key, value in params.items() if key.endswith("_prefix")]
     unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
@@ -41,9 +37,7 @@ def read_labels(
             "%d UPAR rows are under none of %s and are not used (%s): %s",
             len(unused), ", ".join(prefixes), counted, summarise(unused.tolist(), 3),
         )  # fmt: skip
-    pa100k_labels, market_labels, peta_labels = (under(labels, params[key]) for key in PREFIXES)
-    peta.check_names(peta_labels["path"], ", ".join(label_files(params)))
-    return pa100k_labels.drop(columns="split"), market_labels.drop(columns="split"), peta_labels, names, labels
+    return names, labels
 
 
 def label_files(params: dict[str, Any]) -> list[str]:

@@ -8,28 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
+from knowledge_assembly.formats.readers import ATTRIBUTES_FILE, RETRIEVAL_GALLERY, RetrievalPair, retrieval_gallery
+from knowledge_assembly.sources import source_manifests
 
-from knowledge_assembly.sources import template_sources
 
-
-def camera_tables(
-    sources: dict[str, Any] | None, camera_sources: dict[str, Any]
-) -> dict[str, tuple[Any, pd.DataFrame]]:
-    """Every template source's (``camera_folders``, ``upar_release``) checked manifests under their catalog names
-    (``sources.<name>``), each with the source's raw root: ``camera_sources`` holds ``<source>_raw`` and
-    ``<source>_checked`` (split -> manifest)."""
-    return {
-        name: (camera_sources[f"{source}_raw"], camera_sources[f"{source}_checked"][split])
-        for source, names in template_sources(sources or {}).items()
+def collect_manifests(
+    attribute_names: list[str],
+    retrieval_pair: RetrievalPair,
+    gallery_settings: dict[str, Any],
+    sources: dict[str, Any],
+    **checked: Any,
+) -> dict[str, Any]:
+    """Every checked manifest under its catalog name: each source's (``checked`` holds ``<source>_checked``, split
+    -> manifest; ``sources.<name>`` names them), the gallery of the retrieval pair among them (``gallery_settings``:
+    the release's), and the attribute names."""
+    manifests = {
+        name: checked[f"{source}_checked"][split]
+        for source, names in source_manifests(sources).items()
         for split, name in names.items()
     }
+    gallery = retrieval_gallery(retrieval_pair, manifests, gallery_settings)
+    return manifests | {RETRIEVAL_GALLERY: gallery, ATTRIBUTES_FILE: list(attribute_names)}
 
 
-def write_manifests(
-    checked_manifests: dict[str, Any], sources: dict[str, Any] | None = None, **camera_sources: Any
-) -> dict[str, Any]:
-    """The checked manifests, unchanged, and every camera source's (:func:`camera_tables`), for the catalog to
-    write (ingestion without image caches)."""
-    cameras = camera_tables(sources, camera_sources)
-    return {**checked_manifests, **{name: manifest for name, (_, manifest) in cameras.items()}}
+def write_manifests(checked_manifests: dict[str, Any]) -> dict[str, Any]:
+    """The checked manifests, unchanged, for the catalog to write (ingestion without image caches)."""
+    return checked_manifests

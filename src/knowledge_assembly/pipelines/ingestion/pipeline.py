@@ -1,25 +1,42 @@
-"""``ingestion`` pipeline: raw folders → validated Parquet manifests, one node per reader of the raw formats'
-registry (:mod:`knowledge_assembly.formats.readers`)."""
+"""``ingestion`` pipeline: raw folders → validated Parquet manifests. The UPAR release is read once; every source
+is read by its raw format's reader (:mod:`knowledge_assembly.formats.readers`) in a pipeline of its own, in the
+source's namespace; one node collects every source's manifests under their catalog names."""
 
 from kedro.pipeline import Node, Pipeline
 
-from knowledge_assembly.formats.manifests import MANIFESTS
-from knowledge_assembly.formats.readers import CHECKED, CHECKS, READERS, SETTING, TEMPLATE_READERS, Reader
+from knowledge_assembly.formats.readers import (
+    ATTRIBUTE_NAMES,
+    ATTRIBUTES_FILE,
+    CHECKS,
+    GALLERY_SETTINGS,
+    READERS,
+    RETRIEVAL_GALLERY,
+    RETRIEVAL_PAIR,
+    SETTING,
+    SOURCE_READERS,
+    Reader,
+)
 
-from .nodes import write_manifests
+from .nodes import collect_manifests, write_manifests
 
+CHECKED = "checked_manifests"  # every checked manifest by catalog name, until written
 IMAGE_CHECKS = ("params:ingestion.image_check", "params:ingestion.image_max_pixels")
 
 
+def setting_input(name: str, source: str = "") -> str:
+    """A reader's setting ``setting:<key>`` as the parameter ``params:ingestion.<key>`` (``{source}`` filled in)."""
+    return "params:ingestion." + name.removeprefix(SETTING).format(source=source)
+
+
 def node_inputs(reader: Reader, source: str = "") -> list[str]:
-    """The reader's inputs as catalog names: a setting is ``params:ingestion.<key>`` (``{source}`` filled in), the
+    """The reader's inputs as catalog names: a setting is ``params:ingestion.<key>`` (:func:`setting_input`), the
     image checks are two settings, anything else a dataset."""
     names: list[str] = []
     for name in reader.inputs:
         if name == CHECKS:
             names += IMAGE_CHECKS
         elif name.startswith(SETTING):
-            names.append("params:ingestion." + name.removeprefix(SETTING).format(source=source))
+            names.append(setting_input(name, source))
         else:
             names.append(name)
     return names
@@ -30,23 +47,19 @@ def reader_node(reader: Reader) -> Node:
     return Node(reader.function, node_inputs(reader), outputs, name=reader.name)
 
 
-def camera_inputs(camera_sources: dict[str, dict[str, str]]) -> dict[str, str]:
-    """What the node that writes the manifests reads of the camera sources: each one's raw root and checked
-    manifests (``<source>_raw``, ``<source>_checked``), with the ``sources`` parameter that names them."""
-    parts = {f"{source}_{part}": f"{source}_{part}" for source in camera_sources for part in ("raw", "checked")}
-    return {"sources": "params:sources", **parts}
+def written_names(source_manifests: dict[str, dict[str, str]]) -> list[str]:
+    """The catalog names of every source's manifests, then the retrieval gallery and the attribute names."""
+    return [
+        *(name for names in source_manifests.values() for name in names.values()),
+        RETRIEVAL_GALLERY,
+        ATTRIBUTES_FILE,
+    ]
 
 
-def camera_manifest_names(camera_sources: dict[str, dict[str, str]]) -> list[str]:
-    """The catalog names of every camera source's manifests."""
-    return [name for names in camera_sources.values() for name in names.values()]
-
-
-def create_template_source_pipeline(source: str, raw_format: str = "camera_folders") -> Pipeline:
-    """One template source, in its namespace: its raw root ``<source>_raw`` (optional) → its checked manifests
-    ``<source>_checked`` (split -> manifest), which the node that writes the manifests writes; read by its
-    format's template reader."""
-    reader = TEMPLATE_READERS[raw_format]
+def create_source_pipeline(source: str, raw_format: str) -> Pipeline:
+    """One source, in its namespace: its raw root ``<source>_raw`` → its checked manifests ``<source>_checked``
+    (split -> manifest), read by its format's reader."""
+    reader = SOURCE_READERS[raw_format]
     inputs = node_inputs(reader, source)
     shared = [name for name in inputs if name != "raw" and not name.startswith("params:")]
     return Pipeline(
@@ -60,21 +73,26 @@ def create_template_source_pipeline(source: str, raw_format: str = "camera_folde
 
 def create_pipeline(
     write: bool = True,
-    camera_sources: dict[str, dict[str, str]] | None = None,
+    source_manifests: dict[str, dict[str, str]] | None = None,
     formats: dict[str, str] | None = None,
     **kwargs,
 ) -> Pipeline:
-    """Index and check the raw folders; with ``write`` the manifests are written here, else a later node
-    (``model_input``'s, which writes them with the image caches, all or nothing) takes the checked ones.
-    ``camera_sources``: each template source with its manifests' catalog names (split -> name), checked by one
-    template pipeline per source (:func:`create_template_source_pipeline`); ``formats``: each one's raw layout
-    (default ``camera_folders``)."""
-    cameras = camera_sources or {}
-    formats = formats or {}
-    templates = (create_template_source_pipeline(source, formats.get(source, "camera_folders")) for source in cameras)
-    checks = sum(templates, Pipeline([reader_node(reader) for reader in READERS]))
+    """Index and check the raw folders into ``checked_manifests`` (every manifest by catalog name); with ``write``
+    they are written here, else a later node (``model_input``'s, which writes them with the image caches, all or
+    nothing) takes them. ``source_manifests``: each source with its manifests' catalog names (split -> name);
+    ``formats``: each one's raw layout."""
+    sources, formats = source_manifests or {}, formats or {}
+    collect = Node(
+        collect_manifests,
+        {"attribute_names": ATTRIBUTE_NAMES, "retrieval_pair": RETRIEVAL_PAIR,
+         "gallery_settings": setting_input(GALLERY_SETTINGS), "sources": "params:sources",
+         **{f"{source}_checked": f"{source}_checked" for source in sources}},
+        CHECKED,
+        name="collect_manifests",
+    )  # fmt: skip
+    readers = Pipeline([reader_node(reader) for reader in READERS])
+    checks = sum((create_source_pipeline(source, formats[source]) for source in sources), readers) + Pipeline([collect])
     if not write:
         return checks
-    written = [*MANIFESTS, *camera_manifest_names(cameras)]
-    inputs = {CHECKED: CHECKED, **camera_inputs(cameras)}
-    return checks + Pipeline([Node(write_manifests, inputs, {name: name for name in written}, name="write_manifests")])
+    written = {name: name for name in written_names(sources)}
+    return checks + Pipeline([Node(write_manifests, CHECKED, written, name="write_manifests")])

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_assembly.formats.images import decode_to_file
-from knowledge_assembly.formats.manifests import CACHED, raw_root_of
-from knowledge_assembly.pipelines.ingestion.nodes import camera_tables
+from knowledge_assembly.sources import source_manifests
 
 logger = logging.getLogger(__name__)
 
@@ -22,24 +21,23 @@ def cache_images(
     size: list[int],
     max_pixels: int,
     checked_manifests: dict[str, Any],
-    sources: dict[str, Any] | None = None,
+    sources: dict[str, Any],
     **roots: Any,
 ) -> dict[str, Any]:
-    """Decode every image of the :data:`~knowledge_assembly.formats.manifests.CACHED` manifests once, resized to
-    ``size`` = [width, height], into memory-mapped files staged in ``folder``; return every checked manifest and
-    every cache (``<name>_images``) for the catalog to write (the caches are renamed into place).
+    """Decode every image of every source's manifests (``sources.<name>`` names them) once, resized to ``size`` =
+    [width, height], into memory-mapped files staged in ``folder``; return every checked manifest and every cache
+    (``<name>_images``) for the catalog to write (the caches are renamed into place). ``roots``: each source's raw
+    root ``<source>_raw`` (``None`` where absent).
 
     All or nothing: any image that fails to decode raises (naming it) before a single manifest or cache is
-    replaced, and the staged files are removed. ``roots`` holds the raw root ``<dataset>_raw`` of each cached
-    manifest's dataset (:func:`~knowledge_assembly.formats.manifests.raw_root_of`; ``None`` where absent), and
-    ``<source>_raw`` and ``<source>_checked`` (split -> manifest) of every template source of ``sources``; their
-    manifests and caches are written under the catalog names ``sources.<source>`` gives them, in the same
-    all-or-nothing step.
+    replaced, and the staged files are removed.
     """
-    cameras = camera_tables(sources, roots)
-    jobs = {name: (roots[f"{raw_root_of(name)}_raw"], checked_manifests[name]) for name in CACHED} | cameras
-    manifests = checked_manifests | {name: manifest for name, (_, manifest) in cameras.items()}
-    return manifests | decode_staged(folder, size, max_pixels, jobs)
+    jobs = {
+        name: (roots[f"{source}_raw"], checked_manifests[name])
+        for source, names in source_manifests(sources).items()
+        for name in names.values()
+    }
+    return checked_manifests | decode_staged(folder, size, max_pixels, jobs)
 
 
 def decode_staged(
