@@ -18,7 +18,7 @@ from PIL import Image
 from knowledge_assembly.config import ConfigError
 from knowledge_assembly.formats import upar
 from knowledge_assembly.formats.errors import RawDataError
-from knowledge_assembly.formats.upar_labels import index_release_source
+from knowledge_assembly.formats.upar_labels import UparLabels, index_release_source
 from knowledge_assembly.models.bundle import ModelBundle
 from knowledge_assembly.pipelines.cross_domain.nodes import held_out_section
 from knowledge_assembly.sources import chosen_source_set
@@ -84,12 +84,13 @@ def _labels(splits: list[str]) -> pd.DataFrame:
 )
 def test_a_release_that_does_not_split_rapv2_is_named(tmp_path, splits, message):
     with pytest.raises(RawDataError, match=message):
-        index_release_source(tmp_path, _labels(splits), NAMES, PICKLE_PARAMS, "RAPv2/", "full", 10**7)
+        index_release_source(tmp_path, UparLabels(NAMES, _labels(splits), PICKLE_PARAMS), "RAPv2/", "full", 10**7)
 
 
 def test_a_labelled_rapv2_image_that_is_missing_is_named(tmp_path):
     with pytest.raises(RawDataError, match=r"RAP_dataset/0.png: labelled in UPAR but missing \(2 missing"):
-        index_release_source(tmp_path, _labels(["train", "test"]), NAMES, PICKLE_PARAMS, "RAPv2/", "full", 10**7)
+        labels = UparLabels(NAMES, _labels(["train", "test"]), PICKLE_PARAMS)
+        index_release_source(tmp_path, labels, "RAPv2/", "full", 10**7)
 
 
 def test_cross_domain_holds_rapv2_out_and_reads_its_own_section():

@@ -20,7 +20,7 @@ from .checks import warn_ignored
 from .errors import RawDataError, summarise
 from .images import check_images
 from .paths import require_regular_files
-from .upar_labels import under
+from .upar_labels import UparLabels
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +142,7 @@ def index_folders(root: Path, cameras: int, image_check: str, max_pixels: int) -
 
 
 def index_source(
-    root: Path | None,
-    labels: pd.DataFrame,
-    attribute_names: list[str],
-    params: dict[str, Any],
-    prefix: str,
-    image_check: str,
-    max_pixels: int,
+    root: Path | None, labels: UparLabels, params: dict[str, Any], prefix: str, image_check: str, max_pixels: int
 ) -> dict[str, pd.DataFrame]:
     """A ``market1501`` source, checked: its training identities (``label``: pids numbered from 0), held-out
     ``query`` and ``gallery`` (``params['cameras']`` cameras), junk boxes dropped, and the ``attributes`` of its
@@ -156,8 +150,9 @@ def index_source(
     manifest is empty where the root is absent; a split left empty (only junk) is an error naming its folder."""
     if root is None:
         empty = pd.DataFrame(columns=COLUMNS)
+        attributes = pd.DataFrame(columns=["path", "pid", "camid", "split", *labels.names])
         return {"train": empty.assign(label=pd.Series(dtype="int64")), "query": empty, "gallery": empty,
-                "attributes": pd.DataFrame(columns=["path", "pid", "camid", "split", *attribute_names])}  # fmt: skip
+                "attributes": attributes}  # fmt: skip
     index = index_folders(root, int(params["cameras"]), image_check, max_pixels)
     manifests = {}
     for split, folder in SPLIT_FOLDERS.items():
@@ -166,9 +161,9 @@ def index_source(
             raise RawDataError(root / folder, "holds only junk boxes (pid -1): its manifest would be empty")
         manifests[split] = kept
     manifests["train"] = relabel(manifests["train"])
-    upar_rows = under(labels, prefix).drop(columns="split")
+    upar_rows = labels.under(prefix).drop(columns="split")
     where = "the Market-1501 folders"
-    manifests["attributes"] = attribute_labels(index, upar_rows, attribute_names, "UPAR Market-1501", where)
+    manifests["attributes"] = attribute_labels(index, upar_rows, labels.names, "UPAR Market-1501", where)
     logger.info("Market-1501 %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
     return manifests
 

@@ -20,7 +20,7 @@ from . import upar
 from .checks import require_labelled_files, warn_ignored
 from .errors import RawDataError
 from .images import check_images
-from .upar_labels import label_files, under
+from .upar_labels import UparLabels
 from .upar_retrieval import NO_PAIR, RetrievalPair
 
 logger = logging.getLogger(__name__)
@@ -57,10 +57,8 @@ def split_of(paths: pd.Series, fractions: dict[str, float], seed: int) -> pd.Ser
 
 def index_source(
     root: Path | None,
-    labels: pd.DataFrame,
-    attribute_names: list[str],
+    labels: UparLabels,
     params: dict[str, Any],
-    upar_params: dict[str, Any],
     prefix: str,
     image_check: str,
     max_pixels: int,
@@ -69,10 +67,10 @@ def index_source(
     """A ``upar_peta`` source, checked: the images UPAR's ``labels`` name under ``prefix`` (each must be
     ``images/NNNNN.png``), split by :func:`index_labelled` into ``train``, ``val`` and ``attributes`` (its test
     split); every manifest is empty where the root is absent."""
-    rows = under(labels, prefix)
-    check_names(rows["path"], ", ".join(label_files(upar_params)))
+    rows = labels.under(prefix)
+    check_names(rows["path"], labels.files)
     index = index_labelled(root, rows, params, image_check, max_pixels, retrieval_pair, prefix)
-    index = index.astype(dict.fromkeys(attribute_names, "uint8"))
+    index = index.astype(dict.fromkeys(labels.names, "uint8"))
     manifests = {
         name: index[index["split"] == split].drop(columns="split").reset_index(drop=True)
         for name, split in SOURCE_SPLITS.items()

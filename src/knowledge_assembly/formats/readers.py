@@ -34,7 +34,7 @@ class Reader:
 
 
 ATTRIBUTE_NAMES = "upar_attribute_names"  # the attribute task's label space, as the UPAR release names it
-UPAR_LABELS = "upar_labels"  # every row of the UPAR release: each UPAR-labelled source reads those under its prefix
+UPAR_LABELS = "upar_labels"  # what the UPAR release labels (UparLabels): each UPAR-labelled source reads its rows
 RETRIEVAL_PAIR = "upar_retrieval_pair"  # the UPAR retrieval pair whose gallery is found among every source's splits
 ATTRIBUTES_FILE = "par_attributes"  # where the attribute names are written (par_attributes.json)
 RETRIEVAL_GALLERY = "retrieval_gallery"  # the retrieval pair's gallery among every source's splits (manifest)
@@ -47,19 +47,16 @@ READERS = (
 # a source's raw format -> the reader of each such source; its output: the source's manifests (split -> manifest)
 SOURCE_READERS = {
     "market1501": Reader("index", market1501.index_source,
-                         ("raw", UPAR_LABELS, ATTRIBUTE_NAMES, "setting:{source}", "setting:upar.{source}_prefix",
-                          CHECKS), "checked"),
+                         ("raw", UPAR_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS), "checked"),
     "pa100k": Reader("index", upar_pa100k.index_source,
-                     ("raw", UPAR_LABELS, ATTRIBUTE_NAMES, "setting:{source}", "setting:upar",
-                      "setting:upar.{source}_prefix", CHECKS), "checked"),
+                     ("raw", UPAR_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS), "checked"),
     "upar_peta": Reader("index", peta.index_source,
-                        ("raw", UPAR_LABELS, ATTRIBUTE_NAMES, "setting:{source}", "setting:upar",
-                         "setting:upar.{source}_prefix", CHECKS, RETRIEVAL_PAIR), "checked"),
+                        ("raw", UPAR_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS,
+                         RETRIEVAL_PAIR), "checked"),
     "camera_folders": Reader("index", camera.index_source, ("raw", ATTRIBUTE_NAMES, "setting:{source}", CHECKS),
                              "checked"),
     "upar_release": Reader("index", upar_labels.index_release_source,
-                           ("raw", UPAR_LABELS, ATTRIBUTE_NAMES, "setting:upar", "setting:upar.{source}_prefix",
-                            CHECKS), "checked"),
+                           ("raw", UPAR_LABELS, "setting:upar.{source}_prefix", CHECKS), "checked"),
     "reid_folders": Reader("index", reid_folders.index_source, ("raw", "setting:{source}", CHECKS), "checked"),
 }  # fmt: skip
 SOURCE_MANIFESTS = {  # what each gives

@@ -5,6 +5,7 @@ of a UPAR-labelled format reads the rows under its own image folder (``<source>_
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,30 @@ RELEASES = ("challenge2027", "wacv2023")
 SOURCE_SPLITS = {"train": "train", "attributes": "test"}  # a upar_release source's manifests: partition split
 
 
-def read_labels(root: Path, params: dict[str, Any]) -> tuple[list[str], pd.DataFrame]:
-    """The attribute names and every labelled image (``image`` as UPAR names it, ``split``, the attributes,
-    ``source``: its file) of the release ``params['release']`` names: ``challenge2027`` (the CSVs of ``csv_files``)
-    or ``wacv2023`` (``pickle_file``, whose partition ``partition`` gives each image a ``split``). Each source of a
-    UPAR-labelled format finds its images' labels under its own ``<source>_prefix`` (:func:`under`); rows under none
-    of the prefixes are counted in one warning."""
+@dataclass(frozen=True, eq=False)
+class UparLabels:
+    """What a UPAR release labels (:func:`read_labels`): its attribute ``names``, every labelled image (``rows``:
+    ``image`` as UPAR names it, ``split``, the attributes, ``source``: its file) and the release's ``settings``
+    (``ingestion.upar``). Each source of a UPAR-labelled format reads the rows under its own prefix."""
+
+    names: list[str]
+    rows: pd.DataFrame
+    settings: dict[str, Any]
+
+    @property
+    def files(self) -> str:
+        """The release's files, for messages."""
+        return ", ".join(label_files(self.settings))
+
+    def under(self, prefix: str) -> pd.DataFrame:
+        """Its rows whose image lies under ``prefix``, with ``path`` relative to it (:func:`under`)."""
+        return under(self.rows, prefix)
+
+
+def read_labels(root: Path, params: dict[str, Any]) -> tuple[list[str], UparLabels]:
+    """The attribute names and every labelled image of the release ``params['release']`` names: ``challenge2027``
+    (the CSVs of ``csv_files``) or ``wacv2023`` (``pickle_file``, whose partition ``partition`` gives each image a
+    ``split``). Rows under none of the sources' prefixes (``<source>_prefix``) are counted in one warning."""
     names, labels = _read_release(root, params)
     prefixes = [upar.folder(value) for key, value in params.items() if key.endswith("_prefix")]
     unused = labels.loc[~labels["image"].str.startswith(tuple(prefixes)), "image"]
@@ -37,7 +56,7 @@ def read_labels(root: Path, params: dict[str, Any]) -> tuple[list[str], pd.DataF
             "%d UPAR rows are under none of %s and are not used (%s): %s",
             len(unused), ", ".join(prefixes), counted, summarise(unused.tolist(), 3),
         )  # fmt: skip
-    return names, labels
+    return names, UparLabels(names, labels, params)
 
 
 def label_files(params: dict[str, Any]) -> list[str]:
@@ -81,21 +100,15 @@ def under(labels: pd.DataFrame, prefix: str) -> pd.DataFrame:
 
 
 def index_release_source(
-    root: Path | None,
-    labels: pd.DataFrame,
-    attribute_names: list[str],
-    upar_params: dict[str, Any],
-    prefix: str,
-    image_check: str,
-    max_pixels: int,
+    root: Path | None, labels: UparLabels, prefix: str, image_check: str, max_pixels: int
 ) -> dict[str, pd.DataFrame]:
     """A ``upar_release`` source: the images under its root that the UPAR release labels under ``prefix``, by the
     partition's split: ``train`` (training) and ``attributes`` (its test split, evaluated in its domain); its val
     images are not used. Every manifest is empty where the root is absent, or (one warning) where the release
     labels none of its images; a release that labels them without a split, or a split left empty, is an error."""
+    attribute_names = labels.names
     empty = pd.DataFrame(columns=["path", *attribute_names]).astype({name: "uint8" for name in attribute_names})
-    rows = under(labels, prefix)
-    files = ", ".join(label_files(upar_params))
+    rows, files = labels.under(prefix), labels.files
     if root is None or not len(rows):
         if root is not None:
             logger.warning("%s: no row under %s labels an image of %s; its manifests are empty", files, prefix, root)
@@ -113,7 +126,7 @@ def index_release_source(
         part = rows[rows["split"] == split]
         if not len(part):
             raise RawDataError(
-                files, f"partition {upar_params['partition']} gives no image under {prefix} a {split} split"
+                files, f"partition {labels.settings['partition']} gives no image under {prefix} a {split} split"
             )
         manifests[name] = part[["path", *attribute_names]].astype({n: "uint8" for n in attribute_names})
     paths = [root / path for frame in manifests.values() for path in frame["path"]]

@@ -16,7 +16,7 @@ from ..tasks.attributes import MISSING
 from . import pa100k
 from .checks import warn_ignored
 from .errors import RawDataError, summarise
-from .upar_labels import label_files, under
+from .upar_labels import UparLabels, label_files
 
 logger = logging.getLogger(__name__)
 
@@ -25,29 +25,21 @@ UNLABELLED_CHOICES = ("leave_out", "train")  # ingestion.upar.unlabelled: what b
 
 
 def index_source(
-    root: Path | None,
-    labels: pd.DataFrame,
-    attribute_names: list[str],
-    params: dict[str, Any],
-    upar_params: dict[str, Any],
-    prefix: str,
-    image_check: str,
-    max_pixels: int,
+    root: Path | None, labels: UparLabels, params: dict[str, Any], prefix: str, image_check: str, max_pixels: int
 ) -> dict[str, pd.DataFrame]:
     """A ``pa100k`` source, checked: the images of each split of ``params['annotation_file']`` (under
     ``params['image_dir']``) with their UPAR labels (``labels``' rows under ``prefix``), as ``train``, ``val`` and
     ``attributes`` (its test split); images without a label are left out (one warning), or with
     ``ingestion.upar.unlabelled=train`` the train split's join training without labels. A split left without a
     labelled image is an error naming ``annotation.mat``; every manifest is empty where the root is absent."""
+    attribute_names = labels.names
     if root is None:
-        empty = pd.DataFrame(columns=["path", "image", *attribute_names]).astype(
-            dict.fromkeys(attribute_names, "uint8")
-        )
-        return dict.fromkeys(SOURCE_SPLITS, empty)
+        empty = pd.DataFrame(columns=["path", "image", *attribute_names])
+        return dict.fromkeys(SOURCE_SPLITS, empty.astype(dict.fromkeys(attribute_names, "uint8")))
     annotation = root / params["annotation_file"]
     index = pa100k.index_images(root, params["annotation_file"], params["image_dir"], image_check, max_pixels)
-    par_labels = under(labels, prefix).drop(columns="split")
-    files, join = label_files(upar_params), joins_training(upar_params)
+    par_labels = labels.under(prefix).drop(columns="split")
+    files, join = label_files(labels.settings), joins_training(labels.settings)
     par = join_unlabelled(index, par_labels, attribute_names) if join else index.merge(par_labels, on="path")
     left_out = _warn_unlabelled(index, par_labels, files, join)
     warn_ignored(par_labels["path"], index["path"], "UPAR PA-100K", "annotation.mat's splits")
