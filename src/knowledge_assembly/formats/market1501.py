@@ -82,7 +82,7 @@ def index_names(names: list[str], folder: str, source: str | Path, cameras: int 
             f"'PPPP_cCsS_FFFFFF_BB.jpg' ({len(bad)} such: {summarise(bad)})",
         )
     frame = pd.DataFrame(rows, columns=COLUMNS).astype({c: "int64" for c in COLUMNS[1:]})
-    check_cameras(frame, cameras, source, "ingestion.market1501.cameras")
+    check_cameras(frame, cameras, source, "ingestion.<source>.cameras")
     return frame
 
 
