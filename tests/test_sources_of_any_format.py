@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
+from knowledge_assembly.config import ConfigError
 from knowledge_assembly.models.bundle import ModelBundle
 
 SOURCES = {
@@ -85,3 +87,15 @@ def test_second_sources_of_the_market1501_and_pa100k_formats_are_configuration_o
     assert bundle.num_ids == 2 * identities  # the two sources' identities numbered apart
     metrics = json.loads(raw_project.report("mtl", "metrics.json").read_text())
     assert 0 <= metrics["reid/market_b"]["mAP"] <= 1 and 0 <= metrics["par/pa100k_b"]["mA"] <= 1
+
+
+def test_a_source_whose_entries_are_not_all_configured_is_named_before_any_node_runs(raw_project):
+    def source_only(content):
+        content["sources"]["market_b"] = SOURCES["market_b"]
+
+    _edit(raw_project.root / "conf" / "base" / "parameters_sources.yml", source_only)
+    with pytest.raises(ConfigError, match=r"^not configured, but the pipeline uses them: market_b_attributes") as error:
+        raw_project.run(["ingestion"])
+    named = ("market_b_raw (catalog.yml)", "market_b_train (catalog.yml)", "parameter ingestion.market_b (and 1 more)")
+    assert all(name in str(error.value) for name in named) and "\n" not in str(error.value)
+    assert not raw_project.primary().exists()  # nothing ran

@@ -25,7 +25,7 @@ from knowledge_assembly.datasets.raw_tree_dataset import RawTreeDataset, missing
 from knowledge_assembly.files import RUNNING_MARKER, check_writable, hold_run_lock, latest_version
 from knowledge_assembly.formats.errors import summarise
 from knowledge_assembly.memory import retain_freed_memory
-from knowledge_assembly.sources import checked_source_set, chosen_source_set, cross_domain_plan
+from knowledge_assembly.sources import checked_source_set, chosen_source_set, cross_domain_plan, source_manifests
 from knowledge_assembly.training.distributed import end_launched_jobs
 
 
@@ -275,6 +275,30 @@ class RawDataHooks:
                 missing[name] = dataset
         if missing:
             raise missing_raw_data(missing)
+
+
+class ConfiguredInputHooks:
+    """Every input the pipeline reads is a dataset of the catalog or a parameter, and every manifest a source names
+    that it reads or writes is in the catalog (else it would live in memory only): a source whose entries are not
+    all configured (its raw root ``<source>_raw`` or a manifest not in ``catalog.yml``, an ``ingestion`` setting its
+    format reads) is named in one line before any node runs."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        manifests = {name for names in source_manifests(_sources(catalog)).values() for name in names.values()}
+        used = set(pipeline.inputs()) | (manifests & pipeline.datasets())
+        unknown = [name for name in sorted(used) if catalog.get(name) is None]
+        if unknown:
+            named = [
+                f"parameter {name.removeprefix('params:')}" if name.startswith("params:") else f"{name} (catalog.yml)"
+                for name in unknown
+            ]
+            raise ConfigError(f"not configured, but the pipeline uses them: {summarise(named, 6)}")
+
+
+def _sources(catalog) -> dict[str, Any]:
+    """``params:sources`` (every configured source), empty where there is none."""
+    return catalog.load("params:sources") if catalog.get("params:sources") is not None else {}
 
 
 class MissingInputHooks:

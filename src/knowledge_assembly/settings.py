@@ -6,6 +6,7 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from knowledge_assembly.hooks import (
+    ConfiguredInputHooks,
     LaunchedGroupHooks,
     MissingInputHooks,
     ParameterCheckHooks,
@@ -54,4 +55,5 @@ HOOKS = (
     MissingInputHooks(),
     RawDataHooks(),
     VariantSourcesHooks(),
+    ConfiguredInputHooks(),  # registered last, so run first: the other checks read these inputs
 )

@@ -16,7 +16,7 @@ from typing import Any
 from . import camera, market1501, peta, reid_folders, upar_labels, upar_pa100k, upar_retrieval
 from .upar_retrieval import RetrievalPair, retrieval_gallery
 
-__all__ = ["RetrievalPair", "retrieval_gallery"]  # what the node that collects the manifests calls, with:
+__all__ = ["RetrievalPair", "retrieval_gallery"]  # for the node that collects every source's manifests
 
 CHECKS = "checks"
 SETTING = "setting:"
