@@ -72,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
         sizes, build_s = timed(build_tree, root, np.random.default_rng(0))
-        (_, labels), upar_s = timed(upar_labels.read_labels, root / "UPAR", UPAR_PARAMS)
+        labels, upar_s = timed(upar_labels.read_labels, root / "UPAR", UPAR_PARAMS)
         market_root = root / "Market-1501-v15.09.15"
         market, market_s = timed(market1501.index_source, market_root, labels, {"cameras": 6}, "Market1501/", *NO_CHECK)
         pa, pa_s = timed(upar_pa100k.index_source, root / "PA-100K", labels, PA_PARAMS, "PA100k/", *NO_CHECK)

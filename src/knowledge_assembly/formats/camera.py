@@ -23,6 +23,7 @@ from . import market1501, upar
 from .checks import check_by_suffix
 from .errors import RawDataError, summarise
 from .paths import require_regular_files
+from .upar_labels import UparLabels
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +61,12 @@ MANIFESTS = ("train", "query", "gallery", "attributes")  # what ingestion writes
 
 
 def index_source(
-    root: Path | None, attribute_names: list[str], params: dict[str, Any], image_check: str, max_pixels: int
+    root: Path | None, labels: UparLabels, params: dict[str, Any], image_check: str, max_pixels: int
 ) -> dict[str, pd.DataFrame]:
     """A ``camera_folders`` source, checked: its unlabelled training crops, held-out query and gallery
     (``params['cameras']`` cameras), and the held-out images' attributes (evaluation only; their header must be the
-    attribute task's, UPAR's). Every manifest is empty where the root is absent."""
+    attribute task's, UPAR's: ``labels.names``). Every manifest is empty where the root is absent."""
+    attribute_names = labels.names
     if root is None:
         columns = {"train": ["path"], "query": market1501.COLUMNS, "gallery": market1501.COLUMNS}
         columns["attributes"] = ["path", "pid", "camid", "split", *attribute_names]

@@ -75,7 +75,8 @@ def index_source(
         name: index[index["split"] == split].drop(columns="split").reset_index(drop=True)
         for name, split in SOURCE_SPLITS.items()
     }
-    logger.info("PETA %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
+    if root is not None:
+        logger.info("PETA %s: %s", root, {name: len(frame) for name, frame in manifests.items()})
     return manifests
 
 

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import camera, market1501, peta, reid_folders, upar_labels, upar_pa100k, upar_retrieval
-from .upar_retrieval import RetrievalPair, retrieval_gallery
-
-__all__ = ["RetrievalPair", "retrieval_gallery"]  # for the node that collects every source's manifests
 
 CHECKS = "checks"
 SETTING = "setting:"
@@ -33,30 +30,31 @@ class Reader:
     outputs: str | tuple[str, ...]
 
 
-ATTRIBUTE_NAMES = "upar_attribute_names"  # the attribute task's label space, as the UPAR release names it
-UPAR_LABELS = "upar_labels"  # what the UPAR release labels (UparLabels): each UPAR-labelled source reads its rows
+# what the UPAR release labels (UparLabels): each UPAR-labelled source reads its rows; its attribute names are the
+# attribute task's label space
+RELEASE_LABELS = "upar_labels"
 RETRIEVAL_PAIR = "upar_retrieval_pair"  # the UPAR retrieval pair whose gallery is found among every source's splits
 ATTRIBUTES_FILE = "par_attributes"  # where the attribute names are written (par_attributes.json)
 RETRIEVAL_GALLERY = "retrieval_gallery"  # the retrieval pair's gallery among every source's splits (manifest)
-GALLERY_SETTINGS = "setting:upar"  # what retrieval_gallery reads besides: the release's prefixes and files
 READERS = (
-    Reader("read_upar_labels", upar_labels.read_labels, ("upar_raw", "setting:upar"), (ATTRIBUTE_NAMES, UPAR_LABELS)),
+    Reader("read_upar_labels", upar_labels.read_labels, ("upar_raw", "setting:upar"), RELEASE_LABELS),
     Reader("read_retrieval_pair", upar_retrieval.read_configured_pair, ("upar_raw", "setting:upar"), RETRIEVAL_PAIR),
 )  # fmt: skip
 
 # a source's raw format -> the reader of each such source; its output: the source's manifests (split -> manifest)
 SOURCE_READERS = {
     "market1501": Reader("index", market1501.index_source,
-                         ("raw", UPAR_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS), "checked"),
+                         ("raw", RELEASE_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS),
+                         "checked"),
     "pa100k": Reader("index", upar_pa100k.index_source,
-                     ("raw", UPAR_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS), "checked"),
+                     ("raw", RELEASE_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS), "checked"),
     "upar_peta": Reader("index", peta.index_source,
-                        ("raw", UPAR_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS,
+                        ("raw", RELEASE_LABELS, "setting:{source}", "setting:upar.{source}_prefix", CHECKS,
                          RETRIEVAL_PAIR), "checked"),
-    "camera_folders": Reader("index", camera.index_source, ("raw", ATTRIBUTE_NAMES, "setting:{source}", CHECKS),
+    "camera_folders": Reader("index", camera.index_source, ("raw", RELEASE_LABELS, "setting:{source}", CHECKS),
                              "checked"),
     "upar_release": Reader("index", upar_labels.index_release_source,
-                           ("raw", UPAR_LABELS, "setting:upar.{source}_prefix", CHECKS), "checked"),
+                           ("raw", RELEASE_LABELS, "setting:upar.{source}_prefix", CHECKS), "checked"),
     "reid_folders": Reader("index", reid_folders.index_source, ("raw", "setting:{source}", CHECKS), "checked"),
 }  # fmt: skip
 SOURCE_MANIFESTS = {  # what each gives
@@ -68,3 +66,14 @@ SOURCE_MANIFESTS = {  # what each gives
     "reid_folders": reid_folders.MANIFESTS,
 }
 FORMATS = tuple(SOURCE_READERS)  # every raw layout a source may name
+
+
+def with_gallery_and_names(
+    manifests: dict[str, Any], labels: upar_labels.UparLabels, pair: upar_retrieval.RetrievalPair
+) -> dict[str, Any]:
+    """Every source's ``manifests`` (by catalog name) and what ingestion writes beside them: the gallery of the UPAR
+    retrieval ``pair`` among their evaluated attribute splits (:data:`~.upar_retrieval.GALLERY_SPLITS`; empty
+    without a pair) and the attribute names."""
+    evaluated = {split: manifests[split] for split in upar_retrieval.GALLERY_SPLITS}
+    gallery = upar_retrieval.gallery_of(pair, evaluated, labels.settings)
+    return manifests | {RETRIEVAL_GALLERY: gallery, ATTRIBUTES_FILE: list(labels.names)}

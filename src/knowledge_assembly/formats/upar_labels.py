@@ -42,7 +42,7 @@ class UparLabels:
         return under(self.rows, prefix)
 
 
-def read_labels(root: Path, params: dict[str, Any]) -> tuple[list[str], UparLabels]:
+def read_labels(root: Path, params: dict[str, Any]) -> UparLabels:
     """The attribute names and every labelled image of the release ``params['release']`` names: ``challenge2027``
     (the CSVs of ``csv_files``) or ``wacv2023`` (``pickle_file``, whose partition ``partition`` gives each image a
     ``split``). Rows under none of the sources' prefixes (``<source>_prefix``) are counted in one warning."""
@@ -56,7 +56,7 @@ def read_labels(root: Path, params: dict[str, Any]) -> tuple[list[str], UparLabe
             "%d UPAR rows are under none of %s and are not used (%s): %s",
             len(unused), ", ".join(prefixes), counted, summarise(unused.tolist(), 3),
         )  # fmt: skip
-    return names, UparLabels(names, labels, params)
+    return UparLabels(names, labels, params)
 
 
 def label_files(params: dict[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ from ..tasks.attributes import MISSING
 from . import pa100k
 from .checks import warn_ignored
 from .errors import RawDataError, summarise
-from .upar_labels import UparLabels, label_files
+from .upar_labels import UparLabels
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def index_source(
     annotation = root / params["annotation_file"]
     index = pa100k.index_images(root, params["annotation_file"], params["image_dir"], image_check, max_pixels)
     par_labels = labels.under(prefix).drop(columns="split")
-    files, join = label_files(labels.settings), joins_training(labels.settings)
+    files, join = labels.files, joins_training(labels.settings)
     par = join_unlabelled(index, par_labels, attribute_names) if join else index.merge(par_labels, on="path")
     left_out = _warn_unlabelled(index, par_labels, files, join)
     warn_ignored(par_labels["path"], index["path"], "UPAR PA-100K", "annotation.mat's splits")
@@ -56,7 +56,7 @@ def index_source(
             raise RawDataError(
                 annotation,
                 f"its {split} split would be empty: none of PA-100K's {left_out[split]} {split} images has a UPAR "
-                f"label in {', '.join(files)} (the UPAR 2027 challenge files label PA-100K's train and val splits "
+                f"label in {files} (the UPAR 2027 challenge files label PA-100K's train and val splits "
                 "only; the original release labels all: docs/data.md#upar-releases)",
             )
         raise RawDataError(annotation, f"its {split} split would be empty; check the raw data folders")
@@ -87,7 +87,7 @@ def join_unlabelled(index: pd.DataFrame, labels: pd.DataFrame, attribute_names: 
 
 
 def _warn_unlabelled(
-    pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, files: list[str], join: bool = False
+    pa100k_index: pd.DataFrame, par_labels: pd.DataFrame, files: str, join: bool = False
 ) -> dict[str, int]:
     """One warning counting, per split, the PA-100K images that the UPAR files do not label (they are left out of
     the labelled PAR manifests; with ``join`` the train split's join training without labels); returns those
@@ -102,7 +102,7 @@ def _warn_unlabelled(
         )
         logger.warning(
             "%s: %d of %d PA-100K images have no UPAR label: %s (%s): %s",
-            ", ".join(files), len(unlabelled), len(pa100k_index), fate,
+            files, len(unlabelled), len(pa100k_index), fate,
             ", ".join(f"par_{split} {count}" for split, count in counts.items()),
             summarise(unlabelled["path"].tolist(), 3),
         )  # fmt: skip

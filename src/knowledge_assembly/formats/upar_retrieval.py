@@ -120,12 +120,6 @@ GALLERY_SPLITS = {
 }
 
 
-def retrieval_gallery(pair: RetrievalPair, manifests: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
-    """The gallery of a UPAR retrieval pair among the evaluated attribute splits of every source (``manifests``: by
-    catalog name; :data:`GALLERY_SPLITS`); empty without a pair."""
-    return gallery_of(pair, {split: manifests[split] for split in GALLERY_SPLITS}, params)
-
-
 def read_configured_pair(root: Path, params: dict[str, Any]) -> RetrievalPair:
     """The task-2 files named by ``params['retrieval']`` (gt, queries, ids; relative to the UPAR root), checked;
     :data:`NO_PAIR` where none are named (retrieval is then built from the PA-100K test labels)."""

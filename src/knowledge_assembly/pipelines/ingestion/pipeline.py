@@ -5,11 +5,10 @@ source's namespace; one node collects every source's manifests under their catal
 from kedro.pipeline import Node, Pipeline
 
 from knowledge_assembly.formats.readers import (
-    ATTRIBUTE_NAMES,
     ATTRIBUTES_FILE,
     CHECKS,
-    GALLERY_SETTINGS,
     READERS,
+    RELEASE_LABELS,
     RETRIEVAL_GALLERY,
     RETRIEVAL_PAIR,
     SETTING,
@@ -23,20 +22,15 @@ CHECKED = "checked_manifests"  # every checked manifest by catalog name, until w
 IMAGE_CHECKS = ("params:ingestion.image_check", "params:ingestion.image_max_pixels")
 
 
-def setting_input(name: str, source: str = "") -> str:
-    """A reader's setting ``setting:<key>`` as the parameter ``params:ingestion.<key>`` (``{source}`` filled in)."""
-    return "params:ingestion." + name.removeprefix(SETTING).format(source=source)
-
-
 def node_inputs(reader: Reader, source: str = "") -> list[str]:
-    """The reader's inputs as catalog names: a setting is ``params:ingestion.<key>`` (:func:`setting_input`), the
+    """The reader's inputs as catalog names: a setting is ``params:ingestion.<key>`` (``{source}`` filled in), the
     image checks are two settings, anything else a dataset."""
     names: list[str] = []
     for name in reader.inputs:
         if name == CHECKS:
             names += IMAGE_CHECKS
         elif name.startswith(SETTING):
-            names.append(setting_input(name, source))
+            names.append("params:ingestion." + name.removeprefix(SETTING).format(source=source))
         else:
             names.append(name)
     return names
@@ -84,8 +78,7 @@ def create_pipeline(
     sources, formats = source_manifests or {}, formats or {}
     collect = Node(
         collect_manifests,
-        {"attribute_names": ATTRIBUTE_NAMES, "retrieval_pair": RETRIEVAL_PAIR,
-         "gallery_settings": setting_input(GALLERY_SETTINGS), "sources": "params:sources",
+        {"labels": RELEASE_LABELS, "retrieval_pair": RETRIEVAL_PAIR, "sources": "params:sources",
          **{f"{source}_checked": f"{source}_checked" for source in sources}},
         CHECKED,
         name="collect_manifests",
